@@ -1,0 +1,19 @@
+//! `nodehttp-conformance`: a spec-driven conformance suite for
+//! implementations of Node.js's `node:http`.
+//!
+//! Fixtures (`fixtures/`, Markdown data) are parsed by [`fixture`], played
+//! against an implementation through an adapter process ([`adapter`],
+//! [`protocol`], specified in `conformance/PROTOCOL.md`) by [`exec`] and
+//! [`run`], compared by [`matching`], and reported by [`report`].
+#![deny(missing_docs)]
+
+pub mod adapter;
+pub mod escape;
+pub mod exec;
+pub mod fixture;
+pub mod matching;
+pub mod protocol;
+pub mod report;
+pub mod result;
+pub mod run;
+pub mod sections;

@@ -1,1 +1,376 @@
-fn main(){}
+//! The `nodehttp-conformance` command line: flags only; the work is in the
+//! library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use nodehttp_conformance::fixture::{Scenario, Suite};
+use nodehttp_conformance::report;
+use nodehttp_conformance::result::ScenarioResult;
+use nodehttp_conformance::run::{run, RunConfig};
+use nodehttp_conformance::sections::Sections;
+
+/// Spec-driven conformance suite for implementations of Node.js's `node:http`.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct Selection {
+    /// The fixture directory [default: ./fixtures, else the one beside this crate]
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+    /// Only scenarios whose id matches this glob (repeatable), e.g. 'server/messageheaders/*'
+    #[arg(long, value_name = "GLOB")]
+    only: Vec<String>,
+    /// Only scenarios citing this section anchor (repeatable)
+    #[arg(long, value_name = "ANCHOR")]
+    section: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios against an implementation
+    Run {
+        /// The adapter command, run through `sh -c` (see conformance/PROTOCOL.md),
+        /// e.g. "node adapters/node/adapter.mjs"
+        #[arg(long, value_name = "CMD")]
+        adapter: Option<String>,
+        #[command(flatten)]
+        selection: Selection,
+        /// Also run scenarios marked strict (behaviour Node shows but does not document)
+        #[arg(long)]
+        strict: bool,
+        /// Scenarios in parallel (one adapter process each) [default: CPU count]
+        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
+        /// Report format: on stdout, or in the --report file
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Write the report (in --format) to FILE; the human summary still goes to stdout
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+    /// List scenarios
+    List {
+        #[command(flatten)]
+        selection: Selection,
+        /// Output format (json: an array of {id, side, anchors, rule})
+        #[arg(long, value_enum, default_value = "human")]
+        format: ListFormat,
+    },
+    /// Show one scenario as written, with its rule and its section
+    Show {
+        /// The scenario id
+        id: String,
+        /// The fixture directory
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// For each section of the spec, the scenarios citing it
+    Coverage {
+        /// The fixture directory
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "human")]
+        format: ListFormat,
+    },
+}
+
+/// A usage or fixture error: printed, exit 2.
+struct Usage(String);
+
+fn fixture_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(p) = given {
+        return p.to_owned();
+    }
+    let here = PathBuf::from("fixtures");
+    if here.join("sections.tsv").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+fn load(dir: Option<&Path>, sections: &Sections) -> Result<Suite, Usage> {
+    let dir = fixture_dir(dir);
+    Suite::load(&dir, sections).map_err(|errors| {
+        let n = errors.len();
+        let mut msg: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
+        msg.push(format!(
+            "{n} fixture error{}",
+            if n == 1 { "" } else { "s" }
+        ));
+        Usage(msg.join("\n"))
+    })
+}
+
+fn select(suite: Suite, sel: &Selection, sections: &Sections) -> Result<Vec<Scenario>, Usage> {
+    let mut globs = Vec::new();
+    for g in &sel.only {
+        globs.push(glob::Pattern::new(g).map_err(|e| Usage(format!("error: --only `{g}`: {e}")))?);
+    }
+    for s in &sel.section {
+        if !sections.contains(s) {
+            return Err(Usage(format!(
+                "error: --section `{s}` is not a section anchor of sections.tsv"
+            )));
+        }
+    }
+    let chosen: Vec<Scenario> = suite
+        .scenarios
+        .into_iter()
+        .filter(|s| globs.is_empty() || globs.iter().any(|g| g.matches(&s.id)))
+        .filter(|s| sel.section.is_empty() || s.anchors.iter().any(|a| sel.section.contains(a)))
+        .collect();
+    if chosen.is_empty() && (!globs.is_empty() || !sel.section.is_empty()) {
+        return Err(Usage("error: the selection matches no scenario".into()));
+    }
+    Ok(chosen)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let sections = Sections::embedded();
+    let result = match cli.command {
+        Command::Run {
+            adapter,
+            selection,
+            strict,
+            jobs,
+            format,
+            report,
+        } => cmd_run(adapter, &selection, strict, jobs, format, report, &sections),
+        Command::List { selection, format } => cmd_list(&selection, format, &sections),
+        Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
+        Command::Coverage { fixtures, format } => {
+            cmd_coverage(fixtures.as_deref(), format, &sections)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(Usage(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn color_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn cmd_run(
+    adapter: Option<String>,
+    selection: &Selection,
+    strict: bool,
+    jobs: Option<u16>,
+    format: Format,
+    report_file: Option<PathBuf>,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    let Some(adapter) = adapter else {
+        return Err(Usage(
+            "error: no target: pass --adapter \"CMD\" (for real Node: --adapter \"node adapters/node/adapter.mjs\"); \
+             the embedded reference target is not built yet"
+                .into(),
+        ));
+    };
+    let suite = load(selection.fixtures.as_deref(), sections)?;
+    let scenarios = select(suite, selection, sections)?;
+    let jobs = jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        usize::from,
+    );
+    let config = RunConfig {
+        adapter,
+        jobs,
+        strict,
+    };
+
+    let bar = ProgressBar::new(scenarios.len() as u64);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {elapsed} {wide_msg}")
+                .expect("valid template"),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress_bar = bar.clone();
+    let progress = Arc::new(move |r: &ScenarioResult| {
+        if r.outcome.is_failure() {
+            progress_bar.println(format!("{} {}", r.outcome.name().to_uppercase(), r.id));
+        }
+        progress_bar.set_message(r.id.clone());
+        progress_bar.inc(1);
+    });
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Usage(format!("error: {e}")))?;
+    let report = runtime
+        .block_on(run(scenarios, &config, progress))
+        .map_err(|e| Usage(format!("error: {e}")))?;
+    bar.finish_and_clear();
+
+    let formatted = |f: Format, color: bool| match f {
+        Format::Human => report::human(&report, sections, color),
+        Format::Json => report::json(&report, sections),
+        Format::Junit => report::junit(&report, sections),
+    };
+    match report_file {
+        Some(path) => {
+            std::fs::write(&path, formatted(format, false))
+                .map_err(|e| Usage(format!("error: cannot write {}: {e}", path.display())))?;
+            print!("{}", formatted(Format::Human, color_stdout()));
+        }
+        None => print!(
+            "{}",
+            formatted(format, format == Format::Human && color_stdout())
+        ),
+    }
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn cmd_list(
+    selection: &Selection,
+    format: ListFormat,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    let suite = load(selection.fixtures.as_deref(), sections)?;
+    let scenarios = select(suite, selection, sections)?;
+    match format {
+        ListFormat::Json => {
+            let list: Vec<serde_json::Value> = scenarios
+                .iter()
+                .map(|s| serde_json::json!({"id": s.id, "side": s.side, "anchors": s.anchors, "rule": s.rule}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&list).expect("serialises")
+            );
+        }
+        ListFormat::Human => {
+            for s in &scenarios {
+                let mut marks = String::new();
+                if s.strict {
+                    marks.push_str(" [strict]");
+                }
+                if s.deviation.is_some() {
+                    marks.push_str(" [deviation]");
+                }
+                println!("{}{marks}\n    {}", s.id, s.rule);
+            }
+            println!("{} scenarios", scenarios.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_show(id: &str, dir: Option<&Path>, sections: &Sections) -> Result<ExitCode, Usage> {
+    let suite = load(dir, sections)?;
+    let Some(s) = suite.scenarios.iter().find(|s| s.id == id) else {
+        return Err(Usage(format!(
+            "error: no scenario `{id}` (see `nodehttp-conformance list`)"
+        )));
+    };
+    println!("{}  ({}:{})", s.id, s.file.display(), s.line);
+    for a in &s.anchors {
+        let title = sections.get(a).map_or("", |t| t.title.as_str());
+        println!("section: {a}  {title}");
+    }
+    println!("rule: {}", s.rule);
+    if let Some(d) = &s.deviation {
+        println!("deviation: {d}");
+    }
+    println!("\n{}", s.source);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_coverage(
+    dir: Option<&Path>,
+    format: ListFormat,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    let suite = load(dir, sections)?;
+    let rows: Vec<(&str, &str, Vec<&str>, Option<&str>)> = sections
+        .iter()
+        .map(|sec| {
+            let ids = suite
+                .scenarios
+                .iter()
+                .filter(|s| s.anchors.iter().any(|a| a == &sec.anchor))
+                .map(|s| s.id.as_str())
+                .collect();
+            (
+                sec.anchor.as_str(),
+                sec.title.as_str(),
+                ids,
+                suite.untestable.get(&sec.anchor).map(String::as_str),
+            )
+        })
+        .collect();
+    match format {
+        ListFormat::Json => {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(a, t, ids, why)| serde_json::json!({"anchor": a, "title": t, "scenarios": ids, "untestable": why}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
+        }
+        ListFormat::Human => {
+            let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(10);
+            let (mut covered, mut untestable, mut missing) = (0, 0, 0);
+            for (anchor, _, ids, why) in &rows {
+                let status = if !ids.is_empty() {
+                    covered += 1;
+                    format!(
+                        "{} scenario{}",
+                        ids.len(),
+                        if ids.len() == 1 { "" } else { "s" }
+                    )
+                } else if let Some(why) = why {
+                    untestable += 1;
+                    format!("untestable: {why}")
+                } else {
+                    missing += 1;
+                    "none yet".to_owned()
+                };
+                println!("{anchor:<width$}  {status}");
+                for id in ids {
+                    println!("{:<width$}    {id}", "");
+                }
+            }
+            println!(
+                "\n{} sections: {covered} covered, {untestable} untestable (fixtures/untestable.toml), {missing} without scenarios; {} scenarios",
+                rows.len(),
+                suite.scenarios.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,597 @@
+//! Playing one server scenario against an adapter: the runner is the client.
+//!
+//! The runner owns the wire and the clock. Every step is recorded twice, as
+//! the fixture expects it and as it happened, so a failure shows as a diff of
+//! two transcripts that read like the fixture itself.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::adapter::{Adapter, Incoming};
+use crate::escape::escape_lines;
+use crate::fixture::{Expected, Scenario, Step, DATE_LEN};
+use crate::matching::{self, mask_dates};
+use crate::protocol::{FromAdapter, ToAdapter};
+use crate::result::{Outcome, ScenarioResult};
+
+/// How long an adapter may take to answer `start` or `stop`.
+const ADAPTER_ANSWER: Duration = Duration::from_secs(5);
+/// After the expected events arrived, how long to keep listening for extra ones.
+const SETTLE: Duration = Duration::from_millis(25);
+/// After a mismatch, how long to keep reading to show what else came.
+const CONTEXT_READ: Duration = Duration::from_millis(50);
+
+/// What became of the adapter after a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterState {
+    /// It can run the next scenario.
+    Usable,
+    /// It must be replaced (died, hung or broke the protocol).
+    Broken,
+}
+
+/// A connection from the runner to the server under test.
+struct Conn {
+    stream: Option<TcpStream>,
+    /// Received, not yet consumed by an expectation.
+    buf: Vec<u8>,
+    /// The server closed (EOF or reset).
+    closed: Option<&'static str>,
+}
+
+impl Conn {
+    /// Reads once into `buf`, until `deadline`. Returns false on timeout.
+    async fn fill(&mut self, deadline: Instant) -> bool {
+        let Some(stream) = self.stream.as_mut() else {
+            self.closed.get_or_insert("closed by us");
+            return true;
+        };
+        if self.closed.is_some() {
+            return true;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => false,
+            Ok(Ok(0)) => {
+                self.closed = Some("closed");
+                true
+            }
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Ok(Err(_)) => {
+                self.closed = Some("reset");
+                true
+            }
+        }
+    }
+
+    /// Reads whatever arrives until `deadline`, or until the connection closes.
+    async fn drain_until(&mut self, deadline: Instant) {
+        while self.closed.is_none() && self.fill(deadline).await {}
+    }
+}
+
+/// The state of one scenario run.
+struct Play<'a> {
+    adapter: &'a mut Adapter,
+    scenario: &'a Scenario,
+    port: u16,
+    conns: HashMap<String, Conn>,
+    current: String,
+    events: Vec<Map<String, Value>>,
+    awaited: HashMap<String, usize>,
+    expected: Vec<String>,
+    actual: Vec<String>,
+    failure: Option<String>,
+    broken: Option<String>,
+}
+
+fn render(prefix: char, bytes: &[u8]) -> Vec<String> {
+    escape_lines(bytes)
+        .into_iter()
+        .map(|l| {
+            if l.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix} {l}")
+            }
+        })
+        .collect()
+}
+
+fn expected_bytes(pieces: &[Expected]) -> (Vec<u8>, usize) {
+    let mut text = Vec::new();
+    let mut len = 0;
+    for p in pieces {
+        match p {
+            Expected::Bytes(b) => {
+                text.extend_from_slice(b);
+                len += b.len();
+            }
+            Expected::Date => {
+                text.extend_from_slice(crate::fixture::DATE_MASK.as_bytes());
+                len += DATE_LEN;
+            }
+        }
+    }
+    (text, len)
+}
+
+impl Play<'_> {
+    fn both(&mut self, line: String) {
+        self.expected.push(line.clone());
+        self.actual.push(line);
+    }
+
+    fn fail(&mut self, line: usize, why: String) {
+        if self.failure.is_none() {
+            self.failure = Some(format!("line {line}: {why}"));
+        }
+    }
+
+    /// Pulls what the adapter sent so far without waiting.
+    fn pump(&mut self) {
+        while let Some(item) = self.adapter.try_recv() {
+            self.take(item);
+        }
+    }
+
+    fn take(&mut self, item: Incoming) {
+        match item {
+            Incoming::Message(FromAdapter::Event(e)) => self.events.push(e),
+            Incoming::Message(FromAdapter::Error { message }) => {
+                self.broken
+                    .get_or_insert(format!("the adapter reported an error: {message}"));
+            }
+            Incoming::Message(other) => {
+                self.broken
+                    .get_or_insert(format!("unexpected message from the adapter: {other:?}"));
+            }
+            Incoming::Garbage(g) => {
+                self.broken
+                    .get_or_insert(format!("the adapter broke the protocol: {g}"));
+            }
+            Incoming::Exited => {
+                self.broken.get_or_insert("the adapter exited".into());
+            }
+        }
+    }
+
+    async fn conn(&mut self) -> Result<&mut Conn, String> {
+        let name = self.current.clone();
+        if !self.conns.contains_key(&name) {
+            let stream = TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .map_err(|e| format!("cannot connect to 127.0.0.1:{}: {e}", self.port))?;
+            let _ = stream.set_nodelay(true);
+            self.conns.insert(
+                name.clone(),
+                Conn {
+                    stream: Some(stream),
+                    buf: Vec::new(),
+                    closed: None,
+                },
+            );
+        }
+        Ok(self.conns.get_mut(&name).expect("inserted"))
+    }
+
+    async fn step(&mut self, line: usize, step: &Step) {
+        let timeout = self.scenario.timeout;
+        match step {
+            Step::Send(bytes) => {
+                for l in render('>', bytes) {
+                    self.both(l);
+                }
+                match self.conn().await {
+                    // A write to a connection the server closed is not an
+                    // error of the scenario: what the server did shows in
+                    // the following expectations.
+                    Ok(c) => {
+                        if let Some(s) = c.stream.as_mut() {
+                            let _ = s.write_all(bytes).await;
+                        }
+                    }
+                    Err(e) => {
+                        self.actual.push(format!("! {e}"));
+                        self.fail(line, e);
+                    }
+                }
+            }
+            Step::Expect(pieces) => {
+                let (want, len) = expected_bytes(pieces);
+                self.expected.extend(render('<', &want));
+                let c = match self.conn().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.actual.push(format!("! {e}"));
+                        return self.fail(line, e);
+                    }
+                };
+                let deadline = Instant::now() + timeout;
+                while c.buf.len() < len && c.closed.is_none() {
+                    if !c.fill(deadline).await {
+                        break;
+                    }
+                }
+                let n = len.min(c.buf.len());
+                let got: Vec<u8> = c.buf.drain(..n).collect();
+                let masked = mask_dates(&got);
+                if masked == want {
+                    self.actual.extend(render('<', &masked));
+                    return;
+                }
+                // Show what else comes, to make the diff telling.
+                let mut shown = got;
+                let more = Instant::now() + CONTEXT_READ;
+                c.drain_until(more).await;
+                shown.append(&mut c.buf);
+                let closed = c.closed;
+                let mut lines = render('<', &mask_dates(&shown));
+                let why = if shown.is_empty() {
+                    match closed {
+                        Some(how) => format!("expected a response, the connection was {how}"),
+                        None => format!(
+                            "expected a response, nothing came within {} ms",
+                            timeout.as_millis()
+                        ),
+                    }
+                } else {
+                    "the bytes received differ".to_owned()
+                };
+                match closed {
+                    Some(how) => lines.push(format!("! {how}")),
+                    None if shown.len() < len => lines.push(format!(
+                        "! (nothing more within {} ms)",
+                        timeout.as_millis()
+                    )),
+                    None => {}
+                }
+                self.actual.extend(lines);
+                self.fail(line, why);
+            }
+            Step::Pause(d) => {
+                self.both(format!("! pause {}", d.as_millis()));
+                tokio::time::sleep(*d).await;
+            }
+            Step::Shutdown => {
+                self.both("! shutdown".into());
+                if let Ok(c) = self.conn().await {
+                    if let Some(s) = c.stream.as_mut() {
+                        let _ = s.shutdown().await;
+                    }
+                }
+            }
+            Step::Close | Step::Reset => {
+                let reset = matches!(step, Step::Reset);
+                self.both(if reset {
+                    "! reset".into()
+                } else {
+                    "! close".into()
+                });
+                if let Ok(c) = self.conn().await {
+                    if let Some(s) = c.stream.take() {
+                        if reset {
+                            // SO_LINGER 0 makes close() send RST at once; it
+                            // cannot block, which is what the deprecation is about.
+                            #[allow(deprecated)]
+                            let _ = s.set_linger(Some(Duration::ZERO));
+                        }
+                        drop(s);
+                    }
+                }
+            }
+            Step::ClosedWithin(d) => {
+                let expect_line = format!("! closed within {}", d.as_millis());
+                self.expected.push(expect_line.clone());
+                let c = match self.conn().await {
+                    Ok(c) => c,
+                    Err(e) => return self.fail(line, e),
+                };
+                let start = Instant::now();
+                c.drain_until(start + *d).await;
+                let extra: Vec<u8> = c.buf.drain(..).collect();
+                let closed = c.closed;
+                let mut lines = render('<', &mask_dates(&extra));
+                match (closed, extra.is_empty()) {
+                    (Some(_), true) => lines.push(expect_line),
+                    (Some(how), false) => lines.push(format!("! {how}")),
+                    (None, _) => lines.push(format!("! still open after {} ms", d.as_millis())),
+                }
+                self.actual.extend(lines);
+                if closed.is_none() || !extra.is_empty() {
+                    let why = if extra.is_empty() {
+                        format!(
+                            "expected the connection to close within {} ms",
+                            d.as_millis()
+                        )
+                    } else {
+                        "expected a close, received more bytes".into()
+                    };
+                    self.fail(line, why);
+                }
+            }
+            Step::OpenFor(d) => {
+                let expect_line = format!("! open for {}", d.as_millis());
+                self.expected.push(expect_line.clone());
+                let c = match self.conn().await {
+                    Ok(c) => c,
+                    Err(e) => return self.fail(line, e),
+                };
+                let start = Instant::now();
+                c.drain_until(start + *d).await;
+                let extra: Vec<u8> = c.buf.drain(..).collect();
+                let mut lines = render('<', &mask_dates(&extra));
+                let closed = c.closed;
+                if let Some(how) = closed {
+                    lines.push(format!("! {how} after {} ms", start.elapsed().as_millis()));
+                } else if extra.is_empty() {
+                    lines.push(expect_line);
+                }
+                self.actual.extend(lines);
+                if closed.is_some() || !extra.is_empty() {
+                    let why = if extra.is_empty() {
+                        format!(
+                            "the connection was {} before {} ms",
+                            closed.unwrap_or("closed"),
+                            d.as_millis()
+                        )
+                    } else {
+                        "expected silence, received bytes".into()
+                    };
+                    self.fail(line, why);
+                }
+            }
+            Step::Connect(name) => {
+                self.both(format!("! connect {name}"));
+                self.current = name.clone();
+                if let Err(e) = self.conn().await {
+                    self.actual.push(format!("! {e}"));
+                    self.fail(line, e);
+                }
+            }
+            Step::Use(name) => {
+                self.both(format!("! use {name}"));
+                self.current = name.clone();
+            }
+            Step::Signal(name) => {
+                self.both(format!("! signal {name}"));
+                if let Err(e) = self
+                    .adapter
+                    .send(&ToAdapter::Signal { name: name.clone() })
+                    .await
+                {
+                    self.broken.get_or_insert(e);
+                }
+            }
+            Step::Call {
+                target,
+                method,
+                args,
+            } => {
+                let shown = if args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", Value::Array(args.clone()))
+                };
+                self.both(format!("! call {target}.{method}{shown}"));
+                let msg = ToAdapter::Call {
+                    target: target.clone(),
+                    method: method.clone(),
+                    args: args.clone(),
+                };
+                if let Err(e) = self.adapter.send(&msg).await {
+                    self.broken.get_or_insert(e);
+                }
+            }
+            Step::Event(name) => {
+                let want = self.awaited.get(name).copied().unwrap_or(0) + 1;
+                self.awaited.insert(name.clone(), want);
+                let line_text = format!("! event {name}");
+                self.expected.push(line_text.clone());
+                let deadline = Instant::now() + timeout;
+                loop {
+                    self.pump();
+                    let have = self
+                        .events
+                        .iter()
+                        .filter(|e| e["event"] == name.as_str())
+                        .count();
+                    if have >= want {
+                        self.actual.push(line_text);
+                        return;
+                    }
+                    if self.broken.is_some() {
+                        break;
+                    }
+                    match self.adapter.recv(deadline).await {
+                        Some(item) => self.take(item),
+                        None => break,
+                    }
+                }
+                self.actual.push(format!(
+                    "! no event {name} within {} ms",
+                    timeout.as_millis()
+                ));
+                self.fail(line, format!("the server did not report `{name}`"));
+            }
+        }
+    }
+}
+
+/// Runs one scenario on `adapter`. The adapter must be idle (between
+/// scenarios); it is left idle again unless the state says it is broken.
+pub async fn run_scenario(
+    adapter: &mut Adapter,
+    scenario: &Scenario,
+) -> (ScenarioResult, AdapterState) {
+    let started = Instant::now();
+    let mut result = ScenarioResult::bare(scenario, Outcome::Pass);
+    let _ = adapter.take_stderr();
+    let start = ToAdapter::Start {
+        id: scenario.id.clone(),
+        side: scenario.side.as_str().to_owned(),
+        options: scenario.options.clone(),
+        properties: scenario.properties.clone(),
+        handler: scenario
+            .handler
+            .clone()
+            .unwrap_or_else(|| serde_json::json!([["end"]])),
+        listeners: scenario.listeners.clone(),
+    };
+    let fail_setup = |mut result: ScenarioResult, outcome: Outcome, adapter: &Adapter| {
+        result.outcome = outcome;
+        result.stderr = adapter.take_stderr();
+        result.duration = started.elapsed();
+        result
+    };
+    if let Err(e) = adapter.send(&start).await {
+        return (
+            fail_setup(result, Outcome::Error(e), adapter),
+            AdapterState::Broken,
+        );
+    }
+    let deadline = Instant::now() + ADAPTER_ANSWER;
+    let port = loop {
+        match adapter.recv(deadline).await {
+            Some(Incoming::Message(FromAdapter::Listening { port })) => break port,
+            Some(Incoming::Message(FromAdapter::Unsupported { reason })) => {
+                return (
+                    fail_setup(result, Outcome::Unsupported(reason), adapter),
+                    AdapterState::Usable,
+                );
+            }
+            // Stray events from a previous scenario are not this one's.
+            Some(Incoming::Message(FromAdapter::Event(_))) => continue,
+            Some(Incoming::Message(FromAdapter::Error { message })) => {
+                let r = fail_setup(
+                    result,
+                    Outcome::Error(format!(
+                        "the adapter could not start the scenario: {message}"
+                    )),
+                    adapter,
+                );
+                return (r, stop(adapter).await);
+            }
+            other => {
+                let why = match other {
+                    None => format!("no `listening` within {} s", ADAPTER_ANSWER.as_secs()),
+                    Some(Incoming::Exited) => "the adapter exited".into(),
+                    Some(Incoming::Garbage(g)) => format!("the adapter broke the protocol: {g}"),
+                    Some(Incoming::Message(m)) => format!("expected `listening`, got {m:?}"),
+                };
+                return (
+                    fail_setup(result, Outcome::Error(why), adapter),
+                    AdapterState::Broken,
+                );
+            }
+        }
+    };
+
+    let mut play = Play {
+        adapter,
+        scenario,
+        port,
+        conns: HashMap::new(),
+        current: "c1".into(),
+        events: Vec::new(),
+        awaited: HashMap::new(),
+        expected: Vec::new(),
+        actual: Vec::new(),
+        failure: None,
+        broken: None,
+    };
+    for (i, ws) in scenario.wire.iter().enumerate() {
+        play.step(ws.line, &ws.step).await;
+        play.pump();
+        if play.failure.is_some() || play.broken.is_some() {
+            // Later steps would only wait out their timeouts: show them as
+            // expected and stop here.
+            for rest in &scenario.wire[i + 1..] {
+                play.expected.extend(matching::describe(&rest.step));
+            }
+            play.actual
+                .push("# (stopped at the first difference)".into());
+            break;
+        }
+    }
+
+    // Wait for the expected events, then a little more for unexpected ones.
+    let deadline = Instant::now()
+        + if play.failure.is_some() {
+            SETTLE * 4
+        } else {
+            scenario.timeout
+        };
+    loop {
+        play.pump();
+        let relevant = matching::relevant(&scenario.events, &play.events).len();
+        if relevant >= scenario.events.len() || play.broken.is_some() {
+            break;
+        }
+        match play.adapter.recv(deadline).await {
+            Some(item) => play.take(item),
+            None => break,
+        }
+    }
+    let settle = Instant::now() + SETTLE;
+    while let Some(item) = play.adapter.recv(settle).await {
+        play.take(item);
+    }
+
+    let comparison = matching::compare_events(&scenario.events, &play.events);
+    play.expected.extend(comparison.expected);
+    play.actual.extend(comparison.actual);
+    if let Some(why) = comparison.failure {
+        play.fail(scenario.line, why);
+    }
+
+    let Play {
+        adapter,
+        failure,
+        broken,
+        expected,
+        actual,
+        conns,
+        ..
+    } = play;
+    let state = stop(adapter).await;
+    drop(conns);
+    result.expected = expected;
+    result.actual = actual;
+    result.outcome = match (broken, failure) {
+        (Some(b), _) => Outcome::Error(b),
+        (None, Some(f)) => Outcome::Fail(f),
+        (None, None) => Outcome::Pass,
+    };
+    result.stderr = adapter.take_stderr();
+    result.duration = started.elapsed();
+    let state = if matches!(result.outcome, Outcome::Error(_)) {
+        AdapterState::Broken
+    } else {
+        state
+    };
+    (result, state)
+}
+
+/// Sends `stop` and waits for `stopped`, discarding late events.
+async fn stop(adapter: &mut Adapter) -> AdapterState {
+    if adapter.send(&ToAdapter::Stop).await.is_err() {
+        return AdapterState::Broken;
+    }
+    let deadline = Instant::now() + ADAPTER_ANSWER;
+    loop {
+        match adapter.recv(deadline).await {
+            Some(Incoming::Message(FromAdapter::Stopped)) => return AdapterState::Usable,
+            Some(Incoming::Message(_)) => continue,
+            _ => return AdapterState::Broken,
+        }
+    }
+}

@@ -1,0 +1,1035 @@
+//! Fixture files: Markdown pages holding scenarios (`fixtures/README.md`).
+//!
+//! Parsing never panics: every problem is a [`FixtureError`] naming the file
+//! and the line, so a broken fixture is reported like a compiler error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::escape::{self, unescape};
+use crate::sections::Sections;
+
+/// A problem in a fixture file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line number (0 when the problem is the file as a whole).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FixtureError {}
+
+/// Which side of `node:http` a scenario checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The implementation is the server; the runner plays the client.
+    Server,
+    /// The implementation is the client; the runner plays the server.
+    Client,
+}
+
+impl Side {
+    /// `server` or `client`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Client => "client",
+        }
+    }
+}
+
+/// A Node version `major.minor.patch`, for `since` / `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// Parses `23`, `23.5` or `23.5.0`, with an optional leading `v`.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.trim().trim_start_matches('v');
+        let mut parts = s.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+        let patch = parts
+            .next()
+            .map_or(Some(0), |p| p.split(['-', '+']).next()?.parse().ok())?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Version(major, minor, patch))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+/// One piece of an expected byte string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// These exact bytes.
+    Bytes(Vec<u8>),
+    /// An IMF-fixdate, written `{{date}}`.
+    Date,
+}
+
+/// The placeholder for a masked date in expected text and masked transcripts.
+pub const DATE_MASK: &str = "{{date}}";
+/// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const DATE_LEN: usize = 29;
+
+/// One step of a `wire` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `>` lines: send these bytes.
+    Send(Vec<u8>),
+    /// `<` lines: expect these bytes.
+    Expect(Vec<Expected>),
+    /// `! pause MS`.
+    Pause(Duration),
+    /// `! shutdown`: half-close.
+    Shutdown,
+    /// `! close`.
+    Close,
+    /// `! reset`: close with RST.
+    Reset,
+    /// `! closed within MS`.
+    ClosedWithin(Duration),
+    /// `! open for MS`.
+    OpenFor(Duration),
+    /// `! connect NAME`.
+    Connect(String),
+    /// `! use NAME`.
+    Use(String),
+    /// `! signal NAME`.
+    Signal(String),
+    /// `! event NAME`.
+    Event(String),
+    /// `! call server.METHOD [ARGS]`.
+    Call {
+        /// The object (`server`).
+        target: String,
+        /// The method.
+        method: String,
+        /// The arguments.
+        args: Vec<Value>,
+    },
+}
+
+/// A wire step with the fixture line it starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireStep {
+    /// 1-based line in the fixture file.
+    pub line: usize,
+    /// The step.
+    pub step: Step,
+}
+
+/// One scenario of a fixture file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Stable id `<side>/<anchor>/<slug>`.
+    pub id: String,
+    /// Server or client.
+    pub side: Side,
+    /// Cited section anchors, the file's own first.
+    pub anchors: Vec<String>,
+    /// The rule, in one sentence.
+    pub rule: String,
+    /// The `##` heading.
+    pub title: String,
+    /// Applies from this Node version on.
+    pub since: Option<Version>,
+    /// Applies before this Node version.
+    pub until: Option<Version>,
+    /// Only run with `--strict`.
+    pub strict: bool,
+    /// How Node contradicts its docs here, if it does.
+    pub deviation: Option<String>,
+    /// How long an expectation may take.
+    pub timeout: Duration,
+    /// `createServer` options.
+    pub options: Map<String, Value>,
+    /// Server properties assigned before `listen`.
+    pub properties: Map<String, Value>,
+    /// The request handler script (`None`: the default `[["end"]]`).
+    pub handler: Option<Value>,
+    /// Optional listeners and their scripts.
+    pub listeners: Map<String, Value>,
+    /// The exchange on the wire.
+    pub wire: Vec<WireStep>,
+    /// The expected events, in order.
+    pub events: Vec<Map<String, Value>>,
+    /// The file it comes from.
+    pub file: PathBuf,
+    /// The line of its heading.
+    pub line: usize,
+    /// Its Markdown source, heading included.
+    pub source: String,
+}
+
+impl Scenario {
+    /// The section the scenario is filed under (its first anchor).
+    pub fn section(&self) -> &str {
+        &self.anchors[0]
+    }
+
+    /// Whether an implementation claiming `version` is concerned.
+    pub fn applies_to(&self, version: Option<Version>) -> bool {
+        let Some(v) = version else { return true };
+        self.since.is_none_or(|s| v >= s) && self.until.is_none_or(|u| v < u)
+    }
+}
+
+/// Listener keys a server scenario may install.
+pub const SERVER_LISTENERS: &[&str] = &[
+    "checkContinue",
+    "checkExpectation",
+    "clientError",
+    "connect",
+    "upgrade",
+    "dropRequest",
+    "timeout",
+];
+
+/// Events that are always compared (see `fixtures/README.md`).
+pub const CORE_EVENTS: &[&str] = &[
+    "request",
+    "checkContinue",
+    "checkExpectation",
+    "end",
+    "aborted",
+    "clientError",
+    "connect",
+    "upgrade",
+    "dropRequest",
+    "timeout",
+    "return",
+    "throw",
+];
+
+/// Every event an adapter may report (core and others).
+pub const KNOWN_EVENTS: &[&str] = &[
+    "request",
+    "checkContinue",
+    "checkExpectation",
+    "end",
+    "aborted",
+    "clientError",
+    "connect",
+    "upgrade",
+    "dropRequest",
+    "timeout",
+    "return",
+    "throw",
+    "connection",
+    "req.close",
+    "res.finish",
+    "res.close",
+    "server.close",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    id: String,
+    anchors: Vec<String>,
+    rule: String,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    strict: bool,
+    deviation: Option<String>,
+    timeout: Option<u64>,
+    #[serde(default)]
+    options: Map<String, Value>,
+    #[serde(default)]
+    properties: Map<String, Value>,
+    handler: Option<Value>,
+    #[serde(default)]
+    listeners: Map<String, Value>,
+}
+
+/// All the scenarios of a fixture tree.
+#[derive(Debug, Default)]
+pub struct Suite {
+    /// Scenarios, ordered by file then position.
+    pub scenarios: Vec<Scenario>,
+    /// Sections declared untestable, with the reason.
+    pub untestable: BTreeMap<String, String>,
+}
+
+impl Suite {
+    /// Loads `dir/server/*.md`, `dir/client/*.md` and `dir/untestable.toml`.
+    /// Returns every error found, not only the first.
+    pub fn load(dir: &Path, sections: &Sections) -> Result<Suite, Vec<FixtureError>> {
+        let mut suite = Suite::default();
+        let mut errors = Vec::new();
+        if !dir.is_dir() {
+            return Err(vec![FixtureError {
+                file: dir.to_owned(),
+                line: 0,
+                message: "fixture directory not found".into(),
+            }]);
+        }
+        for side in [Side::Server, Side::Client] {
+            let sub = dir.join(side.as_str());
+            let Ok(entries) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect();
+            files.sort();
+            for file in files {
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => match parse_file(&file, &text, side, sections) {
+                        Ok(mut s) => suite.scenarios.append(&mut s),
+                        Err(mut e) => errors.append(&mut e),
+                    },
+                    Err(e) => errors.push(FixtureError {
+                        file: file.clone(),
+                        line: 0,
+                        message: format!("cannot read: {e}"),
+                    }),
+                }
+            }
+        }
+        let mut seen: HashMap<&str, &Scenario> = HashMap::new();
+        for s in &suite.scenarios {
+            if let Some(first) = seen.insert(&s.id, s) {
+                errors.push(FixtureError {
+                    file: s.file.clone(),
+                    line: s.line,
+                    message: format!(
+                        "duplicate id `{}` (first at {}:{})",
+                        s.id,
+                        first.file.display(),
+                        first.line
+                    ),
+                });
+            }
+        }
+        let untestable = dir.join("untestable.toml");
+        if untestable.exists() {
+            match load_untestable(&untestable, sections) {
+                Ok(u) => suite.untestable = u,
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(suite)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn load_untestable(
+    file: &Path,
+    sections: &Sections,
+) -> Result<BTreeMap<String, String>, FixtureError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Untestable {
+        sections: BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| FixtureError {
+        file: file.to_owned(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let u: Untestable = toml::from_str(&text).map_err(|e| toml_error(file, &text, 1, &e))?;
+    for anchor in u.sections.keys() {
+        if !sections.contains(anchor) {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(anchor.as_str()));
+            return Err(FixtureError {
+                file: file.to_owned(),
+                line: line.map_or(0, |l| l + 1),
+                message: format!("unknown section anchor `{anchor}`"),
+            });
+        }
+    }
+    Ok(u.sections)
+}
+
+fn toml_error(file: &Path, block: &str, first_line: usize, e: &toml::de::Error) -> FixtureError {
+    let line = e.span().map_or(0, |span| {
+        block[..span.start.min(block.len())].matches('\n').count()
+    });
+    FixtureError {
+        file: file.to_owned(),
+        line: first_line + line,
+        message: format!("invalid toml: {}", e.message()),
+    }
+}
+
+/// A fenced block found in a scenario.
+struct Block<'a> {
+    info: &'a str,
+    /// Line number of the first line inside the fence.
+    first_line: usize,
+    lines: Vec<&'a str>,
+    fence_line: usize,
+}
+
+/// Parses one fixture file. `side` comes from its directory; the file stem
+/// must be a section anchor.
+pub fn parse_file(
+    file: &Path,
+    text: &str,
+    side: Side,
+    sections: &Sections,
+) -> Result<Vec<Scenario>, Vec<FixtureError>> {
+    let err = |line: usize, message: String| FixtureError {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let anchor = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    if !sections.contains(&anchor) {
+        return Err(vec![err(
+            0,
+            format!("file name `{anchor}` is not a section anchor of sections.tsv"),
+        )]);
+    }
+
+    // Split into scenarios at `##` headings outside fences.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut chunks: Vec<(usize, usize)> = Vec::new(); // (heading index, end index)
+    let mut fence: Option<(char, usize)> = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(f) = fence_of(line) {
+            match fence {
+                None => fence = Some(f),
+                Some((c, n))
+                    if f.0 == c && f.1 >= n && line.trim_start()[f.1..].trim().is_empty() =>
+                {
+                    fence = None
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if fence.is_none() && line.starts_with("## ") {
+            if let Some(last) = chunks.last_mut() {
+                last.1 = i;
+            }
+            chunks.push((i, lines.len()));
+        }
+    }
+    if let Some((_, n)) = fence {
+        let _ = n;
+        return Err(vec![err(
+            lines.len(),
+            "unclosed code fence at end of file".into(),
+        )]);
+    }
+
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for (start, end) in chunks {
+        match parse_scenario(file, &lines[start..end], start + 1, side, &anchor, sections) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Returns the fence character and length if the line opens or closes a fence.
+fn fence_of(line: &str) -> Option<(char, usize)> {
+    let t = line.trim_start();
+    if line.len() - t.len() > 3 {
+        return None;
+    }
+    let c = t.chars().next()?;
+    if c != '`' && c != '~' {
+        return None;
+    }
+    let n = t.chars().take_while(|&x| x == c).count();
+    (n >= 3).then_some((c, n))
+}
+
+fn collect_blocks<'a>(lines: &[&'a str], first_line: usize) -> Result<Vec<Block<'a>>, usize> {
+    let mut blocks = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if let Some((c, n)) = fence_of(lines[i]) {
+            let info = lines[i].trim_start()[n..].trim();
+            let fence_line = first_line + i;
+            let mut body = Vec::new();
+            i += 1;
+            loop {
+                if i >= lines.len() {
+                    return Err(fence_line);
+                }
+                if let Some((c2, n2)) = fence_of(lines[i]) {
+                    if c2 == c && n2 >= n && lines[i].trim_start()[n2..].trim().is_empty() {
+                        break;
+                    }
+                }
+                body.push(lines[i]);
+                i += 1;
+            }
+            blocks.push(Block {
+                info,
+                first_line: fence_line + 1,
+                lines: body,
+                fence_line,
+            });
+        }
+        i += 1;
+    }
+    Ok(blocks)
+}
+
+fn parse_scenario(
+    file: &Path,
+    lines: &[&str],
+    heading_line: usize,
+    side: Side,
+    anchor: &str,
+    sections: &Sections,
+) -> Result<Scenario, FixtureError> {
+    let err = |line: usize, message: String| FixtureError {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let title = lines[0].trim_start_matches('#').trim().to_owned();
+    let blocks =
+        collect_blocks(lines, heading_line).map_err(|l| err(l, "unclosed code fence".into()))?;
+    let find = |info: &str| -> Result<Option<&Block>, FixtureError> {
+        let mut found = blocks.iter().filter(|b| b.info == info);
+        let first = found.next();
+        if let Some(second) = found.next() {
+            return Err(err(
+                second.fence_line,
+                format!("a second ```{info} block in one scenario"),
+            ));
+        }
+        Ok(first)
+    };
+    let meta_block = find("toml")?.ok_or_else(|| {
+        err(
+            heading_line,
+            format!("scenario `{title}` has no ```toml block"),
+        )
+    })?;
+    let wire_block = find("wire")?.ok_or_else(|| {
+        err(
+            heading_line,
+            format!("scenario `{title}` has no ```wire block"),
+        )
+    })?;
+    let events_block = find("events")?;
+
+    let meta_text = meta_block.lines.join("\n");
+    let meta: Meta = toml::from_str(&meta_text)
+        .map_err(|e| toml_error(file, &meta_text, meta_block.first_line, &e))?;
+    let key_line = |key: &str| -> usize {
+        meta_block
+            .lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(key))
+            .map_or(meta_block.fence_line, |i| meta_block.first_line + i)
+    };
+
+    // Identity.
+    let mut parts = meta.id.splitn(3, '/');
+    let (id_side, id_anchor, slug) = (parts.next(), parts.next(), parts.next());
+    if id_side != Some(side.as_str()) || id_anchor != Some(anchor) {
+        return Err(err(
+            key_line("id"),
+            format!(
+                "id `{}` must start with `{}/{anchor}/` (side and file anchor)",
+                meta.id,
+                side.as_str()
+            ),
+        ));
+    }
+    let slug_ok = slug.is_some_and(|s| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if !slug_ok {
+        return Err(err(
+            key_line("id"),
+            format!("id `{}`: the slug must be [a-z0-9-]+", meta.id),
+        ));
+    }
+    if meta.anchors.first().map(String::as_str) != Some(anchor) {
+        return Err(err(
+            key_line("anchors"),
+            format!("anchors must start with the file's anchor `{anchor}`"),
+        ));
+    }
+    for a in &meta.anchors {
+        if !sections.contains(a) {
+            return Err(err(
+                key_line("anchors"),
+                format!("unknown section anchor `{a}`"),
+            ));
+        }
+    }
+    if meta.rule.trim().is_empty() {
+        return Err(err(
+            key_line("rule"),
+            "rule must state the rule checked".into(),
+        ));
+    }
+    let version = |key: &str, v: &Option<String>| -> Result<Option<Version>, FixtureError> {
+        v.as_deref()
+            .map(|s| {
+                Version::parse(s)
+                    .ok_or_else(|| err(key_line(key), format!("`{key}`: `{s}` is not a version")))
+            })
+            .transpose()
+    };
+    let since = version("since", &meta.since)?;
+    let until = version("until", &meta.until)?;
+
+    // Scripts.
+    if let Some(h) = &meta.handler {
+        check_script(h).map_err(|m| err(key_line("handler"), format!("handler: {m}")))?;
+    }
+    for (name, script) in &meta.listeners {
+        if side == Side::Server && !SERVER_LISTENERS.contains(&name.as_str()) {
+            return Err(err(
+                key_line(name),
+                format!(
+                    "unknown listener `{name}` (one of {})",
+                    SERVER_LISTENERS.join(", ")
+                ),
+            ));
+        }
+        check_script(script).map_err(|m| err(key_line(name), format!("listener {name}: {m}")))?;
+    }
+
+    let wire = parse_wire(wire_block).map_err(|(l, m)| err(l, m))?;
+
+    let mut events = Vec::new();
+    if let Some(b) = events_block {
+        for (i, line) in b.lines.iter().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let line_no = b.first_line + i;
+            let v: Value = serde_json::from_str(t)
+                .map_err(|e| err(line_no, format!("invalid JSON event: {e}")))?;
+            let Value::Object(obj) = v else {
+                return Err(err(line_no, "an event must be a JSON object".into()));
+            };
+            match obj.get("event") {
+                Some(Value::String(name)) if KNOWN_EVENTS.contains(&name.as_str()) => {}
+                Some(Value::String(name)) => {
+                    return Err(err(
+                        line_no,
+                        format!("unknown event `{name}` (see conformance/PROTOCOL.md)"),
+                    ))
+                }
+                _ => return Err(err(line_no, "an event needs a string field `event`".into())),
+            }
+            events.push(obj);
+        }
+    }
+
+    Ok(Scenario {
+        id: meta.id,
+        side,
+        anchors: meta.anchors,
+        rule: meta.rule,
+        title,
+        since,
+        until,
+        strict: meta.strict,
+        deviation: meta.deviation,
+        timeout: Duration::from_millis(meta.timeout.unwrap_or(2000)),
+        options: meta.options,
+        properties: meta.properties,
+        handler: meta.handler,
+        listeners: meta.listeners,
+        wire,
+        events,
+        file: file.to_owned(),
+        line: heading_line,
+        source: lines.join("\n").trim_end().to_owned(),
+    })
+}
+
+fn check_script(script: &Value) -> Result<(), String> {
+    let Value::Array(steps) = script else {
+        return Err("a script is an array of steps".into());
+    };
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Value::Array(a) if matches!(a.first(), Some(Value::String(s)) if !s.is_empty()) => {}
+            _ => {
+                return Err(format!(
+                    "step {} must be an array starting with a call name",
+                    i + 1
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_ms(arg: &str) -> Result<Duration, String> {
+    arg.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("`{arg}` is not a number of milliseconds"))
+}
+
+fn parse_expected(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeError> {
+    let mut pieces = Vec::new();
+    let mut no_newline = false;
+    let parts: Vec<&str> = text.split(DATE_MASK).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let u = unescape(part)?;
+        if i + 1 < parts.len() && u.no_newline {
+            // `\` right before `{{date}}` is an escape error, not a line end.
+            return Err(escape::EscapeError {
+                column: part.len(),
+                message: "stray `\\`".into(),
+            });
+        }
+        no_newline = u.no_newline;
+        if !u.bytes.is_empty() {
+            pieces.push(Expected::Bytes(u.bytes));
+        }
+        if i + 1 < parts.len() {
+            pieces.push(Expected::Date);
+        }
+    }
+    Ok((pieces, no_newline))
+}
+
+fn parse_wire(block: &Block) -> Result<Vec<WireStep>, (usize, String)> {
+    let mut steps: Vec<WireStep> = Vec::new();
+    let mut connections = vec!["c1".to_owned()];
+    for (i, raw) in block.lines.iter().enumerate() {
+        let line = block.first_line + i;
+        let (kind, rest) = match raw.chars().next() {
+            None => continue,
+            Some(c) => (c, &raw[c.len_utf8()..]),
+        };
+        // `> text`: one space after the marker is part of the syntax.
+        let text = rest.strip_prefix(' ').unwrap_or(rest);
+        let esc_err = |e: escape::EscapeError| (line, format!("{}", e));
+        match kind {
+            '>' => {
+                let u = unescape(text).map_err(esc_err)?;
+                let mut bytes = u.bytes;
+                if !u.no_newline {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                match steps.last_mut() {
+                    Some(WireStep { step: Step::Send(prev), .. }) => prev.extend(bytes),
+                    _ => steps.push(WireStep { line, step: Step::Send(bytes) }),
+                }
+            }
+            '<' => {
+                let (mut pieces, no_newline) = parse_expected(text).map_err(esc_err)?;
+                if !no_newline {
+                    pieces.push(Expected::Bytes(b"\r\n".to_vec()));
+                }
+                let prev = match steps.last_mut() {
+                    Some(WireStep { step: Step::Expect(prev), .. }) => prev,
+                    _ => {
+                        steps.push(WireStep { line, step: Step::Expect(Vec::new()) });
+                        match steps.last_mut() {
+                            Some(WireStep { step: Step::Expect(prev), .. }) => prev,
+                            _ => unreachable!("just pushed"),
+                        }
+                    }
+                };
+                // Adjacent literal pieces are kept as one.
+                for p in pieces {
+                    match (prev.last_mut(), p) {
+                        (Some(Expected::Bytes(a)), Expected::Bytes(b)) => a.extend(b),
+                        (_, p) => prev.push(p),
+                    }
+                }
+            }
+            '#' => {}
+            '!' => {
+                let words: Vec<&str> = text.split_whitespace().collect();
+                let name_arg = |what: &str| -> Result<String, (usize, String)> {
+                    match words.get(1) {
+                        Some(n) if words.len() == 2 => Ok((*n).to_owned()),
+                        _ => Err((line, format!("`! {what}` takes one name"))),
+                    }
+                };
+                let step = match words.as_slice() {
+                    ["pause", ms] => Step::Pause(parse_ms(ms).map_err(|m| (line, m))?),
+                    ["shutdown"] => Step::Shutdown,
+                    ["close"] => Step::Close,
+                    ["reset"] => Step::Reset,
+                    ["closed", "within", ms] => Step::ClosedWithin(parse_ms(ms).map_err(|m| (line, m))?),
+                    ["open", "for", ms] => Step::OpenFor(parse_ms(ms).map_err(|m| (line, m))?),
+                    ["connect", ..] => {
+                        let n = name_arg("connect")?;
+                        if connections.contains(&n) {
+                            return Err((line, format!("connection `{n}` already exists")));
+                        }
+                        connections.push(n.clone());
+                        Step::Connect(n)
+                    }
+                    ["use", ..] => {
+                        let n = name_arg("use")?;
+                        if !connections.contains(&n) {
+                            return Err((line, format!("no connection `{n}` opened before this line")));
+                        }
+                        Step::Use(n)
+                    }
+                    ["signal", ..] => Step::Signal(name_arg("signal")?),
+                    ["event", ..] => {
+                        let n = name_arg("event")?;
+                        if !KNOWN_EVENTS.contains(&n.as_str()) {
+                            return Err((line, format!("unknown event `{n}`")));
+                        }
+                        Step::Event(n)
+                    }
+                    ["call", what, ..] => {
+                        let (target, method) = what
+                            .split_once('.')
+                            .filter(|(t, m)| *t == "server" && !m.is_empty())
+                            .ok_or_else(|| (line, format!("`! call` takes server.METHOD, not `{what}`")))?;
+                        let rest = text.trim_start()["call".len()..].trim_start()[what.len()..].trim();
+                        let args = if rest.is_empty() {
+                            Vec::new()
+                        } else {
+                            match serde_json::from_str::<Value>(rest) {
+                                Ok(Value::Array(a)) => a,
+                                _ => return Err((line, "`! call` arguments must be a JSON array".into())),
+                            }
+                        };
+                        Step::Call { target: target.to_owned(), method: method.to_owned(), args }
+                    }
+                    _ => {
+                        return Err((
+                            line,
+                            format!("unknown directive `! {}` (see fixtures/README.md)", text.trim()),
+                        ))
+                    }
+                };
+                steps.push(WireStep { line, step });
+            }
+            c if c.is_whitespace() && raw.trim().is_empty() => {}
+            _ => {
+                return Err((
+                    line,
+                    "a wire line starts with `>` (send), `<` (expect), `!` (directive) or `#` (comment)".into(),
+                ))
+            }
+        }
+    }
+    if steps.is_empty() {
+        return Err((block.fence_line, "the wire block is empty".into()));
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sections() -> Sections {
+        Sections::embedded()
+    }
+
+    fn parse(text: &str) -> Result<Vec<Scenario>, Vec<FixtureError>> {
+        parse_file(
+            Path::new("fixtures/server/event-checkexpectation.md"),
+            text,
+            Side::Server,
+            &sections(),
+        )
+    }
+
+    const GOOD: &str = r#"# Title
+
+Some prose.
+
+## Unknown expectation
+
+```toml
+id = "server/event-checkexpectation/default-417"
+anchors = ["event-checkexpectation", "messageheaders"]
+rule = "An unknown Expect gets 417."
+options = { requireHostHeader = false }
+handler = [["setHeader", "a", ["1", "2"]], ["end", "x"]]
+[listeners]
+checkExpectation = []
+```
+
+```wire
+> GET / HTTP/1.1
+> Expect: moon
+>
+< HTTP/1.1 417 Expectation Failed
+< Date: {{date}}
+<
+! open for 50
+! connect c2
+! use c1
+! call server.close [1, "a"]
+```
+
+```events
+{"event": "checkExpectation", "method": "GET"}
+# a comment
+{"event": "end"}
+```
+"#;
+
+    #[test]
+    fn parses_a_scenario() {
+        let s = &parse(GOOD).unwrap()[0];
+        assert_eq!(s.id, "server/event-checkexpectation/default-417");
+        assert_eq!(s.title, "Unknown expectation");
+        assert_eq!(s.line, 5);
+        assert_eq!(s.options["requireHostHeader"], Value::Bool(false));
+        assert!(s.listeners.contains_key("checkExpectation"));
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(
+            s.wire[0].step,
+            Step::Send(b"GET / HTTP/1.1\r\nExpect: moon\r\n\r\n".to_vec())
+        );
+        assert_eq!(
+            s.wire[1].step,
+            Step::Expect(vec![
+                Expected::Bytes(b"HTTP/1.1 417 Expectation Failed\r\nDate: ".to_vec()),
+                Expected::Date,
+                Expected::Bytes(b"\r\n\r\n".to_vec()),
+            ])
+        );
+        assert_eq!(s.wire[1].line, 21);
+        assert_eq!(
+            s.wire[5].step,
+            Step::Call {
+                target: "server".into(),
+                method: "close".into(),
+                args: vec![1.into(), "a".into()]
+            }
+        );
+    }
+
+    fn first_error(text: &str) -> (usize, String) {
+        let e = parse(text).unwrap_err().remove(0);
+        (e.line, e.message)
+    }
+
+    #[test]
+    fn errors_carry_the_line() {
+        let bad_anchor = GOOD.replace("\"messageheaders\"", "\"no-such-section\"");
+        assert_eq!(
+            first_error(&bad_anchor),
+            (9, "unknown section anchor `no-such-section`".into())
+        );
+
+        let bad_escape = GOOD.replace("Expect: moon", "Expect: mo\\qon");
+        let (line, msg) = first_error(&bad_escape);
+        assert_eq!(line, 19);
+        assert!(msg.contains("unknown escape"), "{msg}");
+
+        let bad_json = GOOD.replace("{\"event\": \"end\"}", "{\"event\": end}");
+        let (line, msg) = first_error(&bad_json);
+        assert_eq!(line, 33);
+        assert!(msg.starts_with("invalid JSON event"), "{msg}");
+
+        let bad_toml = GOOD.replace("rule = \"An", "rule = An");
+        let (line, msg) = first_error(&bad_toml);
+        assert_eq!(line, 10);
+        assert!(msg.starts_with("invalid toml"), "{msg}");
+
+        let bad_directive = GOOD.replace("! open for 50", "! opne for 50");
+        assert_eq!(first_error(&bad_directive).0, 24);
+
+        let bad_id = GOOD.replace("default-417", "Default 417");
+        assert_eq!(first_error(&bad_id).0, 8);
+
+        let unknown_key = GOOD.replace("rule = ", "rulez = \"x\"\nrule = ");
+        assert!(first_error(&unknown_key).1.contains("unknown field"));
+
+        let unknown_event = GOOD.replace("\"event\": \"end\"", "\"event\": \"ending\"");
+        assert_eq!(
+            first_error(&unknown_event),
+            (
+                33,
+                "unknown event `ending` (see conformance/PROTOCOL.md)".into()
+            )
+        );
+
+        let no_wire = GOOD.replace("```wire", "```text");
+        assert_eq!(first_error(&no_wire).0, 5);
+
+        let use_unknown = GOOD.replace("! use c1", "! use c9");
+        assert_eq!(first_error(&use_unknown).0, 26);
+    }
+
+    #[test]
+    fn rejects_a_file_that_is_not_a_section() {
+        let e = parse_file(
+            Path::new("x/server/nope.md"),
+            GOOD,
+            Side::Server,
+            &sections(),
+        )
+        .unwrap_err();
+        assert!(e[0]
+            .to_string()
+            .starts_with("x/server/nope.md: file name `nope`"));
+    }
+
+    #[test]
+    fn unclosed_fence_is_an_error() {
+        let text = "## A\n\n```toml\nid = 1\n";
+        assert!(!parse(text).unwrap_err().is_empty());
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(Version::parse("v23.5.0"), Some(Version(23, 5, 0)));
+        assert_eq!(Version::parse("20"), Some(Version(20, 0, 0)));
+        assert_eq!(Version::parse("1.4.5-canary+x"), Some(Version(1, 4, 5)));
+        assert_eq!(Version::parse("x"), None);
+        assert!(Version(20, 19, 0) < Version(23, 5, 0));
+    }
+}

@@ -1,0 +1,273 @@
+//! Comparing what happened with what a scenario expects: date masking, event
+//! selection and field-subset matching, and their transcripts.
+
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+use serde_json::{Map, Value};
+
+use crate::fixture::{Expected, Step, CORE_EVENTS, DATE_MASK};
+
+fn date_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+        )
+        .expect("valid regex")
+    })
+}
+
+/// Replaces every IMF-fixdate in `bytes` with `{{date}}`.
+pub fn mask_dates(bytes: &[u8]) -> Vec<u8> {
+    date_regex()
+        .replace_all(bytes, DATE_MASK.as_bytes())
+        .into_owned()
+}
+
+/// The expected-transcript lines of a step, without running it.
+pub fn describe(step: &Step) -> Vec<String> {
+    let render = |prefix: char, bytes: &[u8]| -> Vec<String> {
+        crate::escape::escape_lines(bytes)
+            .into_iter()
+            .map(|l| {
+                if l.is_empty() {
+                    prefix.to_string()
+                } else {
+                    format!("{prefix} {l}")
+                }
+            })
+            .collect()
+    };
+    match step {
+        Step::Send(b) => render('>', b),
+        Step::Expect(pieces) => {
+            let mut text = Vec::new();
+            for p in pieces {
+                match p {
+                    Expected::Bytes(b) => text.extend_from_slice(b),
+                    Expected::Date => text.extend_from_slice(DATE_MASK.as_bytes()),
+                }
+            }
+            render('<', &text)
+        }
+        Step::Pause(d) => vec![format!("! pause {}", d.as_millis())],
+        Step::Shutdown => vec!["! shutdown".into()],
+        Step::Close => vec!["! close".into()],
+        Step::Reset => vec!["! reset".into()],
+        Step::ClosedWithin(d) => vec![format!("! closed within {}", d.as_millis())],
+        Step::OpenFor(d) => vec![format!("! open for {}", d.as_millis())],
+        Step::Connect(n) => vec![format!("! connect {n}")],
+        Step::Use(n) => vec![format!("! use {n}")],
+        Step::Signal(n) => vec![format!("! signal {n}")],
+        Step::Event(n) => vec![format!("! event {n}")],
+        Step::Call {
+            target,
+            method,
+            args,
+        } => {
+            let shown = if args.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", Value::Array(args.clone()))
+            };
+            vec![format!("! call {target}.{method}{shown}")]
+        }
+    }
+}
+
+fn name(e: &Map<String, Value>) -> &str {
+    e.get("event").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The actual events a scenario compares: core events, and the others the
+/// scenario names at least once.
+pub fn relevant<'a>(
+    expected: &[Map<String, Value>],
+    actual: &'a [Map<String, Value>],
+) -> Vec<&'a Map<String, Value>> {
+    actual
+        .iter()
+        .filter(|a| {
+            let n = name(a);
+            CORE_EVENTS.contains(&n) || expected.iter().any(|e| name(e) == n)
+        })
+        .collect()
+}
+
+/// Whether `actual` has every field of `expected`, each equal.
+pub fn event_matches(expected: &Map<String, Value>, actual: &Map<String, Value>) -> bool {
+    expected.iter().all(|(k, v)| actual.get(k) == Some(v))
+}
+
+/// One event as a transcript line. When `shape` is given and names the same
+/// event, only its fields are shown (in its order), so that the diff shows
+/// just what the scenario checks.
+pub fn event_line(actual: &Map<String, Value>, shape: Option<&Map<String, Value>>) -> String {
+    match shape {
+        Some(s) if name(s) == name(actual) => {
+            let mut m = Map::new();
+            for k in s.keys() {
+                if let Some(v) = actual.get(k) {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(m).to_string()
+        }
+        _ => Value::Object(actual.clone()).to_string(),
+    }
+}
+
+/// The events part of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventComparison {
+    /// Expected lines (header line, then one line per event).
+    pub expected: Vec<String>,
+    /// Actual lines, projected on the expected fields where names align.
+    pub actual: Vec<String>,
+    /// The first difference, if any.
+    pub failure: Option<String>,
+}
+
+/// Compares the expected events with the relevant actual ones, in order.
+pub fn compare_events(
+    expected: &[Map<String, Value>],
+    all_actual: &[Map<String, Value>],
+) -> EventComparison {
+    let actual = relevant(expected, all_actual);
+    let mut out = EventComparison {
+        expected: vec!["# events".into()],
+        actual: vec!["# events".into()],
+        failure: None,
+    };
+    for (i, e) in expected.iter().enumerate() {
+        out.expected.push(Value::Object(e.clone()).to_string());
+        match actual.get(i) {
+            Some(a) => {
+                out.actual.push(event_line(a, Some(e)));
+                if out.failure.is_none() && !event_matches(e, a) {
+                    out.failure = Some(if name(e) == name(a) {
+                        format!("event {} (`{}`) differs", i + 1, name(e))
+                    } else {
+                        format!("event {}: expected `{}`, got `{}`", i + 1, name(e), name(a))
+                    });
+                }
+            }
+            None => {
+                if out.failure.is_none() {
+                    out.failure = Some(format!("event {} (`{}`) was not reported", i + 1, name(e)));
+                }
+            }
+        }
+    }
+    for (i, a) in actual.iter().enumerate().skip(expected.len()) {
+        out.actual.push(event_line(a, None));
+        if out.failure.is_none() {
+            out.failure = Some(format!("unexpected event {} (`{}`)", i + 1, name(a)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn masks_imf_fixdates_only() {
+        let raw =
+            b"HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 14:56:53 GMT\r\nX: Thu, 26 Nov 26\r\n";
+        assert_eq!(
+            mask_dates(raw),
+            b"HTTP/1.1 200 OK\r\nDate: {{date}}\r\nX: Thu, 26 Nov 26\r\n".to_vec()
+        );
+        assert_eq!(mask_dates(b"no date"), b"no date".to_vec());
+    }
+
+    #[test]
+    fn fields_not_written_are_not_compared() {
+        let e = obj(json!({"event": "request", "method": "GET"}));
+        let a = obj(json!({"event": "request", "method": "GET", "url": "/x"}));
+        assert!(event_matches(&e, &a));
+        let wrong = obj(json!({"event": "request", "method": "POST"}));
+        assert!(!event_matches(&e, &wrong));
+        let missing = obj(json!({"event": "request"}));
+        assert!(!event_matches(&e, &missing));
+    }
+
+    #[test]
+    fn objects_ignore_key_order_arrays_do_not() {
+        let e = obj(
+            json!({"event": "request", "headers": {"a": "1", "b": "2"}, "rawHeaders": ["A", "1", "B", "2"]}),
+        );
+        let a = obj(
+            json!({"event": "request", "headers": {"b": "2", "a": "1"}, "rawHeaders": ["A", "1", "B", "2"]}),
+        );
+        assert!(event_matches(&e, &a));
+        let swapped = obj(
+            json!({"event": "request", "headers": {"a": "1", "b": "2"}, "rawHeaders": ["B", "2", "A", "1"]}),
+        );
+        assert!(!event_matches(&e, &swapped));
+    }
+
+    #[test]
+    fn other_events_count_only_when_named() {
+        let actual = vec![
+            obj(json!({"event": "connection"})),
+            obj(json!({"event": "request"})),
+            obj(json!({"event": "res.finish"})),
+            obj(json!({"event": "end"})),
+        ];
+        let plain = vec![
+            obj(json!({"event": "request"})),
+            obj(json!({"event": "end"})),
+        ];
+        assert_eq!(compare_events(&plain, &actual).failure, None);
+        let with_finish = vec![
+            obj(json!({"event": "request"})),
+            obj(json!({"event": "end"})),
+            obj(json!({"event": "res.finish"})),
+        ];
+        assert_eq!(
+            compare_events(&with_finish, &actual).failure.as_deref(),
+            Some("event 2: expected `end`, got `res.finish`")
+        );
+    }
+
+    #[test]
+    fn missing_and_extra_events_fail() {
+        let actual = vec![obj(json!({"event": "request"}))];
+        let none: Vec<Map<String, Value>> = vec![];
+        let c = compare_events(&none, &actual);
+        assert_eq!(c.failure.as_deref(), Some("unexpected event 1 (`request`)"));
+        assert_eq!(c.actual, vec!["# events", r#"{"event":"request"}"#]);
+        let two = vec![
+            obj(json!({"event": "request"})),
+            obj(json!({"event": "end", "complete": true})),
+        ];
+        let c = compare_events(&two, &actual);
+        assert_eq!(
+            c.failure.as_deref(),
+            Some("event 2 (`end`) was not reported")
+        );
+    }
+
+    #[test]
+    fn actual_lines_are_projected_on_expected_fields() {
+        let e = obj(json!({"event": "request", "url": "/"}));
+        let a = obj(json!({"event": "request", "method": "GET", "url": "/a"}));
+        assert_eq!(
+            event_line(&a, Some(&e)),
+            r#"{"event":"request","url":"/a"}"#
+        );
+        assert_eq!(
+            event_line(&a, None),
+            r#"{"event":"request","method":"GET","url":"/a"}"#
+        );
+    }
+}
