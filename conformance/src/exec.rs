@@ -549,8 +549,13 @@ pub async fn run_scenario(
     let comparison = matching::compare_events(&scenario.events, &play.events);
     play.expected.extend(comparison.expected);
     play.actual.extend(comparison.actual);
-    if let Some(why) = comparison.failure {
-        play.fail(scenario.line, why);
+    if let Some((i, why)) = comparison.failure {
+        let line = scenario
+            .event_lines
+            .get(i)
+            .copied()
+            .unwrap_or(scenario.line);
+        play.fail(line, why);
     }
 
     let Play {

@@ -180,6 +180,9 @@ pub struct Scenario {
     pub wire: Vec<WireStep>,
     /// The expected events, in order.
     pub events: Vec<Map<String, Value>>,
+    /// The line of each expected event; past the end, the `events` block's
+    /// fence (or the heading when there is no block).
+    pub event_lines: Vec<usize>,
     /// The file it comes from.
     pub file: PathBuf,
     /// The line of its heading.
@@ -642,6 +645,7 @@ fn parse_scenario(
     let wire = parse_wire(wire_block).map_err(|(l, m)| err(l, m))?;
 
     let mut events = Vec::new();
+    let mut event_lines = Vec::new();
     if let Some(b) = events_block {
         for (i, line) in b.lines.iter().enumerate() {
             let t = line.trim();
@@ -665,8 +669,10 @@ fn parse_scenario(
                 _ => return Err(err(line_no, "an event needs a string field `event`".into())),
             }
             events.push(obj);
+            event_lines.push(line_no);
         }
     }
+    event_lines.push(events_block.map_or(heading_line, |b| b.fence_line));
 
     Ok(Scenario {
         id: meta.id,
@@ -685,6 +691,7 @@ fn parse_scenario(
         listeners: meta.listeners,
         wire,
         events,
+        event_lines,
         file: file.to_owned(),
         line: heading_line,
         source: lines.join("\n").trim_end().to_owned(),
@@ -805,10 +812,15 @@ fn parse_wire(block: &Block) -> Result<Vec<WireStep>, (usize, String)> {
                     ["open", "for", ms] => Step::OpenFor(parse_ms(ms).map_err(|m| (line, m))?),
                     ["connect", ..] => {
                         let n = name_arg("connect")?;
-                        if connections.contains(&n) {
+                        // `c1` opens by itself at its first use; naming it
+                        // first opens it at a chosen moment.
+                        let first_use = n == "c1" && steps.is_empty();
+                        if connections.contains(&n) && !first_use {
                             return Err((line, format!("connection `{n}` already exists")));
                         }
-                        connections.push(n.clone());
+                        if !first_use {
+                            connections.push(n.clone());
+                        }
                         Step::Connect(n)
                     }
                     ["use", ..] => {

@@ -125,8 +125,9 @@ pub struct EventComparison {
     pub expected: Vec<String>,
     /// Actual lines, projected on the expected fields where names align.
     pub actual: Vec<String>,
-    /// The first difference, if any.
-    pub failure: Option<String>,
+    /// The first difference, if any: the index of the expected event it is
+    /// about (`expected.len()` for an extra event) and what differs.
+    pub failure: Option<(usize, String)>,
 }
 
 /// Compares the expected events with the relevant actual ones, in order.
@@ -146,16 +147,22 @@ pub fn compare_events(
             Some(a) => {
                 out.actual.push(event_line(a, Some(e)));
                 if out.failure.is_none() && !event_matches(e, a) {
-                    out.failure = Some(if name(e) == name(a) {
-                        format!("event {} (`{}`) differs", i + 1, name(e))
-                    } else {
-                        format!("event {}: expected `{}`, got `{}`", i + 1, name(e), name(a))
-                    });
+                    out.failure = Some((
+                        i,
+                        if name(e) == name(a) {
+                            format!("event {} (`{}`) differs", i + 1, name(e))
+                        } else {
+                            format!("event {}: expected `{}`, got `{}`", i + 1, name(e), name(a))
+                        },
+                    ));
                 }
             }
             None => {
                 if out.failure.is_none() {
-                    out.failure = Some(format!("event {} (`{}`) was not reported", i + 1, name(e)));
+                    out.failure = Some((
+                        i,
+                        format!("event {} (`{}`) was not reported", i + 1, name(e)),
+                    ));
                 }
             }
         }
@@ -163,7 +170,10 @@ pub fn compare_events(
     for (i, a) in actual.iter().enumerate().skip(expected.len()) {
         out.actual.push(event_line(a, None));
         if out.failure.is_none() {
-            out.failure = Some(format!("unexpected event {} (`{}`)", i + 1, name(a)));
+            out.failure = Some((
+                expected.len(),
+                format!("unexpected event {} (`{}`)", i + 1, name(a)),
+            ));
         }
     }
     out
@@ -234,8 +244,8 @@ mod tests {
             obj(json!({"event": "res.finish"})),
         ];
         assert_eq!(
-            compare_events(&with_finish, &actual).failure.as_deref(),
-            Some("event 2: expected `end`, got `res.finish`")
+            compare_events(&with_finish, &actual).failure,
+            Some((1, "event 2: expected `end`, got `res.finish`".into()))
         );
     }
 
@@ -244,7 +254,10 @@ mod tests {
         let actual = vec![obj(json!({"event": "request"}))];
         let none: Vec<Map<String, Value>> = vec![];
         let c = compare_events(&none, &actual);
-        assert_eq!(c.failure.as_deref(), Some("unexpected event 1 (`request`)"));
+        assert_eq!(
+            c.failure,
+            Some((0, "unexpected event 1 (`request`)".into()))
+        );
         assert_eq!(c.actual, vec!["# events", r#"{"event":"request"}"#]);
         let two = vec![
             obj(json!({"event": "request"})),
@@ -252,8 +265,8 @@ mod tests {
         ];
         let c = compare_events(&two, &actual);
         assert_eq!(
-            c.failure.as_deref(),
-            Some("event 2 (`end`) was not reported")
+            c.failure,
+            Some((1, "event 2 (`end`) was not reported".into()))
         );
     }
 

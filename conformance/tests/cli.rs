@@ -1,0 +1,324 @@
+//! The command line, end to end, against real Node (`node` on the PATH, or
+//! `$NODE`): exit codes, error messages, reports, diffs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nodehttp-conformance"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+fn node_adapter() -> String {
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
+    format!("{node} adapters/node/adapter.mjs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A fixture tree in a temporary directory with one server file.
+struct TempFixtures(PathBuf);
+
+impl TempFixtures {
+    fn new(name: &str, anchor: &str, body: &str) -> TempFixtures {
+        let dir = std::env::temp_dir().join(format!("nodehttp-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("server")).unwrap();
+        std::fs::write(dir.join("server").join(format!("{anchor}.md")), body).unwrap();
+        TempFixtures(dir)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFixtures {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const OK_SCENARIO: &str = r#"# statusCode
+
+## A status code set before end() is sent
+
+```toml
+id = "server/responsestatuscode/teapot"
+anchors = ["responsestatuscode"]
+rule = "The status code assigned before the headers are sent is the one sent."
+handler = [["set", "statusCode", 418], ["end"]]
+```
+
+```wire
+> GET / HTTP/1.1
+> Host: a
+>
+< HTTP/1.1 418 I'm a Teapot
+< Date: {{date}}
+< Connection: keep-alive
+< Keep-Alive: timeout=5
+< Content-Length: 0
+<
+! open for 20
+```
+
+```events
+{"event": "request", "method": "GET", "url": "/", "rawHeaders": ["Host", "a"]}
+{"event": "end", "complete": true}
+```
+"#;
+
+#[test]
+fn a_passing_scenario_exits_0_and_writes_junit() {
+    let f = TempFixtures::new("pass", "responsestatuscode", OK_SCENARIO);
+    let report = f.0.join("report.xml");
+    let o = bin()
+        .args([
+            "run",
+            "--adapter",
+            &node_adapter(),
+            "--fixtures",
+            f.path(),
+            "--format",
+            "junit",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.ends_with("1 passed, 0 failed, 0 skipped\n"), "{out}");
+    let xml = std::fs::read_to_string(report).unwrap();
+    assert!(
+        xml.contains(
+            r#"<testcase classname="responsestatuscode" name="server/responsestatuscode/teapot""#
+        ),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_wrong_status_fails_with_a_readable_diff() {
+    let f = TempFixtures::new(
+        "fail",
+        "responsestatuscode",
+        &OK_SCENARIO.replace("418 I'm a Teapot", "500 Internal Server Error"),
+    );
+    let o = bin()
+        .args(["run", "--adapter", &node_adapter(), "--fixtures", f.path()])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("FAIL server/responsestatuscode/teapot"),
+        "{out}"
+    );
+    assert!(out.contains("the bytes received differ"), "{out}");
+    assert!(
+        out.contains("  - < HTTP/1.1 500 Internal Server Error\n  + < HTTP/1.1 418 I'm a Teapot\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+}
+
+#[test]
+fn a_wrong_event_field_fails_and_shows_the_field() {
+    let f = TempFixtures::new(
+        "event",
+        "responsestatuscode",
+        &OK_SCENARIO.replace(r#""url": "/""#, r#""url": "/x""#),
+    );
+    let o = bin()
+        .args([
+            "run",
+            "--adapter",
+            &node_adapter(),
+            "--fixtures",
+            f.path(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["counts"]["fail"], 1);
+    let r = &v["results"][0];
+    assert_eq!(r["outcome"], "fail");
+    assert_eq!(r["reason"], "line 26: event 1 (`request`) differs");
+    assert!(r["actual"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().contains(r#""url":"/""#)));
+}
+
+#[test]
+fn a_malformed_fixture_exits_2_naming_file_and_line() {
+    let f = TempFixtures::new(
+        "malformed",
+        "responsestatuscode",
+        &OK_SCENARIO.replace("! open for 20", "! open for twenty"),
+    );
+    for args in [
+        vec!["list"],
+        vec!["run", "--adapter", "true"],
+        vec!["coverage"],
+    ] {
+        let o = bin()
+            .args(&args)
+            .args(["--fixtures", f.path()])
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}{err}");
+        let want = format!(
+            "{}/server/responsestatuscode.md:22: `twenty` is not a number of milliseconds",
+            f.path()
+        );
+        assert!(err.contains(&want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_unknown_anchor_is_rejected() {
+    let f = TempFixtures::new(
+        "anchor",
+        "responsestatuscode",
+        &OK_SCENARIO.replace(
+            r#"["responsestatuscode"]"#,
+            r#"["responsestatuscode", "not-a-section"]"#,
+        ),
+    );
+    let o = bin()
+        .args(["list", "--fixtures", f.path()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("responsestatuscode.md:7: unknown section anchor `not-a-section`"),
+        "{}",
+        text(&o).1
+    );
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for args in [
+        vec!["run", "--format", "xml"],
+        vec!["run", "-j", "0"],
+        vec!["run", "--adapter", "true", "--section", "nope"],
+        vec![
+            "run",
+            "--adapter",
+            "true",
+            "--only",
+            "server/nothing-matches/*",
+        ],
+        vec!["show", "server/no/such"],
+        vec!["frobnicate"],
+    ] {
+        let o = bin().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}", text(&o));
+    }
+}
+
+#[test]
+fn an_adapter_that_is_not_one_is_a_clear_error() {
+    let f = TempFixtures::new("notadapter", "responsestatuscode", OK_SCENARIO);
+    let o = bin()
+        .args([
+            "run",
+            "--fixtures",
+            f.path(),
+            "--adapter",
+            "echo hello; echo oops >&2",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("did not start: expected a `ready` message, got not JSON"),
+        "{err}"
+    );
+    assert!(err.contains("oops"), "{err}");
+}
+
+#[test]
+fn an_adapter_that_dies_mid_scenario_is_an_error_not_a_hang() {
+    let f = TempFixtures::new("dies", "responsestatuscode", OK_SCENARIO);
+    let adapter = r#"echo '{"type":"ready","protocol":1,"implementation":"fake","version":"23.5.0"}'; read line; exit 3"#;
+    let o = bin()
+        .args(["run", "--fixtures", f.path(), "--adapter", adapter])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("ERROR server/responsestatuscode/teapot"),
+        "{out}"
+    );
+    assert!(out.contains("the adapter exited"), "{out}");
+}
+
+#[test]
+fn list_json_lists_every_scenario_and_coverage_every_section() {
+    let o = bin().args(["list", "--format", "json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(list.len() >= 80, "{}", list.len());
+    for s in &list {
+        assert!(
+            s["id"].as_str().unwrap().starts_with("server/")
+                || s["id"].as_str().unwrap().starts_with("client/")
+        );
+        assert!(!s["anchors"].as_array().unwrap().is_empty());
+        assert!(s["rule"].is_string());
+    }
+    let o = bin()
+        .args(["coverage", "--format", "json"])
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 172);
+    let cited: usize = rows
+        .iter()
+        .map(|r| r["scenarios"].as_array().unwrap().len())
+        .sum();
+    assert!(cited >= list.len());
+}
+
+#[test]
+fn show_prints_the_scenario_its_rule_and_section() {
+    let f = TempFixtures::new("show", "responsestatuscode", OK_SCENARIO);
+    let o = bin()
+        .args([
+            "show",
+            "server/responsestatuscode/teapot",
+            "--fixtures",
+            f.path(),
+        ])
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        out.contains("section: responsestatuscode  `response.statusCode`"),
+        "{out}"
+    );
+    assert!(out.contains("rule: The status code assigned"), "{out}");
+    assert!(out.contains("```wire"), "{out}");
+}

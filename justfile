@@ -1,0 +1,43 @@
+# nodehttp: recipes beyond the README's two commands. `cargo install just` to get `just`.
+
+node23 := ".runtimes/node-23.5.0/node_modules/.bin/node"
+
+# List the recipes
+default:
+    @just --list
+
+# The whole suite against the default target
+run *ARGS:
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" {{ARGS}}
+
+# The tests (the README's test command)
+test:
+    cargo test --workspace
+
+# Install Node 23.5.0 (the spec's version) into .runtimes/
+node:
+    scripts/runtime.sh node 23.5.0
+
+# The suite against real Node 23.5.0, e.g. `just node-run --only 'server/messageheaders/*'`
+node-run *ARGS: node
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" {{ARGS}}
+
+# The suite against the system Node (`node` on the PATH)
+node-system-run *ARGS:
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" {{ARGS}}
+
+# JUnit and JSON reports for Node 23.5.0 and the system Node, in reports/
+report: node
+    mkdir -p reports
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" --format junit --report reports/node-23.5.0.xml
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" --format json --report reports/node-23.5.0.json > /dev/null
+    cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" --format junit --report reports/node-system.xml
+
+# Section coverage of the fixtures
+coverage:
+    cargo run --release -q -p nodehttp-conformance -- coverage
+
+# Lints, as CI would want them
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
