@@ -389,6 +389,21 @@ impl Play<'_> {
                 };
                 if let Err(e) = self.adapter.send(&msg).await {
                     self.broken.get_or_insert(e);
+                    return;
+                }
+                // Wait for `called`, keeping the events that come meanwhile.
+                let deadline = Instant::now() + ADAPTER_ANSWER;
+                while self.broken.is_none() {
+                    match self.adapter.recv(deadline).await {
+                        Some(Incoming::Message(FromAdapter::Called)) => return,
+                        Some(item) => self.take(item),
+                        None => {
+                            self.broken.get_or_insert(format!(
+                                "the adapter did not answer `call` within {} s",
+                                ADAPTER_ANSWER.as_secs()
+                            ));
+                        }
+                    }
                 }
             }
             Step::Event(name) => {

@@ -10,6 +10,7 @@ pub const PROTOCOL_VERSION: u64 = 1;
 /// A message from the runner to the adapter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // one message per scenario step: size is irrelevant
 pub enum ToAdapter {
     /// Build the scenario's server and listen.
     Start {
@@ -72,6 +73,8 @@ pub enum FromAdapter {
     },
     /// Something observable happened; the map holds `event` and its fields.
     Event(Map<String, Value>),
+    /// `call` is done.
+    Called,
     /// `stop` is done.
     Stopped,
     /// The adapter could not understand or perform a message.
@@ -98,7 +101,9 @@ impl FromAdapter {
             serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
         match value.get("type").and_then(Value::as_str) {
             None => return Err(format!("message without a string `type`: {line}")),
-            Some("ready" | "listening" | "unsupported" | "event" | "stopped" | "error") => {}
+            Some(
+                "ready" | "listening" | "unsupported" | "event" | "called" | "stopped" | "error",
+            ) => {}
             Some(other) => return Err(format!("unknown message type `{other}`: {line}")),
         }
         let msg: FromAdapter = serde_json::from_value(value)
