@@ -187,6 +187,15 @@ pub fn json(report: &Report, sections: &Sections) -> String {
         serde_json::to_value(report.counts()).expect("counts serialise"),
     );
     obj.insert("sections".into(), per_section.into());
+    let deviations: Vec<serde_json::Value> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            let d = r.deviation.as_ref()?;
+            Some(serde_json::json!({"id": r.id, "outcome": r.outcome.name(), "deviation": d}))
+        })
+        .collect();
+    obj.insert("deviations".into(), deviations.into());
     let mut s = serde_json::to_string_pretty(&value).expect("reports serialise");
     s.push('\n');
     s
