@@ -13,9 +13,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::adapter::{Adapter, Incoming};
-use crate::escape::escape_lines;
-use crate::fixture::{Expected, Scenario, Step, DATE_LEN};
-use crate::matching::{self, mask_dates};
+use crate::fixture::{Scenario, Step};
+use crate::matching::{self, describe, expected_text, mask_dates, transcript_lines};
 use crate::protocol::{FromAdapter, ToAdapter};
 use crate::result::{Outcome, ScenarioResult};
 
@@ -93,41 +92,10 @@ struct Play<'a> {
     broken: Option<String>,
 }
 
-fn render(prefix: char, bytes: &[u8]) -> Vec<String> {
-    escape_lines(bytes)
-        .into_iter()
-        .map(|l| {
-            if l.is_empty() {
-                prefix.to_string()
-            } else {
-                format!("{prefix} {l}")
-            }
-        })
-        .collect()
-}
-
-fn expected_bytes(pieces: &[Expected]) -> (Vec<u8>, usize) {
-    let mut text = Vec::new();
-    let mut len = 0;
-    for p in pieces {
-        match p {
-            Expected::Bytes(b) => {
-                text.extend_from_slice(b);
-                len += b.len();
-            }
-            Expected::Date => {
-                text.extend_from_slice(crate::fixture::DATE_MASK.as_bytes());
-                len += DATE_LEN;
-            }
-        }
-    }
-    (text, len)
-}
-
 impl Play<'_> {
-    fn both(&mut self, line: String) {
-        self.expected.push(line.clone());
-        self.actual.push(line);
+    fn both_lines(&mut self, lines: Vec<String>) {
+        self.expected.extend(lines.iter().cloned());
+        self.actual.extend(lines);
     }
 
     fn fail(&mut self, line: usize, why: String) {
@@ -187,9 +155,7 @@ impl Play<'_> {
         let timeout = self.scenario.timeout;
         match step {
             Step::Send(bytes) => {
-                for l in render('>', bytes) {
-                    self.both(l);
-                }
+                self.both_lines(transcript_lines('>', bytes));
                 match self.conn().await {
                     // A write to a connection the server closed is not an
                     // error of the scenario: what the server did shows in
@@ -206,8 +172,8 @@ impl Play<'_> {
                 }
             }
             Step::Expect(pieces) => {
-                let (want, len) = expected_bytes(pieces);
-                self.expected.extend(render('<', &want));
+                let (want, len) = expected_text(pieces);
+                self.expected.extend(transcript_lines('<', &want));
                 let c = match self.conn().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -225,7 +191,7 @@ impl Play<'_> {
                 let got: Vec<u8> = c.buf.drain(..n).collect();
                 let masked = mask_dates(&got);
                 if masked == want {
-                    self.actual.extend(render('<', &masked));
+                    self.actual.extend(transcript_lines('<', &masked));
                     return;
                 }
                 // Show what else comes, to make the diff telling.
@@ -234,7 +200,7 @@ impl Play<'_> {
                 c.drain_until(more).await;
                 shown.append(&mut c.buf);
                 let closed = c.closed;
-                let mut lines = render('<', &mask_dates(&shown));
+                let mut lines = transcript_lines('<', &mask_dates(&shown));
                 let why = if shown.is_empty() {
                     match closed {
                         Some(how) => format!("expected a response, the connection was {how}"),
@@ -258,11 +224,11 @@ impl Play<'_> {
                 self.fail(line, why);
             }
             Step::Pause(d) => {
-                self.both(format!("! pause {}", d.as_millis()));
+                self.both_lines(describe(step));
                 tokio::time::sleep(*d).await;
             }
             Step::Shutdown => {
-                self.both("! shutdown".into());
+                self.both_lines(describe(step));
                 if let Ok(c) = self.conn().await {
                     if let Some(s) = c.stream.as_mut() {
                         let _ = s.shutdown().await;
@@ -271,11 +237,7 @@ impl Play<'_> {
             }
             Step::Close | Step::Reset => {
                 let reset = matches!(step, Step::Reset);
-                self.both(if reset {
-                    "! reset".into()
-                } else {
-                    "! close".into()
-                });
+                self.both_lines(describe(step));
                 if let Ok(c) = self.conn().await {
                     if let Some(s) = c.stream.take() {
                         if reset {
@@ -299,7 +261,7 @@ impl Play<'_> {
                 c.drain_until(start + *d).await;
                 let extra: Vec<u8> = c.buf.drain(..).collect();
                 let closed = c.closed;
-                let mut lines = render('<', &mask_dates(&extra));
+                let mut lines = transcript_lines('<', &mask_dates(&extra));
                 match (closed, extra.is_empty()) {
                     (Some(_), true) => lines.push(expect_line),
                     (Some(how), false) => lines.push(format!("! {how}")),
@@ -328,7 +290,7 @@ impl Play<'_> {
                 let start = Instant::now();
                 c.drain_until(start + *d).await;
                 let extra: Vec<u8> = c.buf.drain(..).collect();
-                let mut lines = render('<', &mask_dates(&extra));
+                let mut lines = transcript_lines('<', &mask_dates(&extra));
                 let closed = c.closed;
                 if let Some(how) = closed {
                     lines.push(format!("! {how} after {} ms", start.elapsed().as_millis()));
@@ -350,7 +312,7 @@ impl Play<'_> {
                 }
             }
             Step::Connect(name) => {
-                self.both(format!("! connect {name}"));
+                self.both_lines(describe(step));
                 self.current = name.clone();
                 if let Err(e) = self.conn().await {
                     self.actual.push(format!("! {e}"));
@@ -358,11 +320,11 @@ impl Play<'_> {
                 }
             }
             Step::Use(name) => {
-                self.both(format!("! use {name}"));
+                self.both_lines(describe(step));
                 self.current = name.clone();
             }
             Step::Signal(name) => {
-                self.both(format!("! signal {name}"));
+                self.both_lines(describe(step));
                 if let Err(e) = self
                     .adapter
                     .send(&ToAdapter::Signal { name: name.clone() })
@@ -376,12 +338,7 @@ impl Play<'_> {
                 method,
                 args,
             } => {
-                let shown = if args.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", Value::Array(args.clone()))
-                };
-                self.both(format!("! call {target}.{method}{shown}"));
+                self.both_lines(describe(step));
                 let msg = ToAdapter::Call {
                     target: target.clone(),
                     method: method.clone(),

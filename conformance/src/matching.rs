@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
-use crate::fixture::{Expected, Step, CORE_EVENTS, DATE_MASK};
+use crate::fixture::{Expected, Step, CORE_EVENTS, DATE_LEN, DATE_MASK};
 
 fn date_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -25,32 +25,46 @@ pub fn mask_dates(bytes: &[u8]) -> Vec<u8> {
         .into_owned()
 }
 
+/// Bytes as transcript lines: `prefix text` per line, as in a `wire` block.
+pub fn transcript_lines(prefix: char, bytes: &[u8]) -> Vec<String> {
+    crate::escape::escape_lines(bytes)
+        .into_iter()
+        .map(|l| {
+            if l.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix} {l}")
+            }
+        })
+        .collect()
+}
+
+/// The text an expectation is compared with (dates as `{{date}}`), and the
+/// number of bytes it stands for on the wire.
+pub fn expected_text(pieces: &[Expected]) -> (Vec<u8>, usize) {
+    let mut text = Vec::new();
+    let mut len = 0;
+    for p in pieces {
+        match p {
+            Expected::Bytes(b) => {
+                text.extend_from_slice(b);
+                len += b.len();
+            }
+            Expected::Date => {
+                text.extend_from_slice(DATE_MASK.as_bytes());
+                len += DATE_LEN;
+            }
+        }
+    }
+    (text, len)
+}
+
 /// The expected-transcript lines of a step, without running it.
 pub fn describe(step: &Step) -> Vec<String> {
-    let render = |prefix: char, bytes: &[u8]| -> Vec<String> {
-        crate::escape::escape_lines(bytes)
-            .into_iter()
-            .map(|l| {
-                if l.is_empty() {
-                    prefix.to_string()
-                } else {
-                    format!("{prefix} {l}")
-                }
-            })
-            .collect()
-    };
+    let render = transcript_lines;
     match step {
         Step::Send(b) => render('>', b),
-        Step::Expect(pieces) => {
-            let mut text = Vec::new();
-            for p in pieces {
-                match p {
-                    Expected::Bytes(b) => text.extend_from_slice(b),
-                    Expected::Date => text.extend_from_slice(DATE_MASK.as_bytes()),
-                }
-            }
-            render('<', &text)
-        }
+        Step::Expect(pieces) => render('<', &expected_text(pieces).0),
         Step::Pause(d) => vec![format!("! pause {}", d.as_millis())],
         Step::Shutdown => vec!["! shutdown".into()],
         Step::Close => vec!["! close".into()],
