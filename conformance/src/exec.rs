@@ -24,6 +24,8 @@ const ADAPTER_ANSWER: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_millis(25);
 /// After a mismatch, how long to keep reading to show what else came.
 const CONTEXT_READ: Duration = Duration::from_millis(50);
+/// Between the pieces of a split send.
+const SPLIT_PAUSE: Duration = Duration::from_millis(2);
 
 /// What became of the adapter after a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,7 @@ struct Play<'a> {
     actual: Vec<String>,
     failure: Option<String>,
     broken: Option<String>,
+    split: Option<usize>,
 }
 
 impl Play<'_> {
@@ -155,6 +158,7 @@ impl Play<'_> {
         let timeout = self.scenario.timeout;
         match step {
             Step::Send(bytes) => {
+                let split = self.split.filter(|_| self.scenario.split);
                 self.both_lines(transcript_lines('>', bytes));
                 match self.conn().await {
                     // A write to a connection the server closed is not an
@@ -162,7 +166,21 @@ impl Play<'_> {
                     // the following expectations.
                     Ok(c) => {
                         if let Some(s) = c.stream.as_mut() {
-                            let _ = s.write_all(bytes).await;
+                            match split {
+                                Some(n) => {
+                                    for piece in bytes.chunks(n) {
+                                        if s.write_all(piece).await.is_err() {
+                                            break;
+                                        }
+                                        // Long enough for the server to read
+                                        // each piece on its own.
+                                        tokio::time::sleep(SPLIT_PAUSE).await;
+                                    }
+                                }
+                                None => {
+                                    let _ = s.write_all(bytes).await;
+                                }
+                            }
                         }
                     }
                     Err(e) => {
@@ -400,9 +418,14 @@ impl Play<'_> {
 
 /// Runs one scenario on `adapter`. The adapter must be idle (between
 /// scenarios); it is left idle again unless the state says it is broken.
+///
+/// With `split`, every send is written in pieces of that many bytes, each
+/// read by the server on its own (scenarios marked `split = false` excepted):
+/// a conforming server gives the same transcript for every chunking.
 pub async fn run_scenario(
     adapter: &mut Adapter,
     scenario: &Scenario,
+    split: Option<usize>,
 ) -> (ScenarioResult, AdapterState) {
     let started = Instant::now();
     let mut result = ScenarioResult::bare(scenario, Outcome::Pass);
@@ -479,6 +502,7 @@ pub async fn run_scenario(
         actual: Vec::new(),
         failure: None,
         broken: None,
+        split,
     };
     for (i, ws) in scenario.wire.iter().enumerate() {
         play.step(ws.line, &ws.step).await;

@@ -168,6 +168,9 @@ pub struct Scenario {
     pub deviation: Option<String>,
     /// How long an expectation may take.
     pub timeout: Duration,
+    /// Whether the transcript holds however the sent bytes are split
+    /// (`split = false`: it depends on the chunking, e.g. `bytesParsed`).
+    pub split: bool,
     /// `createServer` options.
     pub options: Map<String, Value>,
     /// Server properties assigned before `listen`.
@@ -257,6 +260,7 @@ struct Meta {
     strict: bool,
     deviation: Option<String>,
     timeout: Option<u64>,
+    split: Option<bool>,
     #[serde(default)]
     options: Map<String, Value>,
     #[serde(default)]
@@ -678,6 +682,7 @@ fn parse_scenario(
         strict: meta.strict,
         deviation: meta.deviation,
         timeout: Duration::from_millis(meta.timeout.unwrap_or(2000)),
+        split: meta.split.unwrap_or(true),
         options: meta.options,
         properties: meta.properties,
         handler: meta.handler,
@@ -932,6 +937,9 @@ checkExpectation = []
         assert_eq!(s.line, 5);
         assert_eq!(s.options["requireHostHeader"], Value::Bool(false));
         assert!(s.listeners.contains_key("checkExpectation"));
+        assert!(s.split, "split defaults to true");
+        let unsplit = GOOD.replace("rule = \"An", "split = false\nrule = \"An");
+        assert!(!parse(&unsplit).unwrap()[0].split);
         assert_eq!(s.events.len(), 2);
         assert_eq!(
             s.wire[0].step,

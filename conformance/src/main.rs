@@ -65,6 +65,10 @@ enum Command {
         /// Scenarios in parallel (one adapter process each) [default: CPU count]
         #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         jobs: Option<u16>,
+        /// Write every send in pieces of N bytes, each read on its own: a conforming
+        /// server answers the same however the bytes are split
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        split: Option<u32>,
         /// Report format: on stdout, or in the --report file
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
@@ -159,9 +163,21 @@ fn main() -> ExitCode {
             selection,
             strict,
             jobs,
+            split,
             format,
             report,
-        } => cmd_run(adapter, &selection, strict, jobs, format, report, &sections),
+        } => cmd_run(
+            adapter,
+            &selection,
+            RunFlags {
+                strict,
+                jobs,
+                split,
+            },
+            format,
+            report,
+            &sections,
+        ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Coverage { fixtures, format } => {
@@ -181,11 +197,21 @@ fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// The flags of `run` that shape the run itself.
+struct RunFlags {
+    strict: bool,
+    jobs: Option<u16>,
+    split: Option<u32>,
+}
+
 fn cmd_run(
     adapter: Option<String>,
     selection: &Selection,
-    strict: bool,
-    jobs: Option<u16>,
+    RunFlags {
+        strict,
+        jobs,
+        split,
+    }: RunFlags,
     format: Format,
     report_file: Option<PathBuf>,
     sections: &Sections,
@@ -207,6 +233,7 @@ fn cmd_run(
         adapter,
         jobs,
         strict,
+        split: split.map(|n| n as usize),
     };
 
     let bar = ProgressBar::new(scenarios.len() as u64);

@@ -19,6 +19,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// Run `strict` scenarios too.
     pub strict: bool,
+    /// Write every send in pieces of this many bytes.
+    pub split: Option<usize>,
 }
 
 /// Why a run could not happen at all.
@@ -95,6 +97,7 @@ pub async fn run(
         let queue = queue.clone();
         let progress = progress.clone();
         let cmd = config.adapter.clone();
+        let split = config.split;
         workers.push(tokio::spawn(async move {
             let mut adapter = Some(adapter);
             let mut done = Vec::new();
@@ -114,7 +117,7 @@ pub async fn run(
                     }
                 }
                 let a = adapter.as_mut().expect("spawned above");
-                let (r, state) = run_scenario(a, scenario).await;
+                let (r, state) = run_scenario(a, scenario, split).await;
                 if state == AdapterState::Broken {
                     if let Some(a) = adapter.take() {
                         a.kill().await;
