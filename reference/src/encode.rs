@@ -1,0 +1,513 @@
+//! Response heads as `ServerResponse` serialises them, and the `Date`
+//! header value.
+//!
+//! [`encode_response_head`] is `writeHead` + `_storeHeader`
+//! (lib/_http_server.js, lib/_http_outgoing.js) as a pure function: it takes
+//! every piece of state those functions read and returns the head bytes and
+//! the state they leave behind (`_last`, `chunkedEncoding`, `_hasBody`).
+//! The bytes were checked against Node 23.5.0 (probe resp.js: a
+//! `node:http` server answering raw-socket requests, `Date` redacted).
+//!
+//! The order Node writes a head in:
+//!
+//! 1. `HTTP/1.1 {statusCode} {statusMessage}\r\n` (always `HTTP/1.1`).
+//! 2. The user's headers, in the order set, with the case given; array
+//!    values as one line each, except `Cookie` arrays joined with `"; "`.
+//! 3. `Date`, unless `sendDate` is false or the user set one.
+//! 4. `Connection: keep-alive` (+ `Keep-Alive: timeout=N[, max=M]`) or
+//!    `Connection: close`, unless the user set `Connection` (or removed it).
+//! 5. `Content-Length: n` when the length is known, else
+//!    `Transfer-Encoding: chunked`, unless the user set either, the
+//!    response has no body, or the request was HTTP/1.0 without `TE: chunked`.
+//! 6. The empty line.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::Error;
+use crate::validate::{has_invalid_header_char, validate_header_name, validate_header_value};
+
+/// A header value as `setHeader` accepts it: a string or an array.
+///
+/// Node equivalent: the `value` argument of `res.setHeader(name, value)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutValue {
+    /// One value.
+    One(String),
+    /// Several values (`setHeader('Set-Cookie', [...])`).
+    Many(Vec<String>),
+}
+
+impl From<&str> for OutValue {
+    fn from(s: &str) -> Self {
+        OutValue::One(s.to_owned())
+    }
+}
+
+/// Everything `writeHead`/`_storeHeader` depend on.
+///
+/// Node equivalent: the fields of a `ServerResponse` at the moment its head
+/// is rendered (`statusCode`, `statusMessage`, `sendDate`,
+/// `shouldKeepAlive`, `_keepAliveTimeout`, `_contentLength`, `_removed*`...).
+/// [`ResponseHeadInput::new`] gives Node's defaults for a fresh response to
+/// an HTTP/1.1 GET on a default `http.Server`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeadInput {
+    /// `statusCode` (100..=999).
+    pub status: u16,
+    /// `statusMessage`; `None` uses `STATUS_CODES[status] || 'unknown'`.
+    pub status_message: Option<String>,
+    /// The headers, in order, names with the user's case.
+    pub headers: Vec<(String, OutValue)>,
+    /// Whether `headers` came from `writeHead(status, obj)` alone, in which
+    /// case Node validates them here (`setHeader` validated them already).
+    pub validate: bool,
+    /// `res.sendDate` (default true for a server response).
+    pub send_date: bool,
+    /// The time for the `Date` header (a sans-IO caller passes "now").
+    pub now: SystemTime,
+    /// `res.shouldKeepAlive`: the parser's keep-alive decision for the
+    /// request.
+    pub should_keep_alive: bool,
+    /// `useChunkedEncodingByDefault`: true, except for a request of HTTP
+    /// version below 1.1 without `TE: chunked`.
+    pub use_chunked_encoding_by_default: bool,
+    /// `server.keepAliveTimeout` in milliseconds (default 5000; 0 disables
+    /// the `Keep-Alive` header).
+    pub keep_alive_timeout_ms: u64,
+    /// `server.maxRequestsPerSocket` (0 = none); adds `, max=N`.
+    pub max_requests_per_socket: u32,
+    /// `maxRequestsOnConnectionReached`: turns `keep-alive` into `close`.
+    pub max_requests_reached: bool,
+    /// The request method was `HEAD` (no body).
+    pub request_is_head: bool,
+    /// `_contentLength`: the body length when known before the head is sent
+    /// (`res.end(data)` without an earlier `write`).
+    pub content_length: Option<u64>,
+    /// `_removedConnection`: `removeHeader('Connection')` was called.
+    pub removed_connection: bool,
+    /// `_removedContLen`: `removeHeader('Content-Length')` was called.
+    pub removed_content_length: bool,
+    /// `_removedTE`: `removeHeader('Transfer-Encoding')` was called.
+    pub removed_transfer_encoding: bool,
+    /// The request had `Expect: 100-continue` and no `100 Continue` was
+    /// sent: Node then refuses to keep the connection alive.
+    pub expect_continue_unanswered: bool,
+}
+
+impl ResponseHeadInput {
+    /// Node's defaults for a response to an HTTP/1.1 request on a default
+    /// server (`keepAliveTimeout` 5000 ms), with `status` and no headers.
+    pub fn new(status: u16, now: SystemTime) -> ResponseHeadInput {
+        ResponseHeadInput {
+            status,
+            status_message: None,
+            headers: Vec::new(),
+            validate: false,
+            send_date: true,
+            now,
+            should_keep_alive: true,
+            use_chunked_encoding_by_default: true,
+            keep_alive_timeout_ms: 5000,
+            max_requests_per_socket: 0,
+            max_requests_reached: false,
+            request_is_head: false,
+            content_length: None,
+            removed_connection: false,
+            removed_content_length: false,
+            removed_transfer_encoding: false,
+            expect_continue_unanswered: false,
+        }
+    }
+}
+
+/// The rendered head and the state `_storeHeader` leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The head bytes, latin-1 encoded, ending with the empty line.
+    pub bytes: Vec<u8>,
+    /// `_last`: close the connection after this response.
+    pub last: bool,
+    /// `chunkedEncoding`: frame body writes as chunks.
+    pub chunked: bool,
+    /// `_hasBody`: body writes are sent at all.
+    pub has_body: bool,
+}
+
+/// `/(?:^|\W)close(?:$|\W)/i`.
+fn has_word(value: &str, word: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    lower.match_indices(word).any(|(i, _)| {
+        let before = i == 0 || !is_word(bytes[i - 1]);
+        let end = i + word.len();
+        let after = end == bytes.len() || !is_word(bytes[end]);
+        before && after
+    })
+}
+
+/// Render a response head as `res.writeHead()` followed by `_storeHeader`.
+///
+/// Fails as Node does: `ERR_INVALID_CHAR` for a status message with
+/// invalid chars, `ERR_INVALID_HTTP_TOKEN` / `ERR_INVALID_CHAR` for headers
+/// when `validate` is set, `ERR_HTTP_TRAILER_INVALID` for a `Trailer`
+/// header on a non-chunked response.
+///
+/// ```
+/// use nodehttp::encode::{encode_response_head, ResponseHeadInput};
+/// let mut input = ResponseHeadInput::new(200, std::time::UNIX_EPOCH);
+/// input.content_length = Some(5);
+/// let head = encode_response_head(&input).unwrap();
+/// assert_eq!(
+///     head.bytes,
+///     b"HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n"
+/// );
+/// assert!(!head.last);
+/// ```
+pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, Error> {
+    // writeHead
+    let message = input
+        .status_message
+        .clone()
+        .unwrap_or_else(|| crate::status::reason_phrase_or_unknown(input.status).to_owned());
+    if has_invalid_header_char(&message) {
+        return Err(Error::invalid_char("statusMessage", ""));
+    }
+    let mut header = format!("HTTP/1.1 {} {}\r\n", input.status, message);
+    let mut has_body = !input.request_is_head;
+    if input.status == 204 || input.status == 304 || (100..=199).contains(&input.status) {
+        has_body = false;
+    }
+    let mut should_keep_alive = input.should_keep_alive && !input.expect_continue_unanswered;
+
+    // _storeHeader: processHeader / storeHeader / matchHeader
+    let mut last = false;
+    let mut chunked = false;
+    let mut content_length = input.content_length;
+    let (mut removed_connection, mut removed_cl, mut removed_te) = (
+        input.removed_connection,
+        input.removed_content_length,
+        input.removed_transfer_encoding,
+    );
+    let mut default_keep_alive = true;
+    let (mut st_connection, mut st_cl, mut st_te, mut st_date, mut st_trailer) =
+        (false, false, false, false, false);
+    for (name, value) in &input.headers {
+        if input.validate {
+            validate_header_name(name)?;
+        }
+        let values: Vec<&str> = match value {
+            OutValue::One(v) => vec![v.as_str()],
+            OutValue::Many(v) if v.len() >= 2 && name.eq_ignore_ascii_case("cookie") => {
+                // Joined below.
+                vec![]
+            }
+            OutValue::Many(v) => v.iter().map(String::as_str).collect(),
+        };
+        let joined;
+        let values = match value {
+            OutValue::Many(v) if values.is_empty() && !v.is_empty() => {
+                joined = v.join("; ");
+                vec![joined.as_str()]
+            }
+            _ => values,
+        };
+        for v in values {
+            if input.validate {
+                validate_header_value(name, Some(v))?;
+            }
+            header.push_str(name);
+            header.push_str(": ");
+            header.push_str(v);
+            header.push_str("\r\n");
+            // matchHeader
+            match name.to_ascii_lowercase().as_str() {
+                "connection" => {
+                    st_connection = true;
+                    removed_connection = false;
+                    if has_word(v, "close") {
+                        last = true;
+                    } else {
+                        should_keep_alive = true;
+                    }
+                }
+                "transfer-encoding" => {
+                    st_te = true;
+                    removed_te = false;
+                    if has_word(v, "chunked") {
+                        chunked = true;
+                    }
+                }
+                "content-length" => {
+                    st_cl = true;
+                    // `+value`: Node keeps NaN for junk; only the presence
+                    // matters below.
+                    content_length = v.trim().parse().ok();
+                    removed_cl = false;
+                }
+                "date" => st_date = true,
+                "trailer" => st_trailer = true,
+                "keep-alive" => default_keep_alive = false,
+                _ => {}
+            }
+        }
+    }
+
+    // Date header
+    if input.send_date && !st_date {
+        header.push_str("Date: ");
+        header.push_str(&imf_fixdate(input.now));
+        header.push_str("\r\n");
+    }
+
+    // 204/304 with a user `Transfer-Encoding: chunked`: no zero chunk, close.
+    if chunked && (input.status == 204 || input.status == 304) {
+        chunked = false;
+        should_keep_alive = false;
+    }
+
+    // keep-alive logic
+    if removed_connection {
+        last = !should_keep_alive;
+    } else if !st_connection {
+        let send_keep_alive = should_keep_alive && (st_cl || input.use_chunked_encoding_by_default);
+        if send_keep_alive && input.max_requests_reached {
+            header.push_str("Connection: close\r\n");
+        } else if send_keep_alive {
+            header.push_str("Connection: keep-alive\r\n");
+            if input.keep_alive_timeout_ms != 0 && default_keep_alive {
+                header.push_str(&format!(
+                    "Keep-Alive: timeout={}",
+                    input.keep_alive_timeout_ms / 1000
+                ));
+                if input.max_requests_per_socket > 0 {
+                    header.push_str(&format!(", max={}", input.max_requests_per_socket));
+                }
+                header.push_str("\r\n");
+            }
+        } else {
+            last = true;
+            header.push_str("Connection: close\r\n");
+        }
+    }
+
+    if !st_cl && !st_te {
+        if !has_body {
+            chunked = false;
+        } else if !input.use_chunked_encoding_by_default {
+            last = true;
+        } else if !st_trailer && !removed_cl && content_length.is_some() {
+            header.push_str(&format!(
+                "Content-Length: {}\r\n",
+                content_length.unwrap_or_default()
+            ));
+        } else if !removed_te {
+            header.push_str("Transfer-Encoding: chunked\r\n");
+            chunked = true;
+        } else {
+            last = true;
+        }
+    }
+
+    if !chunked && st_trailer {
+        return Err(Error::trailer_invalid());
+    }
+    header.push_str("\r\n");
+    Ok(ResponseHead {
+        bytes: header.chars().map(|c| c as u32 as u8).collect(),
+        last,
+        chunked,
+        has_body,
+    })
+}
+
+/// Format a time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
+/// form of the `Date` header. Times before 1970 are clamped to the epoch.
+///
+/// Node equivalent: `utcDate()` in lib/internal/http.js
+/// (`new Date().toUTCString()`, cached for a second).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+/// assert_eq!(nodehttp::encode::imf_fixdate(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn imf_fixdate(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = WEEKDAYS[(days % 7) as usize];
+    // Civil-from-days (Howard Hinnant's algorithm), for days >= 0.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
+        MONTHS[(month - 1) as usize]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::time::Duration;
+
+    const DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+    fn base(status: u16) -> ResponseHeadInput {
+        ResponseHeadInput::new(status, UNIX_EPOCH)
+    }
+    fn http10(mut i: ResponseHeadInput, keep_alive: bool) -> ResponseHeadInput {
+        i.use_chunked_encoding_by_default = false;
+        i.should_keep_alive = keep_alive;
+        i
+    }
+    fn hdr(mut i: ResponseHeadInput, name: &str, value: OutValue) -> ResponseHeadInput {
+        i.headers.push((name.to_owned(), value));
+        i
+    }
+    fn cl(mut i: ResponseHeadInput, n: u64) -> ResponseHeadInput {
+        i.content_length = Some(n);
+        i
+    }
+    fn many(v: &[&str]) -> OutValue {
+        OutValue::Many(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Heads recorded from Node 23.5.0 (probe resp.js; request line in the
+    /// case name, `Date` set to the epoch).
+    #[rstest]
+    #[case::end_empty_11(cl(base(200), 0), "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n", false)]
+    #[case::end_data_11(cl(base(200), 5), "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n", false)]
+    #[case::write_then_end_11(base(200), "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n", false)]
+    #[case::writehead_object_11(
+        { let mut i = hdr(hdr(hdr(base(201), "X-A", "1".into()), "set-cookie", many(&["a", "b"])), "Cookie", many(&["c", "d"])); i.validate = true; i },
+        "HTTP/1.1 201 Created\r\nX-A: 1\r\nset-cookie: a\r\nset-cookie: b\r\nCookie: c; d\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n", false)]
+    #[case::writehead_reason_array_11(
+        { let mut i = hdr(hdr(base(200), "X-B", "1".into()), "x-b", "2".into()); i.status_message = Some("Fine".into()); i },
+        "HTTP/1.1 200 Fine\r\nX-B: 1\r\nx-b: 2\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n", false)]
+    #[case::set_header_404_11(cl(hdr(hdr(base(404), "X-Z", "z".into()), "Content-Type", "text/plain".into()), 2), "HTTP/1.1 404 Not Found\r\nX-Z: z\r\nContent-Type: text/plain\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n", false)]
+    #[case::user_content_length_11(hdr(base(200), "Content-Length", "2".into()), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", false)]
+    #[case::user_connection_close_11(cl(hdr(base(200), "Connection", "close".into()), 1), "HTTP/1.1 200 OK\r\nConnection: close\r\nDate: <DATE>\r\nContent-Length: 1\r\n\r\n", true)]
+    #[case::user_date_11(cl(hdr(base(200), "Date", "yesterday".into()), 1), "HTTP/1.1 200 OK\r\nDate: yesterday\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\n", false)]
+    #[case::no_date_11({ let mut i = cl(base(200), 1); i.send_date = false; i }, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\n", false)]
+    #[case::te_on_204_11(hdr(base(204), "Transfer-Encoding", "chunked".into()), "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nDate: <DATE>\r\nConnection: close\r\n\r\n", true)]
+    #[case::not_modified_11(cl(base(304), 0), "HTTP/1.1 304 Not Modified\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", false)]
+    #[case::unknown_status_11(base(999), "HTTP/1.1 999 unknown\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n", false)]
+    #[case::removed_cl_and_te_11(
+        { let mut i = base(200); i.removed_content_length = true; i.removed_transfer_encoding = true; i },
+        "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", true)]
+    #[case::user_keep_alive_11(cl(hdr(base(200), "Keep-Alive", "timeout=9".into()), 1), "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=9\r\nDate: <DATE>\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", false)]
+    #[case::end_empty_10(
+        http10(cl(base(200), 0), false),
+        "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: close\r\n\r\n",
+        true
+    )]
+    #[case::end_empty_10_keep_alive(
+        http10(cl(base(200), 0), true),
+        "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: close\r\n\r\n",
+        true
+    )]
+    #[case::write_10(
+        http10(base(200), false),
+        "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: close\r\n\r\n",
+        true
+    )]
+    #[case::user_close_10(http10(cl(hdr(base(200), "Connection", "close".into()), 1), false), "HTTP/1.1 200 OK\r\nConnection: close\r\nDate: <DATE>\r\n\r\n", true)]
+    #[case::head_end_data({ let mut i = cl(base(200), 5); i.request_is_head = true; i }, "HTTP/1.1 200 OK\r\nDate: <DATE>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", false)]
+    #[case::head_user_close({ let mut i = cl(hdr(base(200), "Connection", "close".into()), 1); i.request_is_head = true; i }, "HTTP/1.1 200 OK\r\nConnection: close\r\nDate: <DATE>\r\n\r\n", true)]
+    #[case::missing_host_400(
+        { let mut i = hdr(base(400), "Connection", "close".into()); i.validate = true; i },
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nDate: <DATE>\r\nTransfer-Encoding: chunked\r\n\r\n", true)]
+    fn heads_match_node(
+        #[case] input: ResponseHeadInput,
+        #[case] expected: &str,
+        #[case] last: bool,
+    ) {
+        let head = encode_response_head(&input).unwrap();
+        let expected = expected.replace("<DATE>", DATE);
+        assert_eq!(String::from_utf8_lossy(&head.bytes), expected);
+        assert_eq!(head.last, last);
+    }
+
+    #[test]
+    fn chunked_state_is_reported() {
+        let h = encode_response_head(&base(200)).unwrap();
+        assert!(h.chunked && h.has_body);
+        let h = encode_response_head(&cl(base(204), 0)).unwrap();
+        assert!(!h.chunked && !h.has_body);
+    }
+
+    #[test]
+    fn keep_alive_max_and_limit_reached() {
+        let mut i = cl(base(200), 0);
+        i.max_requests_per_socket = 3;
+        i.keep_alive_timeout_ms = 65_999;
+        let h = encode_response_head(&i).unwrap();
+        assert!(String::from_utf8_lossy(&h.bytes).contains("Keep-Alive: timeout=65, max=3\r\n"));
+        i.max_requests_reached = true;
+        let h = encode_response_head(&i).unwrap();
+        assert!(String::from_utf8_lossy(&h.bytes).contains("Connection: close\r\n"));
+    }
+
+    #[rstest]
+    #[case::bad_message({ let mut i = base(200); i.status_message = Some("a\nb".into()); i }, "ERR_INVALID_CHAR")]
+    #[case::bad_name({ let mut i = hdr(base(200), "a b", "x".into()); i.validate = true; i }, "ERR_INVALID_HTTP_TOKEN")]
+    #[case::bad_value({ let mut i = hdr(base(200), "a", "x\ry".into()); i.validate = true; i }, "ERR_INVALID_CHAR")]
+    #[case::trailer_not_chunked(cl(hdr(hdr(base(200), "Content-Length", "1".into()), "Trailer", "X".into()), 1), "ERR_HTTP_TRAILER_INVALID")]
+    fn errors_match_node(#[case] input: ResponseHeadInput, #[case] code: &str) {
+        assert_eq!(encode_response_head(&input).unwrap_err().code(), code);
+    }
+
+    #[test]
+    fn trailer_header_forces_chunked() {
+        let h = encode_response_head(&cl(hdr(base(200), "Trailer", "X-T".into()), 1)).unwrap();
+        assert!(h.chunked);
+        assert!(String::from_utf8_lossy(&h.bytes).ends_with("Transfer-Encoding: chunked\r\n\r\n"));
+    }
+
+    #[test]
+    fn latin1_values_are_one_byte() {
+        let h = encode_response_head(&cl(hdr(base(200), "X", "caf\u{e9}".into()), 0)).unwrap();
+        assert!(h.bytes.windows(6).any(|w| w == b"caf\xe9\r\n"));
+    }
+
+    /// `new Date(s * 1000).toUTCString()` in Node.
+    #[rstest]
+    #[case(0, "Thu, 01 Jan 1970 00:00:00 GMT")]
+    #[case(784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT")]
+    #[case(951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT")]
+    #[case(1_709_251_199, "Thu, 29 Feb 2024 23:59:59 GMT")]
+    #[case(1_735_689_599, "Tue, 31 Dec 2024 23:59:59 GMT")]
+    #[case(4_102_444_799, "Thu, 31 Dec 2099 23:59:59 GMT")]
+    fn dates_match_node(#[case] secs: u64, #[case] expected: &str) {
+        assert_eq!(
+            imf_fixdate(UNIX_EPOCH + Duration::from_secs(secs)),
+            expected
+        );
+    }
+
+    #[test]
+    fn close_regex_needs_word_boundaries() {
+        assert!(has_word("Close", "close"));
+        assert!(has_word("foo, close", "close"));
+        assert!(has_word("x-close", "close"));
+        assert!(!has_word("closed", "close"));
+        assert!(!has_word("enclose", "close"));
+    }
+}

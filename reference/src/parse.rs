@@ -1,0 +1,1566 @@
+//! Request and response heads, parsed with the strictness of llhttp 9.2.1
+//! as Node 23.5.0 configures it (lib/_http_common.js, src/node_http_parser.cc).
+//!
+//! Like httparse, parsing is stateless and restartable: call
+//! [`parse_request`] with everything received so far; it answers
+//! [`Status::Partial`] until the head is complete (never an error for a
+//! valid prefix), then [`Status::Complete`] with the head and its length.
+//! Unlike httparse, it rejects what llhttp rejects, with llhttp's `HPE_*`
+//! code and an `err.bytesParsed` offset close to Node's (exact for the cases
+//! in the tests, which were recorded from Node 23.5.0 driving its own
+//! `HTTPParser` binding, probe `parse.js`).
+//!
+//! The `insecure` option is Node's `insecureHTTPParser`, which sets all of
+//! llhttp's lenient flags (`kLenientAll`): bare LF line endings, obs-fold,
+//! control chars in header values, any `d.d` HTTP version, spaces after the
+//! chunk size, `Content-Length` together with `Transfer-Encoding`...
+//!
+//! Header-size accounting follows Node's `TrackHeader`: the bytes of the
+//! URL (or status message), header names and header values (without the
+//! leading whitespace but with the trailing one) are summed, and the parser
+//! fails with `HPE_HEADER_OVERFLOW` as soon as the sum reaches
+//! `max_header_size` -- even on a partial head. Method, version, colons and
+//! line endings are not counted.
+//!
+//! httparse (used as a differential oracle in the tests) accepts a superset
+//! of what llhttp accepts here (bare LF, any token method) and rejects some
+//! of it (HTTP/0.9 and 2.0 request lines, two spaces after the method), so
+//! the scanner below is hand-written.
+
+use crate::error::{Error, Parse};
+use crate::headers::latin1;
+
+/// The default of `http.maxHeaderSize` / `--max-http-header-size`: 16 KiB.
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 * 1024;
+
+/// The outcome of parsing a possibly incomplete head, as httparse's
+/// `Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status<T> {
+    /// The head is complete; `T` carries its length in bytes.
+    Complete(T),
+    /// More bytes are needed.
+    Partial,
+}
+
+/// Parser options.
+///
+/// Node equivalent: the `maxHeaderSize` and `insecureHTTPParser` options of
+/// `http.createServer` / `http.request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// `maxHeaderSize`: the limit on counted head bytes (see the module
+    /// docs). Default [`DEFAULT_MAX_HEADER_SIZE`].
+    pub max_header_size: usize,
+    /// `insecureHTTPParser`: accept what llhttp accepts with `kLenientAll`.
+    pub insecure: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
+            insecure: false,
+        }
+    }
+}
+
+/// How the body after a head is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body (requests without `Content-Length` or `Transfer-Encoding`;
+    /// responses to HEAD, 1xx, 204, 304).
+    None,
+    /// Exactly this many bytes (`Content-Length`).
+    ContentLength(u64),
+    /// `Transfer-Encoding` ending in `chunked`: see [`crate::chunked`].
+    Chunked,
+    /// Everything until the connection closes (responses without length;
+    /// with `insecure`, requests with a non-chunked `Transfer-Encoding`).
+    UntilEof,
+}
+
+/// What the `Connection` header(s) said, token by token (case-insensitive,
+/// comma-separated, across all `Connection` lines), as llhttp's
+/// `F_CONNECTION_*` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionFlags {
+    /// A `close` token.
+    pub close: bool,
+    /// A `keep-alive` token.
+    pub keep_alive: bool,
+    /// An `upgrade` token.
+    pub upgrade: bool,
+}
+
+/// A parsed request head.
+///
+/// Node equivalent: what `parserOnHeadersComplete` receives and copies onto
+/// the `IncomingMessage` (`method`, `url`, `httpVersionMajor/Minor`,
+/// `rawHeaders`, `upgrade`) plus the parser's `shouldKeepAlive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `req.method`, e.g. `"GET"`.
+    pub method: String,
+    /// `req.url`: the request target exactly as sent (latin-1 decoded).
+    pub url: String,
+    /// `(httpVersionMajor, httpVersionMinor)`. `(0, 9)` for a request line
+    /// without a version.
+    pub version: (u8, u8),
+    /// `req.rawHeaders` as pairs: names with their case, values latin-1
+    /// decoded with leading and trailing whitespace removed.
+    pub headers: Vec<(String, String)>,
+    /// How the body is delimited.
+    pub body: BodyKind,
+    /// The `Connection` tokens seen.
+    pub connection: ConnectionFlags,
+    /// Whether an `Upgrade` header was present.
+    pub has_upgrade_header: bool,
+    /// llhttp's `upgrade`: `CONNECT`, or `Upgrade` with `Connection: upgrade`.
+    pub upgrade: bool,
+    /// llhttp's `should_keep_alive`: HTTP/1.1 without `Connection: close`,
+    /// or HTTP/1.0 (and 0.9, 2.0) with `Connection: keep-alive`; and the
+    /// body does not run until EOF.
+    pub should_keep_alive: bool,
+    /// Length of the head in bytes (including skipped leading empty lines);
+    /// the body starts here.
+    pub head_len: usize,
+}
+
+/// A parsed response head, for the client side.
+///
+/// Node equivalent: `res.statusCode`, `res.statusMessage`, `res.httpVersion*`,
+/// `res.rawHeaders` as `parserOnHeadersComplete` receives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// `res.statusCode`.
+    pub status: u16,
+    /// `res.statusMessage` (latin-1, may be empty).
+    pub reason: String,
+    /// `(httpVersionMajor, httpVersionMinor)`.
+    pub version: (u8, u8),
+    /// `res.rawHeaders` as pairs.
+    pub headers: Vec<(String, String)>,
+    /// How the body is delimited (depends on the request method).
+    pub body: BodyKind,
+    /// The `Connection` tokens seen.
+    pub connection: ConnectionFlags,
+    /// llhttp's `upgrade` for a response: 101, or 2xx to `CONNECT`.
+    pub upgrade: bool,
+    /// llhttp's `should_keep_alive`.
+    pub should_keep_alive: bool,
+    /// Length of the head in bytes.
+    pub head_len: usize,
+}
+
+/// The HTTP/2 connection preface, which llhttp reports as
+/// `HPE_PAUSED_H2_UPGRADE` once complete.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Parse a request head.
+///
+/// Node equivalent: llhttp in `HTTP_REQUEST` mode up to
+/// `on_headers_complete`, as configured by `http.Server`.
+///
+/// ```
+/// use nodehttp::parse::{parse_request, ParseOptions, Status, BodyKind};
+/// let Status::Complete(h) = parse_request(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &ParseOptions::default()).unwrap()
+/// else { panic!() };
+/// assert_eq!((h.method.as_str(), h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
+/// assert_eq!(h.body, BodyKind::None);
+/// assert!(h.should_keep_alive);
+/// assert_eq!(parse_request(b"GET /x HT", &ParseOptions::default()).unwrap(), Status::Partial);
+/// ```
+pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHead>, Error> {
+    let mut s = Scanner::new(buf, opts);
+    s.skip_empty_lines();
+    let rest = &buf[s.pos..];
+    if rest.starts_with(b"PRI ") || (rest.len() < 4 && b"PRI ".starts_with(rest)) {
+        return h2_preface(buf, s.pos);
+    }
+
+    // 1. Method: one of llhttp's methods, followed by a space.
+    let start = s.pos;
+    while let Some(b) = s.peek() {
+        if b.is_ascii_uppercase() || b == b'-' {
+            s.pos += 1;
+        } else {
+            break;
+        }
+    }
+    let method = &buf[start..s.pos];
+    let known = crate::status::METHODS
+        .iter()
+        .any(|m| m.as_bytes() == method);
+    match s.peek() {
+        None if crate::status::METHODS
+            .iter()
+            .any(|m| m.as_bytes().starts_with(method)) =>
+        {
+            return Ok(Status::Partial)
+        }
+        Some(b' ') if known => {}
+        _ => {
+            let matched = crate::status::METHODS
+                .iter()
+                .map(|m| common_prefix(m.as_bytes(), method))
+                .max()
+                .unwrap_or(0);
+            return Err(Error::parse(
+                Parse::InvalidMethod,
+                "Invalid method encountered",
+                start + matched,
+            ));
+        }
+    }
+    let method = latin1(method);
+    let is_connect = method == "CONNECT";
+    // 2. One or more spaces (llhttp accepts several even when strict).
+    while s.peek() == Some(b' ') {
+        s.pos += 1;
+    }
+    // 3. The request target.
+    let url_start = s.pos;
+    let url_end = match s.url(is_connect)? {
+        Some(end) => end,
+        None => return s.need_more(s.pos - url_start),
+    };
+    let url = latin1(&buf[url_start..url_end]);
+    s.track(url_end - url_start, url_end)?;
+    // 4. Version, or HTTP/0.9 (no version, no headers).
+    let version = match s.peek() {
+        Some(b' ') => {
+            s.pos += 1;
+            match s.version()? {
+                Some(v) => v,
+                None => return s.need_more(0),
+            }
+        }
+        _ => {
+            // The target ended on CR or LF: an HTTP/0.9 request line.
+            if s.line_end_09()?.is_none() {
+                return s.need_more(0);
+            }
+            return Ok(Status::Complete(RequestHead {
+                method,
+                url,
+                version: (0, 9),
+                headers: Vec::new(),
+                body: BodyKind::None,
+                connection: ConnectionFlags::default(),
+                has_upgrade_header: false,
+                upgrade: is_connect,
+                should_keep_alive: false,
+                head_len: s.pos,
+            }));
+        }
+    };
+    match s.request_line_end()? {
+        Some(()) => {}
+        None => return s.need_more(0),
+    }
+    // 5. Header lines.
+    let fields = match s.header_lines(true)? {
+        Some(f) => f,
+        None => return s.need_more(0),
+    };
+    let head_len = s.pos;
+
+    // 6. Body framing, as llhttp's on_headers_complete.
+    let body = if fields.chunked {
+        BodyKind::Chunked
+    } else if fields.has_te {
+        if !opts.insecure {
+            return Err(Error::parse(
+                Parse::InvalidTransferEncoding,
+                "Request has invalid `Transfer-Encoding`",
+                head_len,
+            ));
+        }
+        BodyKind::UntilEof
+    } else if let Some(n) = fields.content_length {
+        BodyKind::ContentLength(n)
+    } else {
+        BodyKind::None
+    };
+    let upgrade = is_connect || (fields.has_upgrade && fields.connection.upgrade);
+    let should_keep_alive = keep_alive(version, fields.connection) && body != BodyKind::UntilEof;
+    Ok(Status::Complete(RequestHead {
+        method,
+        url,
+        version,
+        headers: fields.headers,
+        body,
+        connection: fields.connection,
+        has_upgrade_header: fields.has_upgrade,
+        upgrade,
+        should_keep_alive,
+        head_len,
+    }))
+}
+
+/// Parse a response head. `request_method` is the method of the request it
+/// answers (`HEAD` and `CONNECT` change the body framing).
+///
+/// Node equivalent: llhttp in `HTTP_RESPONSE` mode, as `http.ClientRequest`
+/// drives it (`parserOnIncomingClient` returns "skip body" for HEAD).
+///
+/// ```
+/// use nodehttp::parse::{parse_response, ParseOptions, Status, BodyKind};
+/// let Status::Complete(h) = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", "GET", &ParseOptions::default()).unwrap()
+/// else { panic!() };
+/// assert_eq!((h.status, h.reason.as_str(), h.body), (200, "OK", BodyKind::ContentLength(2)));
+/// ```
+pub fn parse_response(
+    buf: &[u8],
+    request_method: &str,
+    opts: &ParseOptions,
+) -> Result<Status<ResponseHead>, Error> {
+    let mut s = Scanner::new(buf, opts);
+    s.skip_empty_lines();
+    let version = match s.version()? {
+        Some(v) => v,
+        None => return s.need_more(0),
+    };
+    match s.peek() {
+        None => return s.need_more(0),
+        Some(b' ') => s.pos += 1,
+        Some(_) => {
+            return Err(Error::parse(
+                Parse::InvalidVersion,
+                "Expected space after version",
+                s.pos,
+            ))
+        }
+    }
+    // Status code: exactly three digits.
+    let mut status: u16 = 0;
+    for _ in 0..3 {
+        match s.peek() {
+            None => return s.need_more(0),
+            Some(b) if b.is_ascii_digit() => {
+                status = status * 10 + u16::from(b - b'0');
+                s.pos += 1;
+            }
+            Some(_) => {
+                return Err(Error::parse(
+                    Parse::InvalidStatus,
+                    "Invalid status code",
+                    s.pos,
+                ));
+            }
+        }
+    }
+    let reason_start;
+    match s.peek() {
+        None => return s.need_more(0),
+        Some(b' ') => {
+            s.pos += 1;
+            reason_start = s.pos;
+        }
+        Some(b'\r' | b'\n') => reason_start = s.pos,
+        Some(_) => {
+            return Err(Error::parse(
+                Parse::InvalidStatus,
+                "Invalid response status",
+                s.pos,
+            ))
+        }
+    }
+    // Reason phrase: anything up to the line end.
+    while let Some(b) = s.peek() {
+        if b == b'\r' || b == b'\n' {
+            break;
+        }
+        s.pos += 1;
+    }
+    let reason_end = s.pos;
+    if s.peek().is_none() {
+        return s.need_more(reason_end - reason_start);
+    }
+    s.track(reason_end - reason_start, reason_end + 1)?;
+    let reason = latin1(&buf[reason_start..reason_end]);
+    match s.line_end(Parse::Strict, "Expected LF after response line")? {
+        Some(()) => {}
+        None => return s.need_more(0),
+    }
+    let fields = match s.header_lines(false)? {
+        Some(f) => f,
+        None => return s.need_more(0),
+    };
+    let head_len = s.pos;
+    let no_body =
+        request_method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304;
+    let connect_ok = request_method == "CONNECT" && (200..300).contains(&status);
+    let body = if no_body || connect_ok {
+        BodyKind::None
+    } else if fields.chunked {
+        BodyKind::Chunked
+    } else if fields.has_te {
+        BodyKind::UntilEof
+    } else if let Some(n) = fields.content_length {
+        BodyKind::ContentLength(n)
+    } else {
+        BodyKind::UntilEof
+    };
+    let upgrade = status == 101 || connect_ok;
+    let should_keep_alive = keep_alive(version, fields.connection) && body != BodyKind::UntilEof;
+    Ok(Status::Complete(ResponseHead {
+        status,
+        reason,
+        version,
+        headers: fields.headers,
+        body,
+        connection: fields.connection,
+        upgrade,
+        should_keep_alive,
+        head_len,
+    }))
+}
+
+/// llhttp_should_keep_alive without the EOF part: HTTP/1.1 keeps alive
+/// unless `close`; anything else only with `keep-alive`.
+fn keep_alive(version: (u8, u8), c: ConnectionFlags) -> bool {
+    if version.0 > 0 && version.1 > 0 {
+        !c.close
+    } else {
+        c.keep_alive
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn h2_preface<T>(buf: &[u8], start: usize) -> Result<Status<T>, Error> {
+    let rest = &buf[start..];
+    let n = rest.len().min(H2_PREFACE.len());
+    if rest[..n] != H2_PREFACE[..n] {
+        let at = start + common_prefix(rest, H2_PREFACE);
+        return Err(Error::parse(
+            Parse::InvalidMethod,
+            "Invalid method encountered",
+            at,
+        ));
+    }
+    if n < H2_PREFACE.len() {
+        return Ok(Status::Partial);
+    }
+    Err(Error::parse(
+        Parse::PausedH2Upgrade,
+        "Pause on PRI/Upgrade",
+        start + H2_PREFACE.len(),
+    ))
+}
+
+/// The header fields of a head (or of chunked trailers), with what llhttp
+/// extracts from them.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) has_te: bool,
+    pub(crate) chunked: bool,
+    pub(crate) has_upgrade: bool,
+    pub(crate) connection: ConnectionFlags,
+    /// The last value before trimming its trailing whitespace (obs-fold
+    /// continuations are appended to it).
+    last_raw: String,
+}
+
+/// A restartable cursor over the input, with Node's header-size count.
+pub(crate) struct Scanner<'a> {
+    buf: &'a [u8],
+    pub(crate) pos: usize,
+    counted: usize,
+    /// Bytes of an unfinished span at the end of the input.
+    pending: usize,
+    max: usize,
+    lenient: bool,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(buf: &'a [u8], opts: &ParseOptions) -> Scanner<'a> {
+        Scanner {
+            buf,
+            pos: 0,
+            counted: 0,
+            pending: 0,
+            max: opts.max_header_size,
+            lenient: opts.insecure,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, i: usize) -> Option<u8> {
+        self.buf.get(self.pos + i).copied()
+    }
+
+    /// Node's `TrackHeader`: count a finished span; `at` is where llhttp
+    /// reports the error.
+    fn track(&mut self, len: usize, at: usize) -> Result<(), Error> {
+        self.counted += len;
+        if self.counted >= self.max {
+            return Err(Error::parse(Parse::HeaderOverflow, "Header overflow", at));
+        }
+        Ok(())
+    }
+
+    /// The input ended with `pending` bytes of an unfinished span: Node
+    /// counts them too, so this may still be an overflow.
+    pub(crate) fn need_more<T>(&self, pending: usize) -> Result<Status<T>, Error> {
+        if self.counted + pending.max(self.pending) >= self.max {
+            return Err(Error::parse(
+                Parse::HeaderOverflow,
+                "Header overflow",
+                self.buf.len(),
+            ));
+        }
+        Ok(Status::Partial)
+    }
+
+    /// llhttp skips CR and LF before a message.
+    fn skip_empty_lines(&mut self) {
+        while matches!(self.peek(), Some(b'\r' | b'\n')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Scan the request target; `Ok(None)` if the input ends inside it,
+    /// otherwise the end offset (the delimiter is not consumed).
+    fn url(&mut self, is_connect: bool) -> Result<Option<usize>, Error> {
+        let start = self.pos;
+        match self.peek() {
+            None => return Ok(None),
+            Some(b'/' | b'*') => {}
+            Some(b) if b.is_ascii_alphabetic() => {}
+            Some(b) if is_connect && (b.is_ascii_digit() || b == b'[') => {}
+            Some(_) => {
+                return Err(Error::parse(
+                    Parse::InvalidUrl,
+                    "Unexpected start char in url",
+                    self.pos,
+                ))
+            }
+        }
+        let absolute = !is_connect && self.buf[start].is_ascii_alphabetic();
+        loop {
+            let Some(b) = self.peek() else {
+                return Ok(None);
+            };
+            match b {
+                b' ' | b'\r' | b'\n' => break,
+                b'\t' => {
+                    return Err(Error::parse(
+                        Parse::InvalidUrl,
+                        "Invalid characters in url",
+                        self.pos + 1,
+                    ))
+                }
+                0x21..=0x7e => self.pos += 1,
+                _ => {
+                    return Err(Error::parse(
+                        Parse::InvalidUrl,
+                        "Invalid char in url path",
+                        self.pos,
+                    ))
+                }
+            }
+        }
+        let url = &self.buf[start..self.pos];
+        if absolute {
+            // An absolute-form target must start with `scheme:`.
+            let scheme_len = url
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                .count();
+            if url.get(scheme_len) != Some(&b':') {
+                return Err(Error::parse(
+                    Parse::InvalidUrl,
+                    "Invalid characters in url",
+                    self.pos + 1,
+                ));
+            }
+        }
+        Ok(Some(self.pos))
+    }
+
+    /// `HTTP/d.d`; `Ok(None)` when the input ends inside it.
+    fn version(&mut self) -> Result<Option<(u8, u8)>, Error> {
+        for &expected in b"HTTP/" {
+            match self.peek() {
+                None => return Ok(None),
+                Some(b) if b == expected => self.pos += 1,
+                Some(_) => {
+                    return Err(Error::parse(
+                        Parse::InvalidConstant,
+                        "Expected HTTP/",
+                        self.pos,
+                    ))
+                }
+            }
+        }
+        let major = match self.peek() {
+            None => return Ok(None),
+            Some(b) if b.is_ascii_digit() => b - b'0',
+            Some(_) => {
+                return Err(Error::parse(
+                    Parse::InvalidVersion,
+                    "Invalid major version",
+                    self.pos,
+                ))
+            }
+        };
+        self.pos += 1;
+        match self.peek() {
+            None => return Ok(None),
+            Some(b'.') => self.pos += 1,
+            Some(_) => {
+                return Err(Error::parse(
+                    Parse::InvalidVersion,
+                    "Expected dot",
+                    self.pos,
+                ))
+            }
+        }
+        let minor = match self.peek() {
+            None => return Ok(None),
+            Some(b) if b.is_ascii_digit() => b - b'0',
+            Some(_) => {
+                return Err(Error::parse(
+                    Parse::InvalidVersion,
+                    "Invalid minor version",
+                    self.pos,
+                ))
+            }
+        };
+        self.pos += 1;
+        let allowed = matches!((major, minor), (0, 9) | (1, 0) | (1, 1) | (2, 0));
+        if !allowed && !self.lenient {
+            return Err(Error::parse(
+                Parse::InvalidVersion,
+                "Invalid HTTP version",
+                self.pos,
+            ));
+        }
+        Ok(Some((major, minor)))
+    }
+
+    /// CRLF after the request-line version.
+    fn request_line_end(&mut self) -> Result<Option<()>, Error> {
+        match (self.peek(), self.peek_at(1)) {
+            (None, _) | (Some(b'\r'), None) => Ok(None),
+            (Some(b'\r'), Some(b'\n')) => {
+                self.pos += 2;
+                Ok(Some(()))
+            }
+            (Some(b'\r'), Some(_)) if self.lenient => {
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            (Some(b'\r'), Some(_)) => Err(Error::parse(
+                Parse::Strict,
+                "Expected CRLF after version",
+                self.pos + 1,
+            )),
+            (Some(b'\n'), _) if self.lenient => {
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            (Some(b'\n'), _) => Err(Error::parse(
+                Parse::InvalidVersion,
+                "Expected CRLF after version",
+                self.pos + 1,
+            )),
+            (Some(_), _) => Err(Error::parse(
+                Parse::InvalidVersion,
+                "Expected CRLF after version",
+                self.pos,
+            )),
+        }
+    }
+
+    /// The end of an HTTP/0.9 request line (CRLF, or a bare LF).
+    fn line_end_09(&mut self) -> Result<Option<()>, Error> {
+        match (self.peek(), self.peek_at(1)) {
+            (None, _) | (Some(b'\r'), None) => Ok(None),
+            (Some(b'\r'), Some(b'\n')) => {
+                self.pos += 2;
+                Ok(Some(()))
+            }
+            (Some(b'\n'), _) => {
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            _ => Err(Error::parse(
+                Parse::LfExpected,
+                "Expected LF after request line",
+                self.pos + 1,
+            )),
+        }
+    }
+
+    /// A CRLF (or, leniently, a bare LF or bare CR).
+    fn line_end(&mut self, cr_kind: Parse, reason: &'static str) -> Result<Option<()>, Error> {
+        match (self.peek(), self.peek_at(1)) {
+            (None, _) | (Some(b'\r'), None) => Ok(None),
+            (Some(b'\r'), Some(b'\n')) => {
+                self.pos += 2;
+                Ok(Some(()))
+            }
+            (Some(b'\r' | b'\n'), _) if self.lenient => {
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            (Some(b'\r'), Some(_)) => Err(Error::parse(cr_kind, reason, self.pos + 1)),
+            _ => Err(Error::parse(
+                Parse::CrExpected,
+                "Missing expected CR after response line",
+                self.pos,
+            )),
+        }
+    }
+
+    /// Header lines up to and including the empty line. `Ok(None)` when
+    /// the input ends first. `first_after_start_line` selects
+    /// `HPE_UNEXPECTED_SPACE` for whitespace opening the first line.
+    pub(crate) fn header_lines(
+        &mut self,
+        first_after_start_line: bool,
+    ) -> Result<Option<Fields>, Error> {
+        let mut f = Fields::default();
+        let mut first = true;
+        loop {
+            // End of the head?
+            match self.peek() {
+                None => return Ok(None),
+                Some(b'\r') => match self.peek_at(1) {
+                    None => return Ok(None),
+                    Some(b'\n') => {
+                        self.pos += 2;
+                        return Ok(Some(f));
+                    }
+                    Some(_) if self.lenient => {
+                        self.pos += 1;
+                        return Ok(Some(f));
+                    }
+                    Some(_) => {
+                        return Err(Error::parse(
+                            Parse::Strict,
+                            "Expected LF after headers",
+                            self.pos + 1,
+                        ))
+                    }
+                },
+                Some(b'\n') => {
+                    if self.lenient {
+                        self.pos += 1;
+                        return Ok(Some(f));
+                    }
+                    return Err(Error::parse(
+                        Parse::InvalidHeaderToken,
+                        "Invalid header field char",
+                        self.pos + 1,
+                    ));
+                }
+                Some(b' ' | b'\t') if first && first_after_start_line => {
+                    return Err(Error::parse(
+                        Parse::UnexpectedSpace,
+                        "Unexpected space after start line",
+                        self.pos + 1,
+                    ));
+                }
+                Some(b' ' | b'\t') => {
+                    // obs-fold: a continuation of the previous value.
+                    if !self.lenient || f.headers.is_empty() {
+                        return Err(Error::parse(
+                            Parse::InvalidHeaderToken,
+                            "Unexpected whitespace after header value",
+                            self.pos,
+                        ));
+                    }
+                    let seg_start = self.pos;
+                    let Some(seg_end) = self.value_bytes()? else {
+                        return Ok(None);
+                    };
+                    let seg = self.buf[seg_start..seg_end].to_vec();
+                    if self.value_line_end(seg_end - seg_start)?.is_none() {
+                        return Ok(None);
+                    }
+                    f.last_raw.push_str(&latin1(&seg));
+                    let trimmed = trim_ows(&f.last_raw).to_owned();
+                    if let Some(last) = f.headers.last_mut() {
+                        last.1 = trimmed;
+                    }
+                    first = false;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            first = false;
+            // Field name.
+            let name_start = self.pos;
+            loop {
+                match self.peek() {
+                    None => {
+                        self.pending = self.pos - name_start;
+                        return Ok(None);
+                    }
+                    Some(b':') => break,
+                    Some(b) if crate::validate::is_token_byte(b) => self.pos += 1,
+                    Some(_) => {
+                        return Err(Error::parse(
+                            Parse::InvalidHeaderToken,
+                            "Invalid header token",
+                            self.pos,
+                        ))
+                    }
+                }
+            }
+            if self.pos == name_start {
+                return Err(Error::parse(
+                    Parse::InvalidHeaderToken,
+                    "Invalid header token",
+                    self.pos,
+                ));
+            }
+            let name_end = self.pos;
+            self.track(name_end - name_start, name_end + 1)?;
+            self.pos += 1; // ':'
+            let after_colon = self.pos;
+            // Leading OWS.
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.pos += 1;
+            }
+            let value_start = self.pos;
+            let Some(value_end) = self.value_bytes()? else {
+                self.pending = self.pos - value_start;
+                return Ok(None);
+            };
+            if self.value_line_end(value_end - value_start)?.is_none() {
+                return Ok(None);
+            }
+            let lf_pos = self.pos;
+            let name = latin1(&self.buf[name_start..name_end]);
+            let raw_value = &self.buf[value_start..value_end];
+            f.last_raw = latin1(raw_value);
+            let value = trim_ows(&f.last_raw).to_owned();
+            self.special_header(&mut f, &name, &value, after_colon, value_start, lf_pos)?;
+            f.headers.push((name, value));
+        }
+    }
+
+    /// Scan value bytes up to CR/LF; validate them (strict mode).
+    fn value_bytes(&mut self) -> Result<Option<usize>, Error> {
+        loop {
+            match self.peek() {
+                None => return Ok(None),
+                Some(b'\r' | b'\n') => return Ok(Some(self.pos)),
+                Some(b) if self.lenient || b == b'\t' || (b >= 0x20 && b != 0x7f) => self.pos += 1,
+                Some(_) => {
+                    return Err(Error::parse(
+                        Parse::InvalidHeaderToken,
+                        "Invalid header value char",
+                        self.pos,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The line end after a header value; counts the value span.
+    fn value_line_end(&mut self, span: usize) -> Result<Option<()>, Error> {
+        match (self.peek(), self.peek_at(1)) {
+            (None, _) => Ok(None),
+            (Some(b'\r'), None) => {
+                self.pending = span;
+                Ok(None)
+            }
+            (Some(b'\r'), Some(b'\n')) => {
+                self.track(span, self.pos + 1)?;
+                self.pos += 2;
+                Ok(Some(()))
+            }
+            (Some(b'\r'), Some(_)) if self.lenient => {
+                self.track(span, self.pos + 1)?;
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            (Some(b'\r'), Some(_)) => Err(Error::parse(
+                Parse::LfExpected,
+                "Missing expected LF after header value",
+                self.pos + 1,
+            )),
+            (Some(_), _) if self.lenient => {
+                self.track(span, self.pos)?;
+                self.pos += 1;
+                Ok(Some(()))
+            }
+            (Some(_), _) => Err(Error::parse(
+                Parse::CrExpected,
+                "Missing expected CR after header value",
+                self.pos,
+            )),
+        }
+    }
+
+    /// llhttp's handling of `Content-Length`, `Transfer-Encoding`,
+    /// `Connection` and `Upgrade`.
+    fn special_header(
+        &self,
+        f: &mut Fields,
+        name: &str,
+        value: &str,
+        after_colon: usize,
+        value_start: usize,
+        lf_pos: usize,
+    ) -> Result<(), Error> {
+        if name.eq_ignore_ascii_case("content-length") {
+            if f.content_length.is_some() {
+                return Err(Error::parse(
+                    Parse::UnexpectedContentLength,
+                    "Duplicate Content-Length",
+                    value_start,
+                ));
+            }
+            if f.has_te && !self.lenient {
+                return Err(Error::parse(
+                    Parse::InvalidContentLength,
+                    "Content-Length can't be present with Transfer-Encoding",
+                    after_colon,
+                ));
+            }
+            f.content_length = Some(parse_content_length(value, value_start, lf_pos)?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if f.content_length.is_some() && !self.lenient {
+                return Err(Error::parse(
+                    Parse::InvalidTransferEncoding,
+                    "Transfer-Encoding can't be present with Content-Length",
+                    after_colon,
+                ));
+            }
+            f.has_te = true;
+            let mut offset = 0;
+            for raw in value.split(',') {
+                if f.chunked && !self.lenient {
+                    // Anything after `chunked`, even an empty item, is
+                    // refused; llhttp stops one byte past the comma (or past
+                    // the first byte of a later header's value).
+                    return Err(Error::parse(
+                        Parse::InvalidTransferEncoding,
+                        "Invalid `Transfer-Encoding` header value",
+                        value_start + offset.max(1),
+                    ));
+                }
+                f.chunked = trim_ows(raw).eq_ignore_ascii_case("chunked");
+                offset += raw.len() + 1;
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',') {
+                let token = trim_ows(token);
+                if token.eq_ignore_ascii_case("close") {
+                    f.connection.close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    f.connection.keep_alive = true;
+                } else if token.eq_ignore_ascii_case("upgrade") {
+                    f.connection.upgrade = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            f.has_upgrade = true;
+        }
+        Ok(())
+    }
+}
+
+/// `Content-Length`: decimal digits only (trailing whitespace already
+/// trimmed), at most `u64::MAX`.
+fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Result<u64, Error> {
+    if value.is_empty() {
+        return Err(Error::parse(
+            Parse::InvalidContentLength,
+            "Empty Content-Length",
+            lf_pos,
+        ));
+    }
+    let mut n: u64 = 0;
+    let mut seen_ws = false;
+    for (i, c) in value.char_indices() {
+        let at = value_start + i;
+        match c {
+            '0'..='9' if !seen_ws => {
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(c as u8 - b'0')))
+                    .ok_or_else(|| {
+                        Error::parse(
+                            Parse::InvalidContentLength,
+                            "Content-Length overflow",
+                            at + 1,
+                        )
+                    })?;
+            }
+            ' ' | '\t' => seen_ws = true,
+            _ => {
+                return Err(Error::parse(
+                    Parse::InvalidContentLength,
+                    "Invalid character in Content-Length",
+                    at,
+                ))
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Strip leading and trailing spaces and tabs (OWS).
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+#[cfg(test)]
+// rstest expands each case into a function taking every column.
+#[allow(clippy::too_many_arguments)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn strict() -> ParseOptions {
+        ParseOptions::default()
+    }
+    fn lenient() -> ParseOptions {
+        ParseOptions {
+            insecure: true,
+            ..Default::default()
+        }
+    }
+    fn max(n: usize) -> ParseOptions {
+        ParseOptions {
+            max_header_size: n,
+            ..Default::default()
+        }
+    }
+
+    fn req(input: &[u8], opts: ParseOptions) -> RequestHead {
+        match parse_request(input, &opts) {
+            Ok(Status::Complete(h)) => h,
+            other => panic!("expected a complete head, got {other:?}"),
+        }
+    }
+
+    fn pairs(h: &[(String, String)]) -> Vec<(&str, &str)> {
+        h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+
+    /// Errors recorded from Node 23.5.0's HTTPParser (probe parse.js):
+    /// code and `bytesParsed`.
+    #[rstest]
+    #[case::lower_method(b"get / HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_METHOD", 0)]
+    #[case::url_space(b"GET /a b HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_CONSTANT", 7)]
+    #[case::url_ctl(b"GET /a\x01b HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_URL", 6)]
+    #[case::url_high(b"GET /a\xffb HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_URL", 6)]
+    #[case::url_high_lenient(b"GET /a\xffb HTTP/1.1\r\n\r\n", lenient(), "HPE_INVALID_URL", 6)]
+    #[case::url_tab(b"GET /a\tb HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_URL", 7)]
+    #[case::url_no_slash(b"GET abc HTTP/1.1\r\n\r\n", strict(), "HPE_INVALID_URL", 8)]
+    #[case::version_1_2(b"GET / HTTP/1.2\r\n\r\n", strict(), "HPE_INVALID_VERSION", 14)]
+    #[case::version_3(b"GET / HTTP/3.0\r\n\r\n", strict(), "HPE_INVALID_VERSION", 14)]
+    #[case::version_10(b"GET / HTTP/10.0\r\n\r\n", strict(), "HPE_INVALID_VERSION", 12)]
+    #[case::bad_proto(b"GET / HTTX/1.1\r\n\r\n", strict(), "HPE_INVALID_CONSTANT", 9)]
+    #[case::lower_proto(b"GET / http/1.1\r\n\r\n", strict(), "HPE_INVALID_CONSTANT", 6)]
+    #[case::version_trailing_space(b"GET / HTTP/1.1 \r\n\r\n", strict(), "HPE_INVALID_VERSION", 14)]
+    #[case::bare_lf_request_line(
+        b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+        strict(),
+        "HPE_INVALID_VERSION",
+        15
+    )]
+    #[case::bare_lf_header(b"GET / HTTP/1.1\r\nHost: x\n\r\n", strict(), "HPE_CR_EXPECTED", 23)]
+    #[case::bare_lf_end(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        26
+    )]
+    #[case::bare_lf_after_request_line(
+        b"GET / HTTP/1.1\r\n\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        17
+    )]
+    #[case::cr_without_lf(b"GET / HTTP/1.1\rHost: x\r\n\r\n", strict(), "HPE_STRICT", 15)]
+    #[case::cr_without_lf_header(
+        b"GET / HTTP/1.1\r\nHost: x\rY\r\n\r\n",
+        strict(),
+        "HPE_LF_EXPECTED",
+        24
+    )]
+    #[case::space_before_colon(
+        b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        20
+    )]
+    #[case::bad_name_token(
+        b"GET / HTTP/1.1\r\nHo(st: x\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        18
+    )]
+    #[case::empty_name(
+        b"GET / HTTP/1.1\r\n: x\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        16
+    )]
+    #[case::no_colon(
+        b"GET / HTTP/1.1\r\nHost\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        20
+    )]
+    #[case::name_high_lenient(
+        b"GET / HTTP/1.1\r\nA\xe9: b\r\n\r\n",
+        lenient(),
+        "HPE_INVALID_HEADER_TOKEN",
+        17
+    )]
+    #[case::value_ctl(
+        b"GET / HTTP/1.1\r\nA: b\x01c\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        20
+    )]
+    #[case::value_del(
+        b"GET / HTTP/1.1\r\nA: b\x7fc\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        20
+    )]
+    #[case::value_nul(
+        b"GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        20
+    )]
+    #[case::obs_fold(
+        b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+        strict(),
+        "HPE_INVALID_HEADER_TOKEN",
+        22
+    )]
+    #[case::space_after_start_line(
+        b"GET / HTTP/1.1\r\n A: b\r\n\r\n",
+        strict(),
+        "HPE_UNEXPECTED_SPACE",
+        17
+    )]
+    #[case::cl_duplicate(
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        strict(),
+        "HPE_UNEXPECTED_CONTENT_LENGTH",
+        52
+    )]
+    #[case::cl_letter(
+        b"POST / HTTP/1.1\r\nContent-Length: 3a\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        34
+    )]
+    #[case::cl_negative(
+        b"POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        33
+    )]
+    #[case::cl_plus(
+        b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        33
+    )]
+    #[case::cl_inner_space(
+        b"POST / HTTP/1.1\r\nContent-Length: 3 3\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        35
+    )]
+    #[case::cl_empty(
+        b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        34
+    )]
+    #[case::cl_overflow(
+        b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        53
+    )]
+    #[case::cl_then_te(
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        54
+    )]
+    #[case::te_then_cl(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        60
+    )]
+    #[case::te_gzip_then_cl(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        57
+    )]
+    #[case::te_not_chunked(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        44
+    )]
+    #[case::te_xchunked(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        48
+    )]
+    #[case::te_chunked_not_last(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        44
+    )]
+    #[case::te_chunked_comma(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        44
+    )]
+    #[case::te_chunked_twice(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        44
+    )]
+    #[case::te_two_lines(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        65
+    )]
+    #[case::h2_preface(
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        strict(),
+        "HPE_PAUSED_H2_UPGRADE",
+        24
+    )]
+    #[case::overflow_field(
+        b"GET /abcdef HTTP/1.1\r\nHost: x\r\n\r\n",
+        max(10),
+        "HPE_HEADER_OVERFLOW",
+        27
+    )]
+    #[case::overflow_exact(
+        b"GET /abcd HTTP/1.1\r\nHost: x\r\n\r\n",
+        max(10),
+        "HPE_HEADER_OVERFLOW",
+        28
+    )]
+    #[case::overflow_trailing_ws(
+        b"GET /abc HTTP/1.1\r\nHost:  x  \r\n\r\n",
+        max(11),
+        "HPE_HEADER_OVERFLOW",
+        30
+    )]
+    #[case::overflow_url(
+        b"GET /abcdefghijkl HTTP/1.1\r\n\r\n",
+        max(10),
+        "HPE_HEADER_OVERFLOW",
+        17
+    )]
+    #[case::overflow_partial(
+        b"GET /abc HTTP/1.1\r\nHost: xxxxxxxxxxxx",
+        max(10),
+        "HPE_HEADER_OVERFLOW",
+        37
+    )]
+    fn request_errors_match_node(
+        #[case] input: &[u8],
+        #[case] opts: ParseOptions,
+        #[case] code: &str,
+        #[case] bytes_parsed: usize,
+    ) {
+        let e = parse_request(input, &opts).expect_err("must fail");
+        assert_eq!(e.code(), code, "{e:?}");
+        assert_eq!(e.bytes_parsed(), Some(bytes_parsed), "{e:?}");
+    }
+
+    /// Accepted heads recorded from Node 23.5.0: (method, url, version,
+    /// rawHeaders, body, upgrade, shouldKeepAlive).
+    #[rstest]
+    #[case::basic(b"GET /a?b HTTP/1.1\r\nHost: x\r\nFoo:  bar  \r\n\r\n", strict(), "GET", "/a?b", (1, 1), &[("Host", "x"), ("Foo", "bar")], BodyKind::None, false, true)]
+    #[case::two_spaces(b"GET  / HTTP/1.1\r\n\r\n", strict(), "GET", "/", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::http2_line(b"GET / HTTP/2.0\r\n\r\n", strict(), "GET", "/", (2, 0), &[], BodyKind::None, false, false)]
+    #[case::http09_version(b"GET / HTTP/0.9\r\n\r\n", strict(), "GET", "/", (0, 9), &[], BodyKind::None, false, false)]
+    #[case::http10(b"GET / HTTP/1.0\r\n\r\n", strict(), "GET", "/", (1, 0), &[], BodyKind::None, false, false)]
+    #[case::no_version(b"GET /\r\n\r\n", strict(), "GET", "/", (0, 9), &[], BodyKind::None, false, false)]
+    #[case::version_1_2_lenient(b"GET / HTTP/1.2\r\n\r\n", lenient(), "GET", "/", (1, 2), &[], BodyKind::None, false, true)]
+    #[case::bare_lf_lenient(b"GET / HTTP/1.1\nHost: x\n\n", lenient(), "GET", "/", (1, 1), &[("Host", "x")], BodyKind::None, false, true)]
+    #[case::ctl_lenient(b"GET / HTTP/1.1\r\nA: b\x01c\r\n\r\n", lenient(), "GET", "/", (1, 1), &[("A", "b\x01c")], BodyKind::None, false, true)]
+    #[case::latin1_value(b"GET / HTTP/1.1\r\nA: b\xe9c\r\n\r\n", strict(), "GET", "/", (1, 1), &[("A", "b\u{e9}c")], BodyKind::None, false, true)]
+    #[case::tabs(b"GET / HTTP/1.1\r\nA:\tb\tc\t\r\n\r\n", strict(), "GET", "/", (1, 1), &[("A", "b\tc")], BodyKind::None, false, true)]
+    #[case::obs_fold_lenient(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", lenient(), "GET", "/", (1, 1), &[("A", "b c")], BodyKind::None, false, true)]
+    #[case::obs_fold_multi_lenient(b"GET / HTTP/1.1\r\nA: b\r\n   c  \r\n\td\r\n\r\n", lenient(), "GET", "/", (1, 1), &[("A", "b   c  \td")], BodyKind::None, false, true)]
+    #[case::cl(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", strict(), "POST", "/", (1, 1), &[("Content-Length", "3")], BodyKind::ContentLength(3), false, true)]
+    #[case::cl_trailing_ws(b"POST / HTTP/1.1\r\nContent-Length: 3 \r\n\r\nabc", strict(), "POST", "/", (1, 1), &[("Content-Length", "3")], BodyKind::ContentLength(3), false, true)]
+    #[case::cl_leading_zero(b"POST / HTTP/1.1\r\nContent-Length: 003\r\n\r\nabc", strict(), "POST", "/", (1, 1), &[("Content-Length", "003")], BodyKind::ContentLength(3), false, true)]
+    #[case::cl_u64_max(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", strict(), "POST", "/", (1, 1), &[("Content-Length", "18446744073709551615")], BodyKind::ContentLength(u64::MAX), false, true)]
+    #[case::cl_te_lenient(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", lenient(), "POST", "/", (1, 1), &[("Content-Length", "3"), ("Transfer-Encoding", "chunked")], BodyKind::Chunked, false, true)]
+    #[case::te_gzip_chunked(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", strict(), "POST", "/", (1, 1), &[("Transfer-Encoding", "gzip, chunked")], BodyKind::Chunked, false, true)]
+    #[case::te_upper(b"POST / HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n", strict(), "POST", "/", (1, 1), &[("Transfer-Encoding", "CHUNKED")], BodyKind::Chunked, false, true)]
+    #[case::te_http10(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", strict(), "POST", "/", (1, 0), &[("Transfer-Encoding", "chunked")], BodyKind::Chunked, false, false)]
+    #[case::upgrade(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "Upgrade"), ("Upgrade", "websocket")], BodyKind::None, true, true)]
+    #[case::upgrade_without_connection(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Upgrade", "websocket")], BodyKind::None, false, true)]
+    #[case::connect(b"CONNECT a:443 HTTP/1.1\r\n\r\n", strict(), "CONNECT", "a:443", (1, 1), &[], BodyKind::None, true, true)]
+    #[case::connect_path(b"CONNECT /x HTTP/1.1\r\n\r\n", strict(), "CONNECT", "/x", (1, 1), &[], BodyKind::None, true, true)]
+    #[case::close(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "close")], BodyKind::None, false, false)]
+    #[case::close_in_list(b"GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "foo, close")], BodyKind::None, false, false)]
+    #[case::closex(b"GET / HTTP/1.1\r\nConnection: closex\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "closex")], BodyKind::None, false, true)]
+    #[case::close_upper_ws(b"GET / HTTP/1.1\r\nConnection:  Close  \r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "Close")], BodyKind::None, false, false)]
+    #[case::close_second_line(b"GET / HTTP/1.1\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", strict(), "GET", "/", (1, 1), &[("Connection", "keep-alive"), ("Connection", "close")], BodyKind::None, false, false)]
+    #[case::keep_alive_10(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", strict(), "GET", "/", (1, 0), &[("Connection", "keep-alive")], BodyKind::None, false, true)]
+    #[case::keep_alive_20(b"GET / HTTP/2.0\r\nConnection: keep-alive\r\n\r\n", strict(), "GET", "/", (2, 0), &[("Connection", "keep-alive")], BodyKind::None, false, true)]
+    #[case::asterisk(b"OPTIONS * HTTP/1.1\r\n\r\n", strict(), "OPTIONS", "*", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::absolute(b"GET http://a.b/c HTTP/1.1\r\n\r\n", strict(), "GET", "http://a.b/c", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::empty_lines_before(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", strict(), "GET", "/", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::lf_before(b"\nGET / HTTP/1.1\r\n\r\n", strict(), "GET", "/", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::hash_in_url(b"GET /a#b HTTP/1.1\r\n\r\n", strict(), "GET", "/a#b", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::odd_query_chars(b"GET /a?b={}|^`\"<> HTTP/1.1\r\n\r\n", strict(), "GET", "/a?b={}|^`\"<>", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::empty_values(b"GET / HTTP/1.1\r\nA:\r\nB: \r\n\r\n", strict(), "GET", "/", (1, 1), &[("A", ""), ("B", "")], BodyKind::None, false, true)]
+    #[case::under_limit(b"GET /abc HTTP/1.1\r\nHost: x\r\n\r\n", max(10), "GET", "/abc", (1, 1), &[("Host", "x")], BodyKind::None, false, true)]
+    fn accepted_requests_match_node(
+        #[case] input: &[u8],
+        #[case] opts: ParseOptions,
+        #[case] method: &str,
+        #[case] url: &str,
+        #[case] version: (u8, u8),
+        #[case] headers: &[(&str, &str)],
+        #[case] body: BodyKind,
+        #[case] upgrade: bool,
+        #[case] keep_alive: bool,
+    ) {
+        let h = req(input, opts);
+        assert_eq!(h.method, method);
+        assert_eq!(h.url, url);
+        assert_eq!(h.version, version);
+        assert_eq!(pairs(&h.headers), headers);
+        assert_eq!(h.body, body);
+        assert_eq!(h.upgrade, upgrade);
+        assert_eq!(h.should_keep_alive, keep_alive);
+    }
+
+    #[test]
+    fn head_len_points_at_the_body() {
+        let input = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(req(input, strict()).head_len, input.len() - 3);
+        // HTTP/0.9: the head is the request line only (Node consumed 9 bytes
+        // of "GET /\r\n\r\n", the last CRLF as an empty line).
+        assert_eq!(req(b"GET /\r\n\r\n", strict()).head_len, 7);
+    }
+
+    /// Every proper prefix of a valid head is `Partial`, never an error
+    /// (the shotgun approach: one answer for every split point).
+    #[rstest]
+    #[case::simple(&b"GET /a?b HTTP/1.1\r\nHost: x\r\nFoo:  bar  \r\n\r\n"[..], strict())]
+    #[case::chunked(&b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive\r\n\r\n"[..], strict())]
+    #[case::lenient_fold(&b"GET / HTTP/1.1\nA: b\n c\n\n"[..], lenient())]
+    #[case::leading_crlf(&b"\r\n\r\nM-SEARCH * HTTP/1.1\r\n\r\n"[..], strict())]
+    fn every_prefix_is_partial(#[case] input: &[u8], #[case] opts: ParseOptions) {
+        let full = req(input, opts);
+        assert_eq!(full.head_len, input.len());
+        for i in 0..input.len() {
+            assert_eq!(
+                parse_request(&input[..i], &opts).unwrap(),
+                Status::Partial,
+                "prefix of {i} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_of_the_h2_preface_are_partial() {
+        for i in 0..H2_PREFACE.len() {
+            assert_eq!(
+                parse_request(&H2_PREFACE[..i], &strict()).unwrap(),
+                Status::Partial
+            );
+        }
+    }
+
+    #[test]
+    fn default_limit_is_16k_of_counted_bytes() {
+        // URL "/" (1) + "X" (1) + value: reaching 16384 overflows.
+        let value = "a".repeat(DEFAULT_MAX_HEADER_SIZE - 2);
+        let input = format!("GET / HTTP/1.1\r\nX: {value}\r\n\r\n");
+        assert_eq!(
+            parse_request(input.as_bytes(), &strict())
+                .unwrap_err()
+                .code(),
+            "HPE_HEADER_OVERFLOW"
+        );
+        let value = "a".repeat(DEFAULT_MAX_HEADER_SIZE - 3);
+        let input = format!("GET / HTTP/1.1\r\nX: {value}\r\n\r\n");
+        assert!(matches!(
+            parse_request(input.as_bytes(), &strict()),
+            Ok(Status::Complete(_))
+        ));
+    }
+
+    /// Response heads recorded from Node 23.5.0 (`HTTPParser.RESPONSE`).
+    #[rstest]
+    #[case::ok(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+        "GET",
+        200,
+        "OK",
+        BodyKind::ContentLength(2),
+        true
+    )]
+    #[case::no_reason(b"HTTP/1.1 204\r\n\r\n", "GET", 204, "", BodyKind::None, true)]
+    #[case::until_eof(
+        b"HTTP/1.1 200 Fine Thanks\r\n\r\nabc",
+        "GET",
+        200,
+        "Fine Thanks",
+        BodyKind::UntilEof,
+        false
+    )]
+    #[case::ctl_in_reason(
+        b"HTTP/1.1 200 O\x01K\r\n\r\n",
+        "GET",
+        200,
+        "O\x01K",
+        BodyKind::UntilEof,
+        false
+    )]
+    #[case::http10(
+        b"HTTP/1.0 200 OK\r\n\r\nabc",
+        "GET",
+        200,
+        "OK",
+        BodyKind::UntilEof,
+        false
+    )]
+    #[case::not_modified_with_cl(
+        b"HTTP/1.1 304 OK\r\nContent-Length: 5\r\n\r\n",
+        "GET",
+        304,
+        "OK",
+        BodyKind::None,
+        true
+    )]
+    #[case::te_gzip(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        "GET",
+        200,
+        "OK",
+        BodyKind::UntilEof,
+        false
+    )]
+    #[case::head(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        "HEAD",
+        200,
+        "OK",
+        BodyKind::None,
+        true
+    )]
+    fn responses_match_node(
+        #[case] input: &[u8],
+        #[case] method: &str,
+        #[case] status: u16,
+        #[case] reason: &str,
+        #[case] body: BodyKind,
+        #[case] keep_alive: bool,
+    ) {
+        let Status::Complete(h) = parse_response(input, method, &strict()).unwrap() else {
+            panic!("partial")
+        };
+        assert_eq!(
+            (h.status, h.reason.as_str(), h.body),
+            (status, reason, body)
+        );
+        assert_eq!(h.should_keep_alive, keep_alive);
+    }
+
+    #[rstest]
+    #[case::two_digits(b"HTTP/1.1 20 OK\r\n\r\n", "HPE_INVALID_STATUS", 11)]
+    #[case::four_digits(b"HTTP/1.1 1000 OK\r\n\r\n", "HPE_INVALID_STATUS", 12)]
+    fn response_errors_match_node(#[case] input: &[u8], #[case] code: &str, #[case] at: usize) {
+        let e = parse_response(input, "GET", &strict()).unwrap_err();
+        assert_eq!((e.code(), e.bytes_parsed()), (code, Some(at)));
+    }
+
+    /// Differential check against httparse: where both accept a strict
+    /// HTTP/1.x head, they agree on every field.
+    #[test]
+    fn agrees_with_httparse() {
+        let inputs: &[&[u8]] = &[
+            b"GET /a?b HTTP/1.1\r\nHost: x\r\nFoo:  bar  \r\n\r\n",
+            b"POST /p HTTP/1.0\r\nContent-Length: 3\r\nX-A: 1\r\nx-a: 2\r\n\r\nabc",
+            b"DELETE http://h/x HTTP/1.1\r\nA: caf\xe9\r\n\r\n",
+        ];
+        for input in inputs {
+            let ours = req(input, strict());
+            let mut hs = [httparse::EMPTY_HEADER; 16];
+            let mut theirs = httparse::Request::new(&mut hs);
+            let httparse::Status::Complete(n) = theirs.parse(input).unwrap() else {
+                panic!("httparse partial")
+            };
+            assert_eq!(n, ours.head_len);
+            assert_eq!(theirs.method, Some(ours.method.as_str()));
+            assert_eq!(theirs.path, Some(ours.url.as_str()));
+            assert_eq!(theirs.version, Some(ours.version.1));
+            let theirs: Vec<(String, String)> = theirs
+                .headers
+                .iter()
+                .map(|h| (h.name.to_owned(), latin1(h.value)))
+                .collect();
+            assert_eq!(theirs, ours.headers);
+        }
+    }
+
+    /// No input makes the parser panic (a deterministic xorshift generator
+    /// over an alphabet biased towards HTTP syntax).
+    #[test]
+    fn random_inputs_never_panic() {
+        let alphabet: &[u8] = b"GET POST/ HTTP/1.01\r\n\r\n:;, \t\x00\x7f\xffContent-Length: Transfer-Encoding chunked 0123456789abcdefxyz";
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let len = (next() % 80) as usize;
+            let mut input: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if round % 2 == 0 {
+                let mut v = b"GET / HTTP/1.1\r\n".to_vec();
+                v.extend_from_slice(&input);
+                input = v;
+            }
+            for opts in [strict(), lenient(), max(8)] {
+                let _ = parse_request(&input, &opts);
+                let _ = parse_response(&input, "GET", &opts);
+            }
+        }
+    }
+}
