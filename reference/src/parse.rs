@@ -182,27 +182,30 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     // 1. Method: one of llhttp's methods, followed by a space.
     let start = s.pos;
     while let Some(b) = s.peek() {
-        if b.is_ascii_uppercase() || b == b'-' {
+        // `-` for M-SEARCH, `_` for the RTSP GET_PARAMETER / SET_PARAMETER.
+        if b.is_ascii_uppercase() || b == b'-' || b == b'_' {
             s.pos += 1;
         } else {
             break;
         }
     }
     let method = &buf[start..s.pos];
-    let known = crate::status::METHODS
+    // llhttp matches the method against one trie holding the HTTP methods and
+    // the RTSP ones; an RTSP method passes here and fails at the version.
+    let trie = || {
+        crate::status::METHODS
+            .iter()
+            .chain(crate::status::RTSP_METHODS)
+    };
+    let known = trie().any(|m| m.as_bytes() == method);
+    let rtsp_only = crate::status::RTSP_METHODS
         .iter()
         .any(|m| m.as_bytes() == method);
     match s.peek() {
-        None if crate::status::METHODS
-            .iter()
-            .any(|m| m.as_bytes().starts_with(method)) =>
-        {
-            return Ok(Status::Partial)
-        }
+        None if trie().any(|m| m.as_bytes().starts_with(method)) => return Ok(Status::Partial),
         Some(b' ') if known => {}
         _ => {
-            let matched = crate::status::METHODS
-                .iter()
+            let matched = trie()
                 .map(|m| common_prefix(m.as_bytes(), method))
                 .max()
                 .unwrap_or(0);
@@ -231,6 +234,20 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     let version = match s.peek() {
         Some(b' ') => {
             s.pos += 1;
+            if rtsp_only {
+                // Node 23.5 (llhttp 9): `FLUSH / HTTP/1.1` fails right after
+                // `HTTP/` with HPE_INVALID_CONSTANT (only `RTSP/` fits).
+                let rest = &buf[s.pos..];
+                let n = common_prefix(rest, b"HTTP/");
+                if n == rest.len() && n < 5 {
+                    return s.need_more(0);
+                }
+                return Err(Error::parse(
+                    Parse::InvalidConstant,
+                    "Expected RTSP/",
+                    s.pos + n,
+                ));
+            }
             match s.version()? {
                 Some(v) => v,
                 None => return s.need_more(0),
@@ -1562,5 +1579,32 @@ mod tests {
                 let _ = parse_response(&input, "GET", &opts);
             }
         }
+    }
+
+    /// Probed on Node 23.5.0: a server's `clientError` for each request line.
+    #[rstest]
+    #[case::foo(b"FOO / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 1)]
+    #[case::xyz(b"XYZ / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 0)]
+    #[case::getx(b"GETX / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 3)]
+    #[case::g3t(b"G3T / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 1)]
+    #[case::lower(b"get / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 0)]
+    #[case::po(b"PO / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 2)]
+    #[case::deletex(b"DELETEX / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 6)]
+    #[case::fl(b"FL / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 2)]
+    #[case::descx(b"DESCX / HTTP/1.1\r\n\r\n", "HPE_INVALID_METHOD", 4)]
+    #[case::flush(b"FLUSH / HTTP/1.1\r\n\r\n", "HPE_INVALID_CONSTANT", 13)]
+    #[case::describe(b"DESCRIBE / HTTP/1.1\r\n\r\n", "HPE_INVALID_CONSTANT", 16)]
+    #[case::get_parameter(b"GET_PARAMETER / HTTP/1.1\r\n\r\n", "HPE_INVALID_CONSTANT", 21)]
+    fn method_errors_as_node(#[case] input: &[u8], #[case] code: &str, #[case] at: usize) {
+        let e = parse_request(input, &ParseOptions::default()).unwrap_err();
+        assert_eq!((e.code(), e.bytes_parsed()), (code, Some(at)));
+    }
+
+    #[test]
+    fn an_rtsp_method_waits_for_the_version() {
+        assert!(matches!(
+            parse_request(b"FLUSH / HT", &ParseOptions::default()),
+            Ok(Status::Partial)
+        ));
     }
 }

@@ -120,6 +120,25 @@ pub const METHODS: &[&str] = &[
     "UNSUBSCRIBE",
 ];
 
+/// The RTSP methods of llhttp's method table. They are not in
+/// [`METHODS`], but llhttp's request parser recognises them as methods
+/// before refusing the request at its `HTTP/` version (probed on Node 23.5:
+/// `FLUSH / HTTP/1.1` → `HPE_INVALID_CONSTANT` at byte 13; `FOO` →
+/// `HPE_INVALID_METHOD` at byte 1, since `F` starts `FLUSH`).
+pub const RTSP_METHODS: &[&str] = &[
+    "DESCRIBE",
+    "ANNOUNCE",
+    "SETUP",
+    "PLAY",
+    "PAUSE",
+    "TEARDOWN",
+    "GET_PARAMETER",
+    "SET_PARAMETER",
+    "REDIRECT",
+    "RECORD",
+    "FLUSH",
+];
+
 /// The reason phrase Node knows for `code`, if any.
 ///
 /// Node equivalent: `http.STATUS_CODES[code]`.
