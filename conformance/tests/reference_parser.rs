@@ -42,7 +42,7 @@ fn parse(bytes: &[u8], opts: &ParseOptions) -> Parsed {
         BodyKind::ContentLength(n) => body.extend_from_slice(&rest[..rest.len().min(n as usize)]),
         BodyKind::UntilEof => body.extend_from_slice(rest),
         BodyKind::Chunked => {
-            let mut d = ChunkedDecoder::new(opts.clone());
+            let mut d = ChunkedDecoder::new(*opts);
             if let Err(e) = d.decode(rest, &mut body) {
                 return Parsed::Error {
                     code: e.code(),
