@@ -154,6 +154,26 @@ impl Play<'_> {
         Ok(self.conns.get_mut(&name).expect("inserted"))
     }
 
+    /// Reads the current connection for `d` or until it closes: what came,
+    /// how it closed, and when. `None` if there is no connection (a failure
+    /// already recorded).
+    async fn watch(
+        &mut self,
+        line: usize,
+        d: Duration,
+    ) -> Option<(Vec<u8>, Option<&'static str>, Duration)> {
+        let c = match self.conn().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(line, e);
+                return None;
+            }
+        };
+        let start = Instant::now();
+        c.drain_until(start + d).await;
+        Some((c.buf.drain(..).collect(), c.closed, start.elapsed()))
+    }
+
     async fn step(&mut self, line: usize, step: &Step) {
         let timeout = self.scenario.timeout;
         match step {
@@ -271,14 +291,9 @@ impl Play<'_> {
             Step::ClosedWithin(d) => {
                 let expect_line = format!("! closed within {}", d.as_millis());
                 self.expected.push(expect_line.clone());
-                let c = match self.conn().await {
-                    Ok(c) => c,
-                    Err(e) => return self.fail(line, e),
+                let Some((extra, closed, _)) = self.watch(line, *d).await else {
+                    return;
                 };
-                let start = Instant::now();
-                c.drain_until(start + *d).await;
-                let extra: Vec<u8> = c.buf.drain(..).collect();
-                let closed = c.closed;
                 let mut lines = transcript_lines('<', &mask_dates(&extra));
                 match (closed, extra.is_empty()) {
                     (Some(_), true) => lines.push(expect_line),
@@ -301,17 +316,12 @@ impl Play<'_> {
             Step::OpenFor(d) => {
                 let expect_line = format!("! open for {}", d.as_millis());
                 self.expected.push(expect_line.clone());
-                let c = match self.conn().await {
-                    Ok(c) => c,
-                    Err(e) => return self.fail(line, e),
+                let Some((extra, closed, elapsed)) = self.watch(line, *d).await else {
+                    return;
                 };
-                let start = Instant::now();
-                c.drain_until(start + *d).await;
-                let extra: Vec<u8> = c.buf.drain(..).collect();
                 let mut lines = transcript_lines('<', &mask_dates(&extra));
-                let closed = c.closed;
                 if let Some(how) = closed {
-                    lines.push(format!("! {how} after {} ms", start.elapsed().as_millis()));
+                    lines.push(format!("! {how} after {} ms", elapsed.as_millis()));
                 } else if extra.is_empty() {
                     lines.push(expect_line);
                 }

@@ -6,6 +6,14 @@ use nodehttp_conformance::fixture::{parse_file, Side, Step, Suite};
 use nodehttp_conformance::sections::Sections;
 use rstest::rstest;
 
+fn joined(errors: Vec<nodehttp_conformance::fixture::FixtureError>) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
@@ -13,16 +21,8 @@ fn fixtures() -> PathBuf {
 #[rstest]
 fn server_fixture_file_parses(#[files("../fixtures/server/*.md")] path: PathBuf) {
     let text = std::fs::read_to_string(&path).unwrap();
-    let scenarios =
-        parse_file(&path, &text, Side::Server, &Sections::embedded()).unwrap_or_else(|e| {
-            panic!(
-                "{}",
-                e.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        });
+    let scenarios = parse_file(&path, &text, Side::Server, &Sections::embedded())
+        .unwrap_or_else(|e| panic!("{}", joined(e)));
     assert!(
         !scenarios.is_empty(),
         "{} holds no scenario",
@@ -53,15 +53,8 @@ fn server_fixture_file_parses(#[files("../fixtures/server/*.md")] path: PathBuf)
 
 #[test]
 fn the_whole_suite_loads_with_unique_ids() {
-    let suite = Suite::load(&fixtures(), &Sections::embedded()).unwrap_or_else(|e| {
-        panic!(
-            "{}",
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let suite =
+        Suite::load(&fixtures(), &Sections::embedded()).unwrap_or_else(|e| panic!("{}", joined(e)));
     assert!(
         suite.scenarios.len() >= 80,
         "{} scenarios",
