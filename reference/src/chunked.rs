@@ -675,19 +675,15 @@ mod tests {
     #[test]
     fn random_inputs_never_panic() {
         let alphabet: &[u8] = b"0123456789abcdefABCDEF;=\"\\ \t\r\n\r\nxyz:T\x00\xff";
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::testutil::XorShift(0x2545_F491_4F6C_DD1D);
         for _ in 0..20_000 {
-            let len = (next() % 60) as usize;
-            let input: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
-            let split = if len == 0 { 0 } else { (next() as usize) % len };
+            let input = rng.bytes(alphabet, 60);
+            let len = input.len();
+            let split = if len == 0 {
+                0
+            } else {
+                (rng.next() as usize) % len
+            };
             for opts in [strict(), lenient()] {
                 let _ = decode_split(&input, &[split], opts);
             }

@@ -22,6 +22,8 @@ pub mod error;
 pub mod headers;
 pub mod parse;
 pub mod status;
+#[cfg(test)]
+mod testutil;
 pub mod validate;
 
 pub use error::Error;

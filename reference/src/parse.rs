@@ -1557,18 +1557,9 @@ mod tests {
     #[test]
     fn random_inputs_never_panic() {
         let alphabet: &[u8] = b"GET POST/ HTTP/1.01\r\n\r\n:;, \t\x00\x7f\xffContent-Length: Transfer-Encoding chunked 0123456789abcdefxyz";
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::testutil::XorShift(0x9E37_79B9_7F4A_7C15);
         for round in 0..20_000 {
-            let len = (next() % 80) as usize;
-            let mut input: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let mut input = rng.bytes(alphabet, 80);
             if round % 2 == 0 {
                 let mut v = b"GET / HTTP/1.1\r\n".to_vec();
                 v.extend_from_slice(&input);
