@@ -289,7 +289,7 @@ impl Play<'_> {
                 }
             }
             Step::ClosedWithin(d) => {
-                let expect_line = format!("! closed within {}", d.as_millis());
+                let expect_line = describe(step).remove(0);
                 self.expected.push(expect_line.clone());
                 let Some((extra, closed, _)) = self.watch(line, *d).await else {
                     return;
@@ -314,7 +314,7 @@ impl Play<'_> {
                 }
             }
             Step::OpenFor(d) => {
-                let expect_line = format!("! open for {}", d.as_millis());
+                let expect_line = describe(step).remove(0);
                 self.expected.push(expect_line.clone());
                 let Some((extra, closed, elapsed)) = self.watch(line, *d).await else {
                     return;
