@@ -46,6 +46,12 @@ pub enum Kind {
     TrailerInvalid,
     /// An llhttp parse error (`HPE_*`).
     Parse(Parse),
+    /// `ERR_HTTP_REQUEST_TIMEOUT`: `headersTimeout` or `requestTimeout`
+    /// passed before the request was received (answered with 408).
+    RequestTimeout,
+    /// `ECONNRESET`: the peer closed the connection while a request was in
+    /// flight (Node's "aborted" / "socket hang up").
+    ConnectionReset,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -166,6 +172,14 @@ impl Error {
         Error::new(Kind::TrailerInvalid, String::new())
     }
 
+    pub(crate) fn request_timeout() -> Error {
+        Error::new(Kind::RequestTimeout, String::new())
+    }
+
+    pub(crate) fn connection_reset() -> Error {
+        Error::new(Kind::ConnectionReset, String::new())
+    }
+
     /// A parse error: `reason` is llhttp's reason string, `at` the number of
     /// bytes consumed before the error.
     pub(crate) fn parse(kind: Parse, reason: &'static str, at: usize) -> Error {
@@ -194,6 +208,8 @@ impl Error {
             Kind::InvalidChar => "ERR_INVALID_CHAR",
             Kind::TrailerInvalid => "ERR_HTTP_TRAILER_INVALID",
             Kind::Parse(p) => p.code(),
+            Kind::RequestTimeout => "ERR_HTTP_REQUEST_TIMEOUT",
+            Kind::ConnectionReset => "ECONNRESET",
         }
     }
 
@@ -248,6 +264,8 @@ impl fmt::Display for Error {
                 self.inner.detail
             ),
             Kind::Parse(_) => write!(f, "Parse Error: {}", self.inner.detail),
+            Kind::RequestTimeout => f.write_str("Request timeout"),
+            Kind::ConnectionReset => f.write_str("aborted"),
         }
     }
 }
