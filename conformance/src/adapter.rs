@@ -44,10 +44,18 @@ pub enum Incoming {
     Exited,
 }
 
+/// Where runner messages go.
+enum Sink {
+    /// An adapter process's stdin.
+    Pipe(ChildStdin),
+    /// The embedded adapter running in this process.
+    InProcess(mpsc::UnboundedSender<String>),
+}
+
 /// A running adapter.
 pub struct Adapter {
-    child: Child,
-    stdin: ChildStdin,
+    child: Option<Child>,
+    stdin: Sink,
     rx: mpsc::UnboundedReceiver<Incoming>,
     stderr: Arc<Mutex<Vec<u8>>>,
     /// What it said in `ready`.
@@ -102,9 +110,9 @@ impl Adapter {
                 }
             }
         });
-        let mut adapter = Adapter {
-            child,
-            stdin,
+        let adapter = Adapter {
+            child: Some(child),
+            stdin: Sink::Pipe(stdin),
             rx,
             stderr,
             info: AdapterInfo {
@@ -112,8 +120,46 @@ impl Adapter {
                 version: String::new(),
             },
         };
+        adapter.handshake(cmd).await
+    }
+
+    /// Runs the embedded adapter (the reference server) inside this
+    /// process, on the current tokio runtime: no process, no pipes. Tests
+    /// use it under tokio's paused time.
+    pub async fn in_process() -> Result<Adapter, String> {
+        let (to_tx, to_rx) = mpsc::unbounded_channel::<String>();
+        let (from_tx, mut from_rx) = mpsc::unbounded_channel::<String>();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(crate::embedded::serve_in_process(to_rx, from_tx));
+        tokio::spawn(async move {
+            while let Some(line) = from_rx.recv().await {
+                let item = match FromAdapter::decode(&line) {
+                    Ok(m) => Incoming::Message(m),
+                    Err(e) => Incoming::Garbage(e),
+                };
+                if tx.send(item).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Incoming::Exited);
+        });
+        let adapter = Adapter {
+            child: None,
+            stdin: Sink::InProcess(to_tx),
+            rx,
+            stderr: Arc::new(Mutex::new(Vec::new())),
+            info: AdapterInfo {
+                implementation: String::new(),
+                version: String::new(),
+            },
+        };
+        adapter.handshake("(embedded, in process)").await
+    }
+
+    /// Waits for `ready` and checks the protocol version.
+    async fn handshake(mut self, cmd: &str) -> Result<Adapter, String> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        match adapter.recv(deadline).await {
+        match self.recv(deadline).await {
             Some(Incoming::Message(FromAdapter::Ready {
                 protocol,
                 implementation,
@@ -124,11 +170,11 @@ impl Adapter {
                         "adapter `{cmd}` speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
                     ));
                 }
-                adapter.info = AdapterInfo {
+                self.info = AdapterInfo {
                     implementation,
                     version,
                 };
-                Ok(adapter)
+                Ok(self)
             }
             other => {
                 let said = match other {
@@ -137,7 +183,7 @@ impl Adapter {
                     Some(Incoming::Garbage(g)) => g,
                     Some(Incoming::Message(m)) => format!("{m:?}"),
                 };
-                let stderr = adapter.take_stderr();
+                let stderr = self.take_stderr();
                 Err(format!(
                     "adapter `{cmd}` did not start: expected a `ready` message, got {said}{}",
                     if stderr.is_empty() {
@@ -152,14 +198,21 @@ impl Adapter {
 
     /// Sends one message.
     pub async fn send(&mut self, msg: &ToAdapter) -> Result<(), String> {
-        self.stdin
-            .write_all(msg.encode().as_bytes())
-            .await
-            .map_err(|e| format!("cannot write to the adapter: {e}"))?;
-        self.stdin
-            .flush()
-            .await
-            .map_err(|e| format!("cannot write to the adapter: {e}"))
+        match &mut self.stdin {
+            Sink::Pipe(stdin) => {
+                stdin
+                    .write_all(msg.encode().as_bytes())
+                    .await
+                    .map_err(|e| format!("cannot write to the adapter: {e}"))?;
+                stdin
+                    .flush()
+                    .await
+                    .map_err(|e| format!("cannot write to the adapter: {e}"))
+            }
+            Sink::InProcess(tx) => tx
+                .send(msg.encode().trim_end().to_owned())
+                .map_err(|_| "the embedded adapter stopped".to_owned()),
+        }
     }
 
     /// The next item, or `None` at the deadline.
@@ -190,6 +243,8 @@ impl Adapter {
 
     /// Ends the process.
     pub async fn kill(mut self) {
-        let _ = self.child.kill().await;
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill().await;
+        }
     }
 }

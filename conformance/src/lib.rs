@@ -5,9 +5,12 @@
 //! against an implementation through an adapter process ([`adapter`],
 //! [`protocol`], specified in `conformance/PROTOCOL.md`) by [`exec`] and
 //! [`run`], compared by [`matching`], and reported by [`report`].
+//! [`embedded`] is the default target: the protocol on the reference
+//! server, crate `nodehttp`.
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod embedded;
 pub mod escape;
 pub mod exec;
 pub mod fixture;

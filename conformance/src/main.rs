@@ -54,7 +54,7 @@ enum Command {
     /// Run scenarios against an implementation
     Run {
         /// The adapter command, run through `sh -c` (see conformance/PROTOCOL.md),
-        /// e.g. "node adapters/node/adapter.mjs"
+        /// e.g. "node adapters/node/adapter.mjs" [default: the embedded reference]
         #[arg(long, value_name = "CMD")]
         adapter: Option<String>,
         #[command(flatten)]
@@ -92,6 +92,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
     },
+    /// Speak the adapter protocol on stdin/stdout, backed by the embedded
+    /// reference server (what `run` uses when no --adapter is given)
+    #[command(hide = true)]
+    Adapter,
     /// For each section of the spec, the scenarios citing it
     Coverage {
         /// The fixture directory
@@ -101,6 +105,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: ListFormat,
     },
+}
+
+/// The command that runs this binary as the embedded adapter.
+fn embedded_command() -> Result<String, Usage> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Usage(format!("error: cannot find this program to run the embedded target: {e}")))?;
+    let exe = exe.to_string_lossy();
+    // Quoted for `sh -c`: single quotes, with any single quote spliced in.
+    Ok(format!("'{}' adapter", exe.replace('\'', "'\\''")))
 }
 
 /// A usage or fixture error: printed, exit 2.
@@ -179,6 +192,7 @@ fn main() -> ExitCode {
             &sections,
         ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
+        Command::Adapter => return nodehttp_conformance::embedded::main(),
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Coverage { fixtures, format } => {
             cmd_coverage(fixtures.as_deref(), format, &sections)
@@ -216,12 +230,9 @@ fn cmd_run(
     report_file: Option<PathBuf>,
     sections: &Sections,
 ) -> Result<ExitCode, Usage> {
-    let Some(adapter) = adapter else {
-        return Err(Usage(
-            "error: no target: pass --adapter \"CMD\" (for real Node: --adapter \"node adapters/node/adapter.mjs\"); \
-             the embedded reference target is not built yet"
-                .into(),
-        ));
+    let adapter = match adapter {
+        Some(a) => a,
+        None => embedded_command()?,
     };
     let suite = load(selection.fixtures.as_deref(), sections)?;
     let scenarios = select(suite, selection, sections)?;

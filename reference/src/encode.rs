@@ -26,20 +26,167 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::Error;
 use crate::validate::{has_invalid_header_char, validate_header_name, validate_header_value};
 
-/// A header value as `setHeader` accepts it: a string or an array.
+/// A header value as `setHeader` accepts it: a string, a number or an
+/// array.
 ///
 /// Node equivalent: the `value` argument of `res.setHeader(name, value)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Strings are latin-1 (one char per byte), as Node's header strings are.
+/// A number is kept as a number (`getHeader()` returns it as such) and is
+/// written the way JavaScript's `String(n)` renders it.
+///
+/// Equality compares numbers by value, with `NaN` equal to itself (so that
+/// `Eq` holds).
+#[derive(Debug, Clone)]
 pub enum OutValue {
     /// One value.
     One(String),
     /// Several values (`setHeader('Set-Cookie', [...])`).
     Many(Vec<String>),
+    /// A number (`setHeader('Content-Length', 5)`).
+    Number(f64),
+}
+
+impl PartialEq for OutValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (OutValue::One(a), OutValue::One(b)) => a == b,
+            (OutValue::Many(a), OutValue::Many(b)) => a == b,
+            (OutValue::Number(a), OutValue::Number(b)) => a == b || a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for OutValue {}
+
+impl OutValue {
+    /// The value as JavaScript's `String(value)` renders it: a string as
+    /// is, a number as [`js_number_to_string`], an array joined with `","`.
+    pub fn to_js_string(&self) -> String {
+        match self {
+            OutValue::One(s) => s.clone(),
+            OutValue::Many(v) => v.join(","),
+            OutValue::Number(n) => js_number_to_string(*n),
+        }
+    }
+
+    /// The field values `processHeader` writes one line each for: an array
+    /// gives its elements, a string or number one value.
+    fn line_values(&self) -> Vec<String> {
+        match self {
+            OutValue::Many(v) => v.clone(),
+            other => vec![other.to_js_string()],
+        }
+    }
 }
 
 impl From<&str> for OutValue {
     fn from(s: &str) -> Self {
         OutValue::One(s.to_owned())
+    }
+}
+
+impl From<String> for OutValue {
+    fn from(s: String) -> Self {
+        OutValue::One(s)
+    }
+}
+
+impl From<Vec<String>> for OutValue {
+    fn from(v: Vec<String>) -> Self {
+        OutValue::Many(v)
+    }
+}
+
+impl From<Vec<&str>> for OutValue {
+    fn from(v: Vec<&str>) -> Self {
+        OutValue::Many(v.into_iter().map(str::to_owned).collect())
+    }
+}
+
+impl From<f64> for OutValue {
+    fn from(n: f64) -> Self {
+        OutValue::Number(n)
+    }
+}
+
+impl From<i32> for OutValue {
+    fn from(n: i32) -> Self {
+        OutValue::Number(f64::from(n))
+    }
+}
+
+impl From<u32> for OutValue {
+    fn from(n: u32) -> Self {
+        OutValue::Number(f64::from(n))
+    }
+}
+
+impl From<u64> for OutValue {
+    fn from(n: u64) -> Self {
+        OutValue::Number(n as f64)
+    }
+}
+
+impl From<usize> for OutValue {
+    fn from(n: usize) -> Self {
+        OutValue::Number(n as f64)
+    }
+}
+
+/// Render a number as JavaScript's `String(n)` / `Number.prototype.toString()`
+/// does: the shortest digits that round-trip, positional notation for
+/// exponents from -7 to 20, scientific (`1e+21`, `1.5e-7`) outside.
+///
+/// Node equivalent: the implicit string conversion of a number header value
+/// (`key + ': ' + value`).
+///
+/// ```
+/// use nodehttp::encode::js_number_to_string as s;
+/// assert_eq!(s(42.0), "42");
+/// assert_eq!(s(-0.0), "0");
+/// assert_eq!(s(0.1), "0.1");
+/// assert_eq!(s(1e21), "1e+21");
+/// assert_eq!(s(1.5e-7), "1.5e-7");
+/// assert_eq!(s(f64::NAN), "NaN");
+/// ```
+pub fn js_number_to_string(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".to_owned();
+    }
+    if n == 0.0 {
+        return "0".to_owned();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if n < 0.0 {
+        return format!("-{}", js_number_to_string(-n));
+    }
+    // `{:e}` gives the shortest round-trip digits: "1.2345e3", "5e-7".
+    let sci = format!("{n:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let k = digits.len() as i64;
+    let e: i64 = exp.parse().unwrap_or(0);
+    let n_pos = e + 1; // value = 0.digits * 10^n_pos
+    if k <= n_pos && n_pos <= 21 {
+        let mut s = digits;
+        s.extend(std::iter::repeat_n('0', (n_pos - k) as usize));
+        s
+    } else if 0 < n_pos && n_pos <= 21 {
+        let (a, b) = digits.split_at(n_pos as usize);
+        format!("{a}.{b}")
+    } else if -6 < n_pos && n_pos <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n_pos) as usize))
+    } else {
+        let sign = if e < 0 { '-' } else { '+' };
+        let (first, rest) = digits.split_at(1);
+        if rest.is_empty() {
+            format!("{first}e{sign}{}", e.abs())
+        } else {
+            format!("{first}.{rest}e{sign}{}", e.abs())
+        }
     }
 }
 
@@ -92,6 +239,10 @@ pub struct ResponseHeadInput {
     /// The request had `Expect: 100-continue` and no `100 Continue` was
     /// sent: Node then refuses to keep the connection alive.
     pub expect_continue_unanswered: bool,
+    /// The server option `uniqueHeaders`, lower-cased: array values of
+    /// these names are joined with `"; "` on one line instead of one line
+    /// each (Node's `kUniqueHeaders`).
+    pub unique_headers: Vec<String>,
 }
 
 impl ResponseHeadInput {
@@ -116,6 +267,7 @@ impl ResponseHeadInput {
             removed_content_length: false,
             removed_transfer_encoding: false,
             expect_continue_unanswered: false,
+            unique_headers: Vec::new(),
         }
     }
 }
@@ -131,6 +283,10 @@ pub struct ResponseHead {
     pub chunked: bool,
     /// `_hasBody`: body writes are sent at all.
     pub has_body: bool,
+    /// The value of the last `Content-Length` line written, if any: Node's
+    /// `_contentLength` after `_storeHeader` (a string or a number, as the
+    /// header value was given; `matchHeader` does not convert it).
+    pub content_length_header: Option<OutValue>,
 }
 
 /// `/(?:^|\W)close(?:$|\W)/i`.
@@ -192,27 +348,39 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
     let mut default_keep_alive = true;
     let (mut st_connection, mut st_cl, mut st_te, mut st_date, mut st_trailer) =
         (false, false, false, false, false);
+    // `_contentLength` as `processHeader` sees it (for Content-Disposition).
+    let mut cl_truthy = matches!(content_length, Some(n) if n != 0);
+    let mut content_length_header: Option<OutValue> = None;
     for (name, value) in &input.headers {
         if input.validate {
             validate_header_name(name)?;
         }
-        let values: Vec<&str> = match value {
-            OutValue::One(v) => vec![v.as_str()],
-            OutValue::Many(v) if v.len() >= 2 && name.eq_ignore_ascii_case("cookie") => {
-                // Joined below.
-                vec![]
-            }
-            OutValue::Many(v) => v.iter().map(String::as_str).collect(),
+        let lower = name.to_ascii_lowercase();
+        // processHeader: a Content-Disposition value goes through
+        // `Buffer.from(value, 'latin1')` when `_contentLength` is truthy;
+        // the line is then built from the Buffer's UTF-8 decoding.
+        let mut value = value.clone();
+        if lower == "content-disposition" && cl_truthy {
+            value = match value {
+                OutValue::One(v) => OutValue::One(latin1_then_utf8(&v)),
+                OutValue::Many(v) => {
+                    OutValue::Many(v.iter().map(|v| latin1_then_utf8(v)).collect())
+                }
+                OutValue::Number(n) => {
+                    return Err(Error::buffer_from_number(&js_number_to_string(n)))
+                }
+            };
+        }
+        let unique = input
+            .unique_headers
+            .iter()
+            .any(|u| u.to_lowercase() == name.to_lowercase());
+        let values: Vec<String> = match &value {
+            OutValue::Many(v) if (v.len() < 2 || lower != "cookie") && !unique => v.clone(),
+            OutValue::Many(v) => vec![v.join("; ")],
+            other => other.line_values(),
         };
-        let joined;
-        let values = match value {
-            OutValue::Many(v) if values.is_empty() && !v.is_empty() => {
-                joined = v.join("; ");
-                vec![joined.as_str()]
-            }
-            _ => values,
-        };
-        for v in values {
+        for v in &values {
             if input.validate {
                 validate_header_value(name, Some(v))?;
             }
@@ -221,7 +389,7 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
             header.push_str(v);
             header.push_str("\r\n");
             // matchHeader
-            match name.to_ascii_lowercase().as_str() {
+            match lower.as_str() {
                 "connection" => {
                     st_connection = true;
                     removed_connection = false;
@@ -240,8 +408,16 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
                 }
                 "content-length" => {
                     st_cl = true;
-                    // `+value`: Node keeps NaN for junk; only the presence
-                    // matters below.
+                    // `_contentLength = value`, unconverted.
+                    let this = match &value {
+                        OutValue::Number(n) if values.len() == 1 => OutValue::Number(*n),
+                        _ => OutValue::One(v.clone()),
+                    };
+                    cl_truthy = match &this {
+                        OutValue::Number(n) => *n != 0.0 && !n.is_nan(),
+                        other => !other.to_js_string().is_empty(),
+                    };
+                    content_length_header = Some(this);
                     content_length = v.trim().parse().ok();
                     removed_cl = false;
                 }
@@ -314,11 +490,24 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
     }
     header.push_str("\r\n");
     Ok(ResponseHead {
-        bytes: header.chars().map(|c| c as u32 as u8).collect(),
+        bytes: latin1_bytes(&header),
         last,
         chunked,
         has_body,
+        content_length_header,
     })
+}
+
+/// Encode a JavaScript string as Node's `'latin1'` encoding does: the low
+/// byte of each UTF-16 code unit.
+pub(crate) fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.encode_utf16().map(|u| u as u8).collect()
+}
+
+/// `Buffer.from(value, 'latin1').toString()`: the latin-1 bytes of `value`
+/// decoded as UTF-8, invalid sequences becoming U+FFFD.
+fn latin1_then_utf8(value: &str) -> String {
+    String::from_utf8_lossy(&latin1_bytes(value)).into_owned()
 }
 
 /// Format a time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the

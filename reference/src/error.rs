@@ -28,6 +28,8 @@ struct ErrorImpl {
     /// For parse errors: how many bytes of the input were consumed before
     /// the error (Node's `err.bytesParsed`).
     bytes_parsed: Option<usize>,
+    /// For parse errors: the chunk being parsed (Node's `err.rawPacket`).
+    raw_packet: Option<Vec<u8>>,
 }
 
 /// What went wrong. Each variant maps to exactly one Node error code.
@@ -52,6 +54,30 @@ pub enum Kind {
     /// `ECONNRESET`: the peer closed the connection while a request was in
     /// flight (Node's "aborted" / "socket hang up").
     ConnectionReset,
+    /// `ERR_HTTP_HEADERS_SENT`: a header call (`setHeader`, `appendHeader`,
+    /// `removeHeader`, `writeHead`...) after the response head was built.
+    HeadersSent,
+    /// `ERR_HTTP_CONTENT_LENGTH_MISMATCH`: with `strictContentLength`, a
+    /// body whose length differs from the `Content-Length` header.
+    ContentLengthMismatch,
+    /// `ERR_HTTP_BODY_NOT_ALLOWED`: with `rejectNonStandardBodyWrites`, a
+    /// body written to a response that cannot have one (HEAD, 1xx, 204,
+    /// 304).
+    BodyNotAllowed,
+    /// `ERR_HTTP_INVALID_STATUS_CODE`: a status code outside 100..=999.
+    InvalidStatusCode,
+    /// `ERR_STREAM_WRITE_AFTER_END`: `write()` or `end(data)` after `end()`.
+    StreamWriteAfterEnd,
+    /// `ERR_STREAM_DESTROYED`: a write to a destroyed response.
+    StreamDestroyed,
+    /// `ERR_STREAM_ALREADY_FINISHED`: `end()` on a response already
+    /// finished (given to the callback only).
+    StreamAlreadyFinished,
+    /// `ERR_INVALID_ARG_VALUE`: an argument of the right type but a bad
+    /// value (an odd-length header array, a malformed early-hints link).
+    InvalidArgValue,
+    /// `ERR_INVALID_ARG_TYPE`: an argument of the wrong type.
+    InvalidArgType,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -104,6 +130,9 @@ pub enum Parse {
     PausedH2Upgrade,
     /// `HPE_INVALID_EOF_STATE`: the input ended inside a message.
     InvalidEofState,
+    /// `HPE_CLOSED_CONNECTION`: bytes after a message that closes the
+    /// connection (`Connection: close`, or HTTP/1.0 without keep-alive).
+    ClosedConnection,
 }
 
 impl Parse {
@@ -128,6 +157,7 @@ impl Parse {
             Parse::InvalidStatus => "HPE_INVALID_STATUS",
             Parse::PausedH2Upgrade => "HPE_PAUSED_H2_UPGRADE",
             Parse::InvalidEofState => "HPE_INVALID_EOF_STATE",
+            Parse::ClosedConnection => "HPE_CLOSED_CONNECTION",
         }
     }
 }
@@ -140,6 +170,7 @@ impl Error {
                 detail,
                 value: None,
                 bytes_parsed: None,
+                raw_packet: None,
             }),
         }
     }
@@ -180,6 +211,84 @@ impl Error {
         Error::new(Kind::ConnectionReset, String::new())
     }
 
+    /// `ERR_HTTP_HEADERS_SENT`; `verb` is Node's argument (`"set"`,
+    /// `"append"`, `"remove"`, `"write"`, `"render"`).
+    pub(crate) fn headers_sent(verb: &str) -> Error {
+        Error::new(
+            Kind::HeadersSent,
+            format!("Cannot {verb} headers after they are sent to the client"),
+        )
+    }
+
+    /// `ERR_HTTP_CONTENT_LENGTH_MISMATCH(actual, expected)`, both already
+    /// rendered as JavaScript would.
+    pub(crate) fn content_length_mismatch(actual: &str, expected: &str) -> Error {
+        Error::new(
+            Kind::ContentLengthMismatch,
+            format!(
+                "Response body's content-length of {actual} byte(s) does not match the content-length of {expected} byte(s) set in header"
+            ),
+        )
+    }
+
+    pub(crate) fn body_not_allowed() -> Error {
+        Error::new(
+            Kind::BodyNotAllowed,
+            "Adding content for this request method or response status is not allowed.".to_owned(),
+        )
+    }
+
+    pub(crate) fn invalid_status_code(code: &str) -> Error {
+        Error::new(
+            Kind::InvalidStatusCode,
+            format!("Invalid status code: {code}"),
+        )
+    }
+
+    pub(crate) fn write_after_end() -> Error {
+        Error::new(Kind::StreamWriteAfterEnd, "write after end".to_owned())
+    }
+
+    /// `ERR_STREAM_DESTROYED(method)`.
+    pub(crate) fn stream_destroyed(method: &str) -> Error {
+        Error::new(
+            Kind::StreamDestroyed,
+            format!("Cannot call {method} after a stream was destroyed"),
+        )
+    }
+
+    /// `ERR_STREAM_ALREADY_FINISHED(method)`.
+    pub(crate) fn already_finished(method: &str) -> Error {
+        Error::new(
+            Kind::StreamAlreadyFinished,
+            format!("Cannot call {method} after a stream was finished"),
+        )
+    }
+
+    /// `ERR_INVALID_ARG_VALUE(name, value[, reason])`; `received` is
+    /// `util.inspect(value)`.
+    pub(crate) fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
+        Error::new(
+            Kind::InvalidArgValue,
+            format!(
+                "The argument '{name}' {}. Received {received}",
+                reason.unwrap_or("is invalid")
+            ),
+        )
+    }
+
+    /// `ERR_INVALID_ARG_TYPE` with Node's full message.
+    pub(crate) fn invalid_arg_type(message: String) -> Error {
+        Error::new(Kind::InvalidArgType, message)
+    }
+
+    /// The `ERR_INVALID_ARG_TYPE` of `Buffer.from(number, 'latin1')`.
+    pub(crate) fn buffer_from_number(n: &str) -> Error {
+        Error::invalid_arg_type(format!(
+            "The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. Received type number ({n})"
+        ))
+    }
+
     /// A parse error: `reason` is llhttp's reason string, `at` the number of
     /// bytes consumed before the error.
     pub(crate) fn parse(kind: Parse, reason: &'static str, at: usize) -> Error {
@@ -192,6 +301,18 @@ impl Error {
     pub(crate) fn with_bytes_parsed(mut self, at: usize) -> Error {
         self.inner.bytes_parsed = Some(at);
         self
+    }
+
+    /// Attach the chunk that was being parsed (Node's `err.rawPacket`).
+    pub(crate) fn with_raw_packet(mut self, packet: Vec<u8>) -> Error {
+        self.inner.raw_packet = Some(packet);
+        self
+    }
+
+    /// For parse errors, Node's `err.rawPacket`: the chunk of input that
+    /// was being parsed when the error occurred.
+    pub fn raw_packet(&self) -> Option<&[u8]> {
+        self.inner.raw_packet.as_deref()
     }
 
     /// What kind of error this is.
@@ -210,6 +331,29 @@ impl Error {
             Kind::Parse(p) => p.code(),
             Kind::RequestTimeout => "ERR_HTTP_REQUEST_TIMEOUT",
             Kind::ConnectionReset => "ECONNRESET",
+            Kind::HeadersSent => "ERR_HTTP_HEADERS_SENT",
+            Kind::ContentLengthMismatch => "ERR_HTTP_CONTENT_LENGTH_MISMATCH",
+            Kind::BodyNotAllowed => "ERR_HTTP_BODY_NOT_ALLOWED",
+            Kind::InvalidStatusCode => "ERR_HTTP_INVALID_STATUS_CODE",
+            Kind::StreamWriteAfterEnd => "ERR_STREAM_WRITE_AFTER_END",
+            Kind::StreamDestroyed => "ERR_STREAM_DESTROYED",
+            Kind::StreamAlreadyFinished => "ERR_STREAM_ALREADY_FINISHED",
+            Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
+            Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
+        }
+    }
+
+    /// The JavaScript class of Node's error object (`err.name`):
+    /// `"TypeError"`, `"RangeError"` or `"Error"`.
+    pub fn name(&self) -> &'static str {
+        match self.inner.kind {
+            Kind::InvalidHttpToken
+            | Kind::InvalidHeaderValue
+            | Kind::InvalidChar
+            | Kind::InvalidArgValue
+            | Kind::InvalidArgType => "TypeError",
+            Kind::InvalidStatusCode => "RangeError",
+            _ => "Error",
         }
     }
 
@@ -266,6 +410,15 @@ impl fmt::Display for Error {
             Kind::Parse(_) => write!(f, "Parse Error: {}", self.inner.detail),
             Kind::RequestTimeout => f.write_str("Request timeout"),
             Kind::ConnectionReset => f.write_str("aborted"),
+            Kind::HeadersSent
+            | Kind::ContentLengthMismatch
+            | Kind::BodyNotAllowed
+            | Kind::InvalidStatusCode
+            | Kind::StreamWriteAfterEnd
+            | Kind::StreamDestroyed
+            | Kind::StreamAlreadyFinished
+            | Kind::InvalidArgValue
+            | Kind::InvalidArgType => f.write_str(&self.inner.detail),
         }
     }
 }

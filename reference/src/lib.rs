@@ -17,10 +17,13 @@
 #![deny(missing_docs)]
 
 pub mod chunked;
+pub mod conn;
 pub mod encode;
 pub mod error;
 pub mod headers;
 pub mod parse;
+pub mod response;
+pub mod server;
 pub mod status;
 #[cfg(test)]
 mod testutil;

@@ -1,0 +1,1072 @@
+//! The embedded target: the adapter protocol (conformance/PROTOCOL.md)
+//! implemented on the reference server, `nodehttp::server`.
+//!
+//! `nodehttp-conformance adapter` runs it on stdin/stdout, and `run`
+//! without `--adapter` starts the runner's own binary that way, so the
+//! suite needs nothing else installed. It is the Rust twin of
+//! adapters/node/adapter.mjs: same messages, same scripts, same events.
+//!
+//! Everything runs on one current-thread runtime, as Node runs on one
+//! event loop: a listener's steps run in order until a control step
+//! suspends it, and listeners start in the order the server emits them.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nodehttp::encode::OutValue;
+use nodehttp::headers::{HeaderMap, HeaderValue};
+use nodehttp::response::HeadHeaders;
+use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
+use nodehttp::Error;
+use serde_json::{json, Map, Value};
+use tokio::sync::Notify;
+
+use crate::protocol::PROTOCOL_VERSION;
+
+/// Run the embedded adapter on stdin/stdout until stdin closes.
+pub fn main() -> std::process::ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("embedded adapter: cannot start a runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // stdin is read on a thread: tokio's stdin is blocking underneath anyway.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rt.block_on(serve(rx, Out(None)));
+    std::process::ExitCode::SUCCESS
+}
+
+/// Run the embedded adapter in this process: runner messages come in on
+/// `input`, adapter messages (one JSON line each, without the newline) go
+/// out on `output`. Returns when `input` closes.
+pub async fn serve_in_process(
+    input: tokio::sync::mpsc::UnboundedReceiver<String>,
+    output: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    serve(input, Out(Some(output))).await;
+}
+
+/// Where adapter messages go: stdout, or a channel (in process).
+#[derive(Clone)]
+struct Out(Option<tokio::sync::mpsc::UnboundedSender<String>>);
+
+impl Out {
+    fn send(&self, msg: Value) {
+        match &self.0 {
+            Some(tx) => {
+                let _ = tx.send(msg.to_string());
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                // The runner went away: nothing left to do.
+                if writeln!(out, "{msg}").and_then(|()| out.flush()).is_err() {
+                    std::process::exit(0);
+                }
+            }
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) {
+        self.send(json!({"type": "error", "message": message.into()}));
+    }
+}
+
+async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
+    let send = |v: Value| out.send(v);
+    let send_error = |m: String| out.error(m);
+    send(json!({
+        "type": "ready",
+        "protocol": PROTOCOL_VERSION,
+        "implementation": "nodehttp (embedded reference)",
+        "version": nodehttp::NODE_VERSION,
+    }));
+    let mut current: Option<Running> = None;
+    while let Some(line) = rx.recv().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let msg: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                send_error(format!("malformed JSON: {e}"));
+                continue;
+            }
+        };
+        let Some(obj) = msg.as_object() else {
+            send_error("a message must be a JSON object".into());
+            continue;
+        };
+        match obj.get("type").and_then(Value::as_str) {
+            Some("start") => {
+                if let Some(old) = current.take() {
+                    old.teardown();
+                }
+                current = start(obj, &out).await;
+            }
+            Some("signal") => match &current {
+                Some(r) => r.sc.raise(obj.get("name").map(as_string).unwrap_or_default()),
+                None => send_error("signal outside a scenario".into()),
+            },
+            Some("call") => match &current {
+                Some(r) => r.call(obj),
+                None => send_error("call outside a scenario".into()),
+            },
+            Some("stop") => {
+                if let Some(old) = current.take() {
+                    old.teardown();
+                    // Let destroyed connections and aborted tasks settle
+                    // before the next scenario starts.
+                    tokio::task::yield_now().await;
+                }
+                send(json!({"type": "stopped"}));
+            }
+            other => send_error(format!("unknown message type {}", json!(other))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- scenario
+
+/// One scenario's shared state.
+struct Scenario {
+    out: Out,
+    alive: AtomicBool,
+    signals: Mutex<HashSet<String>>,
+    signal_changed: Notify,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Scenario {
+    fn emit(&self, event: &str, fields: Value) {
+        if !self.alive.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut msg = Map::new();
+        msg.insert("type".into(), json!("event"));
+        msg.insert("event".into(), json!(event));
+        if let Value::Object(f) = fields {
+            msg.extend(f);
+        }
+        self.out.send(Value::Object(msg));
+    }
+
+    fn raise(&self, name: String) {
+        self.signals.lock().unwrap_or_else(|e| e.into_inner()).insert(name);
+        self.signal_changed.notify_waiters();
+    }
+
+    async fn wait_signal(&self, name: &str) {
+        loop {
+            let n = self.signal_changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.signals.lock().unwrap_or_else(|e| e.into_inner()).contains(name) {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(fut);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle.abort_handle());
+    }
+}
+
+type Script = Vec<Value>;
+
+struct Running {
+    sc: Arc<Scenario>,
+    server: Server<ScenarioHandler>,
+}
+
+impl Running {
+    fn teardown(self) {
+        self.sc.alive.store(false, Ordering::SeqCst);
+        for t in self.sc.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            t.abort();
+        }
+        self.server.close_all_connections();
+        self.server.close();
+    }
+
+    fn call(&self, msg: &Map<String, Value>) {
+        let target = msg.get("target").and_then(Value::as_str).unwrap_or("server");
+        if target != "server" {
+            self.sc.out.error(format!("call: unknown target '{target}'"));
+            return;
+        }
+        let method = msg.get("method").map(as_string).unwrap_or_default();
+        let args = msg.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+        match method.as_str() {
+            "close" => self.server.close(),
+            "closeIdleConnections" => self.server.close_idle_connections(),
+            "closeAllConnections" => self.server.close_all_connections(),
+            "setTimeout" => {
+                let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+                self.server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+            }
+            other => self.sc.emit(
+                "throw",
+                json!({"call": format!("server.{other}"), "name": "TypeError",
+                       "message": format!("server.{other} is not a function")}),
+            ),
+        }
+        self.sc.out.send(json!({"type": "called"}));
+    }
+}
+
+const REQUEST_LISTENERS: &[&str] = &["checkContinue", "checkExpectation"];
+const SOCKET_LISTENERS: &[&str] = &["clientError", "connect", "upgrade", "dropRequest", "timeout"];
+
+async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
+    let send = |v: Value| out.send(v);
+    let send_error = |m: String| out.error(m);
+    let id = msg.get("id").map(as_string).unwrap_or_default();
+    let mut listeners: HashMap<String, Script> = HashMap::new();
+    if let Some(Value::Object(l)) = msg.get("listeners") {
+        for (event, script) in l {
+            if !REQUEST_LISTENERS.contains(&event.as_str()) && !SOCKET_LISTENERS.contains(&event.as_str()) {
+                send(json!({"type": "unsupported", "reason": format!("the adapter has no '{event}' listener")}));
+                return None;
+            }
+            listeners.insert(event.clone(), script.as_array().cloned().unwrap_or_default());
+        }
+    }
+    let handler_script = match msg.get("handler") {
+        Some(Value::Array(s)) => s.clone(),
+        _ => vec![json!(["end"])],
+    };
+    let options = match server_options(msg.get("options")) {
+        Ok(o) => o,
+        Err(Unsupported(reason)) => {
+            send(json!({"type": "unsupported", "reason": reason}));
+            return None;
+        }
+    };
+    let sc = Arc::new(Scenario {
+        out: out.clone(),
+        alive: AtomicBool::new(true),
+        signals: Mutex::new(HashSet::new()),
+        signal_changed: Notify::new(),
+        tasks: Mutex::new(Vec::new()),
+    });
+    let handler = ScenarioHandler {
+        sc: sc.clone(),
+        handler: Arc::new(handler_script),
+        listeners: Arc::new(listeners),
+    };
+    let server = Server::new(options, handler);
+    if let Some(Value::Object(props)) = msg.get("properties") {
+        for (key, value) in props {
+            if let Err(Unsupported(reason)) = set_property(&server, key, value) {
+                send(json!({"type": "unsupported", "reason": reason}));
+                return None;
+            }
+        }
+    }
+    match server.listen("127.0.0.1:0").await {
+        Ok(addr) => {
+            send(json!({"type": "listening", "port": addr.port()}));
+            Some(Running { sc, server })
+        }
+        Err(e) => {
+            send_error(format!("start {id}: listen: {e}"));
+            None
+        }
+    }
+}
+
+struct Unsupported(String);
+
+fn millis(v: &Value) -> Option<Duration> {
+    v.as_f64().map(|ms| Duration::from_millis(ms.max(0.0) as u64))
+}
+
+fn server_options(v: Option<&Value>) -> Result<ServerOptions, Unsupported> {
+    let mut o = ServerOptions::default();
+    let Some(Value::Object(map)) = v else {
+        return Ok(o);
+    };
+    for (key, value) in map {
+        let bad = || Unsupported(format!("option {key} = {value} is not understood"));
+        match key.as_str() {
+            "connectionsCheckingInterval" => o.connections_checking_interval = millis(value).ok_or_else(bad)?,
+            "headersTimeout" => o.headers_timeout = millis(value).ok_or_else(bad)?,
+            "requestTimeout" => o.request_timeout = millis(value).ok_or_else(bad)?,
+            "keepAliveTimeout" => o.keep_alive_timeout = millis(value).ok_or_else(bad)?,
+            "keepAliveInitialDelay" => o.keep_alive_initial_delay = millis(value).ok_or_else(bad)?,
+            "maxHeaderSize" => o.max_header_size = value.as_u64().ok_or_else(bad)? as usize,
+            "highWaterMark" => o.high_water_mark = value.as_u64().ok_or_else(bad)? as usize,
+            "requireHostHeader" => o.require_host_header = value.as_bool().ok_or_else(bad)?,
+            "joinDuplicateHeaders" => o.join_duplicate_headers = value.as_bool().ok_or_else(bad)?,
+            "noDelay" => o.no_delay = value.as_bool().ok_or_else(bad)?,
+            "keepAlive" => o.keep_alive = value.as_bool().ok_or_else(bad)?,
+            "insecureHTTPParser" => o.insecure_http_parser = value.as_bool().ok_or_else(bad)?,
+            "rejectNonStandardBodyWrites" => {
+                o.reject_non_standard_body_writes = value.as_bool().ok_or_else(bad)?
+            }
+            "uniqueHeaders" => {
+                o.unique_headers = value
+                    .as_array()
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(as_string)
+                    .collect()
+            }
+            _ => return Err(Unsupported(format!("the reference has no option '{key}'"))),
+        }
+    }
+    Ok(o)
+}
+
+fn set_property(server: &Server<ScenarioHandler>, key: &str, value: &Value) -> Result<(), Unsupported> {
+    let bad = || Unsupported(format!("property {key} = {value} is not understood"));
+    match key {
+        "headersTimeout" => server.set_headers_timeout(millis(value).ok_or_else(bad)?),
+        "requestTimeout" => server.set_request_timeout(millis(value).ok_or_else(bad)?),
+        "keepAliveTimeout" => server.set_keep_alive_timeout(millis(value).ok_or_else(bad)?),
+        "timeout" => server.set_timeout(millis(value).ok_or_else(bad)?),
+        "maxHeadersCount" => server.set_max_headers_count(value.as_u64().ok_or_else(bad)? as usize),
+        "maxRequestsPerSocket" => server.set_max_requests_per_socket(value.as_u64().ok_or_else(bad)? as u32),
+        _ => return Err(Unsupported(format!("the reference has no server property '{key}'"))),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- handler
+
+#[derive(Clone)]
+struct ScenarioHandler {
+    sc: Arc<Scenario>,
+    handler: Arc<Script>,
+    listeners: Arc<HashMap<String, Script>>,
+}
+
+impl ScenarioHandler {
+    fn listener(&self, event: &str) -> Option<Script> {
+        self.listeners.get(event).cloned()
+    }
+
+    /// 'request', 'checkContinue', 'checkExpectation': report, observe the
+    /// body, run the script (the response is the natural target).
+    async fn on_request(&self, event: &str, script: Script, req: IncomingMessage, res: ServerResponse) {
+        let sc = self.sc.clone();
+        sc.emit(event, request_fields(&req));
+        // The observer reads the body from the start, as the Node adapter's
+        // 'data' listener does.
+        req.consume();
+        let req = Arc::new(req);
+        let observed = Arc::new(Observed::default());
+        watch_response(&sc, &res);
+        let ctx = Ctx {
+            target: Target::Res,
+            req: Some(req.clone()),
+            res: Some(res),
+            socket: Some(req.socket()),
+            observed: Some(observed.clone()),
+        };
+        let reader = observe_body(sc.clone(), req.clone(), observed);
+        let script = run_script(sc.clone(), script, ctx, event.to_owned());
+        tokio::join!(script, reader);
+    }
+
+    async fn on_socket_event(
+        &self,
+        event: &str,
+        script: Script,
+        fields: Value,
+        req: Option<IncomingMessage>,
+        socket: Socket,
+    ) {
+        self.sc.emit(event, fields);
+        let ctx = Ctx {
+            target: Target::Socket,
+            req: req.map(Arc::new),
+            res: None,
+            socket: Some(socket),
+            observed: None,
+        };
+        run_script(self.sc.clone(), script, ctx, event.to_owned()).await;
+    }
+}
+
+impl Handler for ScenarioHandler {
+    async fn request(&self, req: IncomingMessage, res: ServerResponse) {
+        self.on_request("request", self.handler.to_vec(), req, res).await;
+    }
+
+    async fn check_continue(&self, req: IncomingMessage, res: ServerResponse) {
+        match self.listener("checkContinue") {
+            Some(script) => self.on_request("checkContinue", script, req, res).await,
+            None => {
+                res.write_continue();
+                self.request(req, res).await
+            }
+        }
+    }
+
+    async fn check_expectation(&self, req: IncomingMessage, res: ServerResponse) {
+        match self.listener("checkExpectation") {
+            Some(script) => self.on_request("checkExpectation", script, req, res).await,
+            None => {
+                let _ = res.write_head(417, None, None);
+                let _ = res.end(None);
+            }
+        }
+    }
+
+    async fn client_error(&self, error: Error, socket: Socket) {
+        match self.listener("clientError") {
+            Some(script) => {
+                let mut fields = json!({"code": error.code(), "message": error.to_string()});
+                if let Some(n) = error.bytes_parsed() {
+                    fields["bytesParsed"] = json!(n);
+                }
+                if let Some(raw) = error.raw_packet() {
+                    fields["rawPacket"] = json!(latin1(raw));
+                }
+                self.on_socket_event("clientError", script, fields, None, socket).await
+            }
+            None => socket.default_client_error(&error),
+        }
+    }
+
+    fn handles_upgrade(&self) -> bool {
+        self.listeners.contains_key("upgrade")
+    }
+
+    async fn upgrade(&self, req: IncomingMessage, socket: Socket, head: Vec<u8>) {
+        let script = self.listener("upgrade").unwrap_or_default();
+        let mut fields = request_fields(&req);
+        fields["head"] = json!(latin1(&head));
+        self.on_socket_event("upgrade", script, fields, Some(req), socket).await
+    }
+
+    fn handles_connect(&self) -> bool {
+        self.listeners.contains_key("connect")
+    }
+
+    async fn connect(&self, req: IncomingMessage, socket: Socket, head: Vec<u8>) {
+        let script = self.listener("connect").unwrap_or_default();
+        let mut fields = request_fields(&req);
+        fields["head"] = json!(latin1(&head));
+        self.on_socket_event("connect", script, fields, Some(req), socket).await
+    }
+
+    async fn drop_request(&self, req: IncomingMessage, socket: Socket) {
+        if let Some(script) = self.listener("dropRequest") {
+            let fields = json!({"method": req.method(), "url": req.url()});
+            self.on_socket_event("dropRequest", script, fields, Some(req), socket).await
+        }
+    }
+
+    fn timeout(&self, socket: Socket) {
+        match self.listener("timeout") {
+            Some(script) => {
+                let me = self.clone();
+                self.sc.emit("timeout", json!({}));
+                self.sc.spawn(async move {
+                    let ctx = Ctx {
+                        target: Target::Socket,
+                        req: None,
+                        res: None,
+                        socket: Some(socket),
+                        observed: None,
+                    };
+                    run_script(me.sc.clone(), script, ctx, "timeout".into()).await;
+                });
+            }
+            None => socket.destroy(),
+        }
+    }
+
+    fn connection(&self, _socket: &Socket) {
+        self.sc.emit("connection", json!({}));
+    }
+
+    fn close(&self) {
+        self.sc.emit("server.close", json!({}));
+    }
+}
+
+/// Report the response's 'finish' and 'close'.
+fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse) {
+    let (sc2, res) = (sc.clone(), res.clone());
+    sc.spawn(async move {
+        if res.finished().await {
+            sc2.emit("res.finish", json!({}));
+        }
+        sc2.emit("res.close", json!({}));
+    });
+}
+
+/// The body observer's progress, for `awaitEnd`.
+#[derive(Default)]
+struct Observed {
+    settled: AtomicBool,
+    changed: Notify,
+}
+
+/// Read the request body from the start and report `end` or `aborted`.
+async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Arc<Observed>) {
+    // Node emits 'data' and 'end' after the listeners of everything parsed
+    // from the same packet ('request' of pipelined requests included).
+    tokio::task::yield_now().await;
+    let mut body = Vec::new();
+    loop {
+        match req.read().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => {
+                sc.emit(
+                    "end",
+                    json!({
+                        "body": latin1(&body),
+                        "complete": req.complete(),
+                        "trailers": header_object(&req.trailers()),
+                        "trailersDistinct": header_object(&req.trailers_distinct()),
+                        "rawTrailers": flat(&req.raw_trailers()),
+                    }),
+                );
+                break;
+            }
+            Err(_) => {
+                sc.emit("aborted", json!({"complete": req.complete()}));
+                break;
+            }
+        }
+    }
+    observed.settled.store(true, Ordering::SeqCst);
+    observed.changed.notify_waiters();
+}
+
+// ---------------------------------------------------------------- scripts
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Res,
+    Socket,
+}
+
+struct Ctx {
+    target: Target,
+    req: Option<Arc<IncomingMessage>>,
+    res: Option<ServerResponse>,
+    socket: Option<Socket>,
+    observed: Option<Arc<Observed>>,
+}
+
+/// What a step returned, for `?` steps and `get`.
+enum Ret {
+    Undefined,
+    This,
+    Value(Value),
+}
+
+/// A failed step: a thrown error (reported as `throw`).
+struct Thrown {
+    code: Option<String>,
+    name: String,
+    message: String,
+}
+
+impl From<Error> for Thrown {
+    fn from(e: Error) -> Self {
+        Thrown {
+            code: Some(e.code().to_owned()),
+            name: e.name().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn type_error(message: String) -> Thrown {
+    Thrown {
+        code: None,
+        name: "TypeError".into(),
+        message,
+    }
+}
+
+async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) {
+    for step in script {
+        if !sc.alive.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some((first, args)) = step.as_array().and_then(|a| a.split_first()) else {
+            sc.out.error(format!("{place}: malformed step {step}"));
+            continue;
+        };
+        let Some(name) = first.as_str() else {
+            sc.out.error(format!("{place}: malformed step {step}"));
+            continue;
+        };
+        let report = name.ends_with('?');
+        let call = name.trim_end_matches('?').to_owned();
+        let (prefix, method) = match call.split_once('.') {
+            Some((p, m)) => (Some(p), m),
+            None => (None, call.as_str()),
+        };
+        if let Some(p) = prefix {
+            if !["req", "res", "socket", "server"].contains(&p) {
+                sc.out.error(format!("{place}: unknown target '{p}' in step {step}"));
+                continue;
+            }
+        }
+        // Control steps.
+        match method {
+            "await" => {
+                let signal = args.first().map(as_string).unwrap_or_default();
+                sc.wait_signal(&signal).await;
+                continue;
+            }
+            "sleep" => {
+                let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+                tokio::time::sleep(Duration::from_millis(ms.max(0.0) as u64)).await;
+                continue;
+            }
+            "awaitEnd" => {
+                match &ctx.observed {
+                    Some(o) => loop {
+                        let n = o.changed.notified();
+                        tokio::pin!(n);
+                        n.as_mut().enable();
+                        if o.settled.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        n.await;
+                    },
+                    None if ctx.req.is_some() => {}
+                    None => sc.emit(
+                        "throw",
+                        json!({"call": call, "name": "TypeError", "message": "awaitEnd: this listener has no request"}),
+                    ),
+                }
+                continue;
+            }
+            "awaitDrain" => {
+                match (prefix, ctx.target) {
+                    (Some("res"), _) | (None, Target::Res) => {
+                        if let Some(res) = &ctx.res {
+                            res.drained().await;
+                        }
+                    }
+                    _ => {
+                        if let Some(s) = &ctx.socket {
+                            s.drained().await;
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let target = match prefix {
+            Some("req") => "req",
+            Some("res") => "res",
+            Some("socket") => "socket",
+            Some("server") => "server",
+            _ => match ctx.target {
+                Target::Res => "res",
+                Target::Socket => "socket",
+            },
+        };
+        let result = match target {
+            "res" => match &ctx.res {
+                Some(res) => res_step(res, method, args),
+                None => Err(type_error(format!("there is no 'res' in a '{place}' listener"))),
+            },
+            "req" => match &ctx.req {
+                Some(req) => req_step(req, method, args),
+                None => Err(type_error(format!("there is no 'req' in a '{place}' listener"))),
+            },
+            "socket" => match &ctx.socket {
+                Some(s) => socket_step(s, method, args),
+                None => Err(type_error(format!("there is no 'socket' in a '{place}' listener"))),
+            },
+            _ => Err(type_error(format!("{call} is not supported by the embedded adapter"))),
+        };
+        match result {
+            Err(t) => {
+                let mut fields = json!({"call": call, "name": t.name, "message": t.message});
+                if let Some(code) = t.code {
+                    fields["code"] = json!(code);
+                }
+                sc.emit("throw", fields);
+            }
+            Ok(ret) if report || method == "get" => sc.emit("return", return_fields(&call, ret)),
+            Ok(_) => {}
+        }
+        // Let the connection task flush what this step queued, as Node's
+        // event loop would between listeners.
+        tokio::task::yield_now().await;
+    }
+}
+
+fn return_fields(call: &str, ret: Ret) -> Value {
+    match ret {
+        Ret::Undefined => json!({"call": call, "valueType": "undefined"}),
+        Ret::This => json!({"call": call, "valueType": "object", "value": "$this"}),
+        Ret::Value(v) => {
+            let t = match &v {
+                Value::Null => "null",
+                Value::Bool(_) => "boolean",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            json!({"call": call, "valueType": t, "value": v})
+        }
+    }
+}
+
+fn as_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => js_string(other),
+    }
+}
+
+/// `String(value)` for JSON values.
+fn js_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{}", f as i64),
+            Some(f) => format!("{f}"),
+            None => n.to_string(),
+        },
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        Value::Array(a) => a.iter().map(js_string).collect::<Vec<_>>().join(","),
+        Value::Object(_) => "[object Object]".into(),
+    }
+}
+
+/// A header value as the script gave it.
+fn out_value(name: &str, v: Option<&Value>) -> Result<OutValue, Thrown> {
+    match v {
+        None => Err(nodehttp::validate::validate_header_value(name, None)
+            .err()
+            .map(Thrown::from)
+            .unwrap_or_else(|| type_error("missing value".into()))),
+        Some(Value::Number(n)) => Ok(OutValue::Number(n.as_f64().unwrap_or(f64::NAN))),
+        Some(Value::Array(a)) => Ok(OutValue::Many(a.iter().map(js_string).collect())),
+        Some(other) => Ok(OutValue::One(js_string(other))),
+    }
+}
+
+fn out_value_json(v: &OutValue) -> Value {
+    match v {
+        OutValue::One(s) => json!(s),
+        OutValue::Number(n) => json!(n),
+        OutValue::Many(a) => json!(a),
+    }
+}
+
+/// Body data: JavaScript strings are written as UTF-8, as Node does.
+fn body_arg(v: Option<&Value>) -> Option<Vec<u8>> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
+        Some(other) => Some(js_string(other).into_bytes()),
+    }
+}
+
+/// `{k: v}` (a plain object, possibly tagged `$map` / `$headers`) as pairs.
+fn pairs(v: &Value) -> Option<Vec<(String, Value)>> {
+    match v {
+        Value::Object(m) if m.len() == 1 && (m.contains_key("$map") || m.contains_key("$headers")) => {
+            let list = m.values().next()?.as_array()?;
+            Some(
+                list.iter()
+                    .filter_map(|p| {
+                        let p = p.as_array()?;
+                        Some((as_string(p.first()?), p.get(1).cloned().unwrap_or(Value::Null)))
+                    })
+                    .collect(),
+            )
+        }
+        Value::Object(m) => Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        _ => None,
+    }
+}
+
+fn status_arg(v: Option<&Value>) -> u16 {
+    v.and_then(Value::as_f64)
+        .map(|f| f.clamp(0.0, u16::MAX as f64) as u16)
+        .unwrap_or(0)
+}
+
+fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let arg_str = |i: usize| args.get(i).map(as_string).unwrap_or_else(|| "undefined".into());
+    Ok(match method {
+        "get" => Ret::Value(match arg_str(0).as_str() {
+            "statusCode" => json!(res.status_code()),
+            "statusMessage" => match res.status_message() {
+                Some(m) => json!(m),
+                None => return Ok(Ret::Undefined),
+            },
+            "headersSent" => json!(res.headers_sent()),
+            "sendDate" => json!(res.send_date()),
+            "strictContentLength" => json!(res.strict_content_length()),
+            "writableEnded" | "finished" => json!(res.writable_ended()),
+            "writableFinished" => json!(res.writable_finished()),
+            _ => return Ok(Ret::Undefined),
+        }),
+        "set" => {
+            let v = args.get(1);
+            match arg_str(0).as_str() {
+                "statusCode" => res.set_status_code(status_arg(v)),
+                "statusMessage" => res.set_status_message(v.map(as_string)),
+                "sendDate" => res.set_send_date(v.is_some_and(truthy)),
+                "strictContentLength" => res.set_strict_content_length(v.is_some_and(truthy)),
+                other => return Err(type_error(format!("set {other}: not a property of the response"))),
+            }
+            Ret::Undefined
+        }
+        "setHeader" => {
+            let name = arg_str(0);
+            res.set_header(&name, out_value(&name, args.get(1))?)?;
+            Ret::This
+        }
+        "appendHeader" => {
+            let name = arg_str(0);
+            res.append_header(&name, out_value(&name, args.get(1))?)?;
+            Ret::This
+        }
+        "setHeaders" => {
+            let arg = args.first().cloned().unwrap_or(Value::Null);
+            let tagged = matches!(&arg, Value::Object(m) if m.len() == 1 && (m.contains_key("$map") || m.contains_key("$headers")));
+            if !tagged {
+                if res.headers_sent() {
+                    return Err(Thrown {
+                        code: Some("ERR_HTTP_HEADERS_SENT".into()),
+                        name: "Error".into(),
+                        message: "Cannot set headers after they are sent to the client".into(),
+                    });
+                }
+                return Err(Thrown {
+                    code: Some("ERR_INVALID_ARG_TYPE".into()),
+                    name: "TypeError".into(),
+                    message: "The \"headers\" argument must be an instance of Headers or Map.".into(),
+                });
+            }
+            let mut list = Vec::new();
+            for (k, v) in pairs(&arg).unwrap_or_default() {
+                list.push((k.clone(), out_value(&k, Some(&v))?));
+            }
+            res.set_headers(&list)?;
+            Ret::This
+        }
+        "getHeader" => match res.get_header(&arg_str(0)) {
+            Some(v) => Ret::Value(out_value_json(&v)),
+            None => Ret::Undefined,
+        },
+        "getHeaders" => {
+            let mut m = Map::new();
+            for (k, v) in res.get_headers() {
+                m.insert(k, out_value_json(&v));
+            }
+            Ret::Value(Value::Object(m))
+        }
+        "getHeaderNames" => Ret::Value(json!(res.get_header_names())),
+        "getRawHeaderNames" => Ret::Value(json!(res.get_raw_header_names())),
+        "hasHeader" => Ret::Value(json!(res.has_header(&arg_str(0)))),
+        "removeHeader" => {
+            res.remove_header(&arg_str(0))?;
+            Ret::Undefined
+        }
+        "writeHead" => {
+            let status = status_arg(args.first());
+            let (message, headers) = match args.get(1) {
+                Some(Value::String(m)) => (Some(m.clone()), args.get(2)),
+                other => (None, other),
+            };
+            let headers = match headers {
+                Some(Value::Array(a)) => Some(HeadHeaders::Array(a.iter().map(js_string).collect())),
+                Some(v @ Value::Object(_)) => {
+                    let mut list = Vec::new();
+                    for (k, v) in pairs(v).unwrap_or_default() {
+                        list.push((k.clone(), out_value(&k, Some(&v))?));
+                    }
+                    Some(HeadHeaders::Object(list))
+                }
+                _ => None,
+            };
+            res.write_head(status, message.as_deref(), headers)?;
+            Ret::This
+        }
+        "write" => {
+            let data = body_arg(args.first()).unwrap_or_default();
+            let outcome = res.write(&data)?;
+            Ret::Value(json!(outcome.ok))
+        }
+        "end" => {
+            let data = body_arg(args.first());
+            res.end(data.as_deref())?;
+            Ret::This
+        }
+        "flushHeaders" => {
+            res.flush_headers()?;
+            Ret::Undefined
+        }
+        "addTrailers" => {
+            let list: Vec<(String, String)> = args
+                .first()
+                .and_then(pairs)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, js_string(&v)))
+                .collect();
+            res.add_trailers(&list)?;
+            Ret::Undefined
+        }
+        "writeContinue" => {
+            res.write_continue();
+            Ret::Undefined
+        }
+        "writeProcessing" => {
+            res.write_processing();
+            Ret::Undefined
+        }
+        "writeEarlyHints" => {
+            let mut list = Vec::new();
+            for (k, v) in args.first().and_then(pairs).unwrap_or_default() {
+                list.push((k.clone(), out_value(&k, Some(&v))?));
+            }
+            res.write_early_hints(&list)?;
+            Ret::Undefined
+        }
+        "destroy" => {
+            res.socket().destroy();
+            Ret::This
+        }
+        "setTimeout" => {
+            res.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            Ret::This
+        }
+        other => return Err(type_error(format!("{other} is not a function"))),
+    })
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    }
+}
+
+fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    Ok(match method {
+        "get" => Ret::Value(match args.first().map(as_string).unwrap_or_default().as_str() {
+            "complete" => json!(req.complete()),
+            "aborted" => json!(req.aborted()),
+            "method" => json!(req.method()),
+            "url" => json!(req.url()),
+            "httpVersion" => json!(req.http_version()),
+            "httpVersionMajor" => json!(req.http_version_major()),
+            "httpVersionMinor" => json!(req.http_version_minor()),
+            "headers" => header_object(req.headers()),
+            "headersDistinct" => header_object(req.headers_distinct()),
+            "rawHeaders" => flat(req.raw_headers()),
+            "trailers" => header_object(&req.trailers()),
+            "rawTrailers" => flat(&req.raw_trailers()),
+            _ => return Ok(Ret::Undefined),
+        }),
+        "setTimeout" => {
+            req.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            Ret::This
+        }
+        "destroy" => {
+            req.socket().destroy();
+            Ret::This
+        }
+        other => return Err(type_error(format!("req.{other} is not a function"))),
+    })
+}
+
+fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    Ok(match method {
+        "write" => Ret::Value(json!(socket.write(&body_arg(args.first()).unwrap_or_default()))),
+        "end" => {
+            socket.end(body_arg(args.first()).as_deref());
+            Ret::This
+        }
+        "destroy" => {
+            socket.destroy();
+            Ret::This
+        }
+        "setTimeout" => {
+            socket.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            Ret::This
+        }
+        "get" => Ret::Value(match args.first().map(as_string).unwrap_or_default().as_str() {
+            "writable" => json!(socket.writable()),
+            "destroyed" => json!(socket.destroyed()),
+            _ => return Ok(Ret::Undefined),
+        }),
+        other => return Err(type_error(format!("socket.{other} is not a function"))),
+    })
+}
+
+// ---------------------------------------------------------------- JSON forms
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+fn header_object(h: &HeaderMap) -> Value {
+    let mut m = Map::new();
+    for (k, v) in h.iter() {
+        m.insert(
+            k.to_owned(),
+            match v {
+                HeaderValue::Single(s) => json!(s),
+                HeaderValue::Multi(list) => json!(list),
+            },
+        );
+    }
+    Value::Object(m)
+}
+
+fn flat(pairs: &[(String, String)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .flat_map(|(k, v)| [json!(k), json!(v)])
+            .collect(),
+    )
+}
+
+fn request_fields(req: &IncomingMessage) -> Value {
+    json!({
+        "method": req.method(),
+        "url": req.url(),
+        "httpVersion": req.http_version(),
+        "headers": header_object(req.headers()),
+        "headersDistinct": header_object(req.headers_distinct()),
+        "rawHeaders": flat(req.raw_headers()),
+    })
+}

@@ -1,0 +1,1116 @@
+//! The server side of one HTTP/1.1 connection, sans-IO.
+//!
+//! [`Connection`] is what `connectionListenerInternal` in
+//! lib/_http_server.js sets up around a socket — the parser, the queue of
+//! pipelined responses, the keep-alive and socket timers — as a plain state
+//! machine in the manner of quinn-proto: bytes and the current [`Instant`]
+//! are pushed in ([`Connection::recv`], [`Connection::recv_eof`],
+//! [`Connection::handle_timeout`]); bytes to send ([`Connection::transmit`]),
+//! [`Event`]s and the next deadline ([`Connection::poll_timeout`]) are
+//! pulled out. It never touches a socket or a clock, so every rule below is
+//! tested with plain bytes and made-up instants.
+//!
+//! The responses are [`ResponseState`]s owned by the connection and
+//! addressed by [`ReqId`]: a response that is not at the head of the
+//! pipeline buffers its bytes until the ones before it finish, as Node's
+//! `state.outgoing` queue does.
+//!
+//! What happens on the connection, in Node's order:
+//!
+//! 1. A request head is parsed (`parserOnHeadersComplete`). Errors become
+//!    [`Event::ClientError`] and stop parsing.
+//! 2. `parserOnIncoming`: the keep-alive timer is reset; an upgrade (with an
+//!    `upgrade` listener) or a `CONNECT` (with a `connect` listener) takes
+//!    the socket over ([`Event::Upgrade`]); a `CONNECT` without listener
+//!    closes the socket; otherwise a response is created and, for HTTP/1.1
+//!    only, a missing `Host` is answered 400, a request over
+//!    `maxRequestsPerSocket` is answered 503 ([`Event::DropRequest`]), an
+//!    `Expect` header selects `checkContinue` or `checkExpectation`.
+//! 3. The body is delivered as it arrives; [`Connection::read_body`] takes
+//!    it. While more than `highWaterMark` bytes wait unread, the connection
+//!    asks for no more input ([`Connection::wants_read`]): backpressure, as
+//!    `req.push()` returning false pauses the socket.
+//! 4. `resOnFinish`: the response is done; the next pipelined one starts,
+//!    or the keep-alive timer (`keepAliveTimeout` + 1 s) is armed, or the
+//!    connection ends after its bytes are out (`_last`).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::chunked::ChunkedDecoder;
+use crate::error::Error;
+use crate::headers::{HeaderMap, HeaderOptions};
+use crate::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
+use crate::response::{HeadHeaders, ResponseContext, ResponseState};
+
+/// Node adds this to `keepAliveTimeout` before it arms the socket timer
+/// (`HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER` in lib/_http_server.js), so that
+/// a client that honours `Keep-Alive: timeout=N` never races the close.
+pub const KEEP_ALIVE_TIMEOUT_BUFFER: Duration = Duration::from_millis(1000);
+
+/// The default `highWaterMark` of sockets and messages: 16 KiB.
+pub const DEFAULT_HIGH_WATER_MARK: usize = 16 * 1024;
+
+/// Identifies one request (and its response) on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReqId(pub u64);
+
+/// Which listeners the server has: Node decides by `listenerCount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Listeners {
+    /// An `'upgrade'` listener: without one, an upgrade request is served as
+    /// an ordinary request.
+    pub upgrade: bool,
+    /// A `'connect'` listener: without one, a `CONNECT` closes the socket.
+    pub connect: bool,
+}
+
+/// The server settings a connection works with.
+///
+/// Node equivalent: the `http.createServer` options and `Server` properties
+/// that `connectionListenerInternal` and `parserOnIncoming` read.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// `maxHeaderSize` and `insecureHTTPParser`.
+    pub parse: ParseOptions,
+    /// `joinDuplicateHeaders` and `maxHeadersCount`.
+    pub headers: HeaderOptions,
+    /// `requireHostHeader` (default true).
+    pub require_host_header: bool,
+    /// `keepAliveTimeout` (default 5 s; zero disables it).
+    pub keep_alive_timeout: Duration,
+    /// `maxRequestsPerSocket` (0 = unlimited).
+    pub max_requests_per_socket: u32,
+    /// `rejectNonStandardBodyWrites`.
+    pub reject_non_standard_body_writes: bool,
+    /// `uniqueHeaders`, lower-cased.
+    pub unique_headers: Vec<String>,
+    /// `server.timeout`: the socket inactivity timeout (zero = none).
+    pub timeout: Duration,
+    /// `highWaterMark` of the socket and the request bodies.
+    pub high_water_mark: usize,
+    /// Which optional listeners are installed.
+    pub listeners: Listeners,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            parse: ParseOptions::default(),
+            headers: HeaderOptions {
+                join_duplicate_headers: false,
+                max_headers_count: Some(2000),
+            },
+            require_host_header: true,
+            keep_alive_timeout: Duration::from_millis(5000),
+            max_requests_per_socket: 0,
+            reject_non_standard_body_writes: false,
+            unique_headers: Vec::new(),
+            timeout: Duration::ZERO,
+            high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            listeners: Listeners::default(),
+        }
+    }
+}
+
+/// A received request head, with the header objects built.
+///
+/// Node equivalent: the properties of an `IncomingMessage` set by
+/// `parserOnHeadersComplete`.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// `req.method`.
+    pub method: String,
+    /// `req.url`.
+    pub url: String,
+    /// `(httpVersionMajor, httpVersionMinor)`.
+    pub version: (u8, u8),
+    /// `req.rawHeaders` as pairs.
+    pub raw_headers: Vec<(String, String)>,
+    /// `req.headers`.
+    pub headers: HeaderMap,
+    /// `req.headersDistinct`.
+    pub headers_distinct: HeaderMap,
+}
+
+/// How a request is handed to the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// `'request'`.
+    Request,
+    /// `Expect: 100-continue` on HTTP/1.1: `'checkContinue'`.
+    CheckContinue,
+    /// Any other `Expect` on HTTP/1.1: `'checkExpectation'`.
+    CheckExpectation,
+}
+
+/// What happened on the connection.
+#[derive(Debug)]
+pub enum Event {
+    /// A request to hand to the application, with its response.
+    Request {
+        /// The request and response.
+        id: ReqId,
+        /// The head.
+        info: Box<RequestInfo>,
+        /// Which listener gets it.
+        dispatch: Dispatch,
+    },
+    /// An upgrade or `CONNECT` took the connection over: from now on the
+    /// connection is a raw byte stream ([`Connection::read_raw`],
+    /// [`Connection::write_raw`]).
+    Upgrade {
+        /// The request.
+        id: ReqId,
+        /// The head.
+        info: Box<RequestInfo>,
+        /// `CONNECT` (`'connect'`) rather than `'upgrade'`.
+        connect: bool,
+        /// The bytes received after the head (Node's `head` argument).
+        head: Vec<u8>,
+    },
+    /// A request over `maxRequestsPerSocket` (`'dropRequest'`); the 503
+    /// is already queued.
+    DropRequest {
+        /// The request.
+        id: ReqId,
+        /// The head.
+        info: Box<RequestInfo>,
+    },
+    /// A parse error or a request timeout (`'clientError'`). The
+    /// connection reads no more; the application decides what is written
+    /// ([`Connection::default_client_error`] is Node's default).
+    ClientError {
+        /// The error, with Node's code.
+        error: Error,
+    },
+    /// The socket was idle for its timeout (`'timeout'`). Node's default,
+    /// when nobody listens, is to destroy the socket.
+    Timeout,
+    /// The request body will not complete: the peer went away
+    /// (`req.on('aborted')`).
+    Aborted(ReqId),
+    /// The response is done and its bytes are queued (`res.on('finish')`).
+    Finish(ReqId),
+}
+
+/// How the connection is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Open.
+    No,
+    /// Send what is queued, then shut the write side down
+    /// (`socket.destroySoon()` / `socket.end()`).
+    AfterFlush,
+    /// Close now (`socket.destroy()`).
+    Now,
+}
+
+/// Where the reader is.
+#[derive(Debug)]
+enum Reading {
+    /// Waiting for a request head.
+    Head,
+    /// Reading the body of `id`.
+    Body { id: ReqId, body: BodyDecoder },
+    /// The last message said the connection closes after it: only empty
+    /// lines may follow (llhttp's `closed` state).
+    Closed,
+    /// An upgrade took the connection: bytes are raw.
+    Raw,
+    /// A parse error happened, or the connection is done: input is dropped.
+    Stopped,
+}
+
+#[derive(Debug)]
+enum BodyDecoder {
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    UntilEof,
+}
+
+/// A request's body as received, waiting to be read.
+#[derive(Debug, Default)]
+struct BodyState {
+    id: u64,
+    chunks: VecDeque<Vec<u8>>,
+    buffered: usize,
+    /// The whole body arrived (`req.complete`).
+    complete: bool,
+    /// The peer went away before it completed.
+    aborted: bool,
+    /// Nobody will read it: received bytes are dropped (`req._dump()`).
+    dumped: bool,
+    /// A reader started (`req._consuming`).
+    consuming: bool,
+    raw_trailers: Vec<(String, String)>,
+}
+
+/// One response in the pipeline.
+#[derive(Debug)]
+struct Outgoing {
+    id: u64,
+    state: ResponseState,
+    /// Bytes written while an earlier response still held the socket.
+    pending: Vec<u8>,
+    /// `end()` was called.
+    ended: bool,
+    /// `'finish'` was emitted.
+    finished: bool,
+}
+
+/// The server side of one connection. See the module docs.
+#[derive(Debug)]
+pub struct Connection {
+    cfg: ConnConfig,
+    input: Vec<u8>,
+    reading: Reading,
+    /// llhttp's `should_keep_alive` for the message being read.
+    message_keep_alive: bool,
+    next_id: u64,
+    requests_count: u32,
+    bodies: VecDeque<BodyState>,
+    outgoing: VecDeque<Outgoing>,
+    out: Vec<u8>,
+    raw_in: Vec<u8>,
+    events: VecDeque<Event>,
+    closing: Closing,
+    peer_eof: bool,
+    // Timers.
+    /// The start of the message being received (`last_message_start_` of
+    /// Node's ConnectionsList), for `headersTimeout` / `requestTimeout`.
+    message_start: Option<Instant>,
+    headers_done: bool,
+    /// Whether a message ever started: Node tracks a connection for
+    /// `closeIdleConnections` only from its first message.
+    tracked: bool,
+    socket_timeout: Duration,
+    last_activity: Instant,
+    timeout_armed: bool,
+    keep_alive_timeout_set: bool,
+}
+
+impl Connection {
+    /// A new connection, accepted at `now`.
+    pub fn new(cfg: ConnConfig, now: Instant) -> Connection {
+        let timeout = cfg.timeout;
+        Connection {
+            cfg,
+            input: Vec::new(),
+            reading: Reading::Head,
+            message_keep_alive: true,
+            next_id: 0,
+            requests_count: 0,
+            bodies: VecDeque::new(),
+            outgoing: VecDeque::new(),
+            out: Vec::new(),
+            raw_in: Vec::new(),
+            events: VecDeque::new(),
+            closing: Closing::No,
+            peer_eof: false,
+            message_start: None,
+            headers_done: false,
+            tracked: false,
+            socket_timeout: timeout,
+            last_activity: now,
+            timeout_armed: !timeout.is_zero(),
+            keep_alive_timeout_set: false,
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &ConnConfig {
+        &self.cfg
+    }
+
+    /// Change the settings that Node reads from the server at each use
+    /// (`keepAliveTimeout`, `maxRequestsPerSocket`...).
+    pub fn config_mut(&mut self) -> &mut ConnConfig {
+        &mut self.cfg
+    }
+
+    // ------------------------------------------------------------ input
+
+    /// Whether the connection wants more input: false once it is closing or
+    /// stopped reading, or while a request body has `highWaterMark` bytes
+    /// unread (backpressure).
+    pub fn wants_read(&self) -> bool {
+        if self.closing == Closing::Now || self.peer_eof {
+            return false;
+        }
+        match self.reading {
+            Reading::Stopped => self.closing == Closing::AfterFlush,
+            Reading::Raw => self.raw_in.len() < self.cfg.high_water_mark,
+            Reading::Body { id, .. } => self
+                .body(id)
+                .is_none_or(|b| b.buffered < self.cfg.high_water_mark),
+            Reading::Head | Reading::Closed => true,
+        }
+    }
+
+    /// Bytes received from the peer.
+    pub fn recv(&mut self, data: &[u8], now: Instant) {
+        self.touch(now);
+        match self.reading {
+            Reading::Stopped => return,
+            Reading::Raw => {
+                self.raw_in.extend_from_slice(data);
+                return;
+            }
+            _ => {}
+        }
+        let chunk_start = self.input.len();
+        self.input.extend_from_slice(data);
+        let mut pos = 0;
+        loop {
+            match self.step(pos, now) {
+                Ok(Some(used)) => pos += used,
+                Ok(None) => break,
+                Err(mut error) => {
+                    // bytesParsed counts from the start of this chunk, as
+                    // llhttp's offset into the buffer it was given.
+                    let at = error.bytes_parsed().unwrap_or(0) + pos;
+                    error = error.with_bytes_parsed(at.saturating_sub(chunk_start));
+                    self.client_error(error, Some(data.to_vec()));
+                    return;
+                }
+            }
+            if pos >= self.input.len() {
+                break;
+            }
+        }
+        self.input.drain(..pos);
+    }
+
+    /// The peer closed its write side (Node: `socketOnEnd`).
+    pub fn recv_eof(&mut self, now: Instant) {
+        self.touch(now);
+        if self.peer_eof {
+            return;
+        }
+        self.peer_eof = true;
+        match &self.reading {
+            Reading::Head if self.input.iter().any(|&b| b != b'\r' && b != b'\n') => {
+                // parser.finish() in the middle of a head.
+                self.client_error(Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0), None);
+                return;
+            }
+            Reading::Body { id, body } => {
+                let id = *id;
+                if matches!(body, BodyDecoder::UntilEof) {
+                    self.complete_body(id, Vec::new());
+                } else {
+                    self.abort_body(id);
+                    self.client_error(Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0), None);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if self.reading != Reading::Raw {
+            // !server.httpAllowHalfOpen: socket.end().
+            self.end_socket();
+        }
+    }
+
+    /// The connection failed or was reset by the peer: every request still
+    /// receiving its body is aborted (`abortIncoming`).
+    pub fn recv_reset(&mut self) {
+        self.peer_eof = true;
+        let ids: Vec<u64> = self
+            .bodies
+            .iter()
+            .filter(|b| !b.complete && !b.aborted)
+            .map(|b| b.id)
+            .collect();
+        for id in ids {
+            self.abort_body(ReqId(id));
+        }
+        self.reading = Reading::Stopped;
+        self.closing = Closing::Now;
+    }
+
+    /// One parsing step from `pos`: `Some(consumed)` to go on, `None` when
+    /// more input is needed.
+    fn step(&mut self, pos: usize, now: Instant) -> Result<Option<usize>, Error> {
+        let rest = &self.input[pos..];
+        match &mut self.reading {
+            Reading::Head => {
+                if self.message_start.is_none() && rest.iter().any(|&b| b != b'\r' && b != b'\n') {
+                    // on_message_begin
+                    self.message_start = Some(now);
+                    self.headers_done = false;
+                    self.tracked = true;
+                }
+                match parse_request(rest, &self.cfg.parse)? {
+                    Status::Partial => Ok(None),
+                    Status::Complete(head) => {
+                        let used = head.head_len;
+                        self.headers_done = true;
+                        let after = self.on_head(head, pos + used, now);
+                        Ok(Some(after.unwrap_or(used)))
+                    }
+                }
+            }
+            Reading::Body { id, body } => {
+                let id = *id;
+                match body {
+                    BodyDecoder::Length(left) => {
+                        let n = (*left).min(rest.len() as u64) as usize;
+                        *left -= n as u64;
+                        let done = *left == 0;
+                        let data = rest[..n].to_vec();
+                        self.push_body(id, data);
+                        if done {
+                            self.complete_body(id, Vec::new());
+                        }
+                        Ok(if n == 0 { None } else { Some(n) })
+                    }
+                    BodyDecoder::UntilEof => {
+                        let data = rest.to_vec();
+                        let n = data.len();
+                        self.push_body(id, data);
+                        Ok(if n == 0 { None } else { Some(n) })
+                    }
+                    BodyDecoder::Chunked(dec) => {
+                        let mut data = Vec::new();
+                        let progress = dec.decode(rest, &mut data)?;
+                        let trailers = if progress.done {
+                            dec.trailers().to_vec()
+                        } else {
+                            Vec::new()
+                        };
+                        if !data.is_empty() {
+                            self.push_body(id, data);
+                        }
+                        if progress.done {
+                            self.complete_body(id, trailers);
+                        }
+                        Ok(if progress.consumed == 0 && !progress.done {
+                            None
+                        } else {
+                            Some(progress.consumed)
+                        })
+                    }
+                }
+            }
+            Reading::Closed => match rest.iter().position(|&b| b != b'\r' && b != b'\n') {
+                None => Ok(if rest.is_empty() { None } else { Some(rest.len()) }),
+                Some(at) => Err(Error::parse(
+                    crate::error::Parse::ClosedConnection,
+                    "Data after `Connection: close`",
+                    at,
+                )),
+            },
+            Reading::Raw | Reading::Stopped => Ok(None),
+        }
+    }
+
+    /// `parserOnHeadersComplete` + `parserOnIncoming`. Returns how many
+    /// input bytes were used when that is not the head length (an upgrade
+    /// takes everything).
+    fn on_head(&mut self, head: RequestHead, body_start: usize, now: Instant) -> Option<usize> {
+        let id = ReqId(self.next_id);
+        self.next_id += 1;
+        self.message_keep_alive = head.should_keep_alive;
+        let info = Box::new(RequestInfo {
+            headers: HeaderMap::from_raw(head.headers.iter().cloned(), self.cfg.headers),
+            headers_distinct: HeaderMap::distinct_from_raw(
+                head.headers.iter().cloned(),
+                self.cfg.headers,
+            ),
+            method: head.method,
+            url: head.url,
+            version: head.version,
+            raw_headers: head.headers,
+        });
+        // resetSocketTimeout
+        if self.keep_alive_timeout_set {
+            self.set_socket_timeout(self.cfg.timeout, now);
+            self.keep_alive_timeout_set = false;
+        }
+
+        let connect = info.method == "CONNECT";
+        if head.upgrade {
+            let taken = if connect {
+                self.cfg.listeners.connect
+            } else {
+                self.cfg.listeners.upgrade
+            };
+            if taken {
+                let rest = self.input[body_start..].to_vec();
+                let used = self.input.len() - (body_start - head.head_len);
+                self.reading = Reading::Raw;
+                self.message_start = None;
+                self.events.push_back(Event::Upgrade {
+                    id,
+                    info,
+                    connect,
+                    head: rest,
+                });
+                return Some(used);
+            }
+            if connect {
+                // A CONNECT nobody listens to: socket.destroy().
+                self.reading = Reading::Stopped;
+                self.closing = Closing::Now;
+                return Some(self.input.len() - (body_start - head.head_len));
+            }
+        }
+
+        // The body reader.
+        let decoder = match head.body {
+            BodyKind::None => None,
+            BodyKind::ContentLength(0) => None,
+            BodyKind::ContentLength(n) => Some(BodyDecoder::Length(n)),
+            BodyKind::Chunked => Some(BodyDecoder::Chunked(Box::new(ChunkedDecoder::new(
+                self.cfg.parse,
+            )))),
+            BodyKind::UntilEof => Some(BodyDecoder::UntilEof),
+        };
+        self.bodies.push_back(BodyState {
+            id: id.0,
+            ..BodyState::default()
+        });
+
+        let te_chunked = info
+            .headers
+            .get("te")
+            .is_some_and(|v| v.values().iter().any(|v| v.to_ascii_lowercase().contains("chunked")));
+        let expect = info
+            .headers
+            .get("expect")
+            .and_then(|v| v.as_single().map(str::to_owned));
+        let mut ctx = ResponseContext {
+            request_is_head: info.method == "HEAD",
+            request_version: info.version,
+            request_te_chunked: te_chunked,
+            should_keep_alive: head.should_keep_alive,
+            expect_continue: false,
+            keep_alive_timeout_ms: self.cfg.keep_alive_timeout.as_millis() as u64,
+            max_requests_per_socket: self.cfg.max_requests_per_socket,
+            max_requests_reached: false,
+            reject_non_standard_body_writes: self.cfg.reject_non_standard_body_writes,
+            unique_headers: self.cfg.unique_headers.clone(),
+        };
+
+        let mut dispatch = Some(Dispatch::Request);
+        let mut auto: Option<AutoResponse> = None;
+        if info.version == (1, 1) {
+            if self.cfg.require_host_header && info.headers.get("host").is_none() {
+                auto = Some(AutoResponse::MissingHost);
+                dispatch = None;
+            } else {
+                let limit = self.cfg.max_requests_per_socket;
+                if limit > 0 {
+                    self.requests_count += 1;
+                    ctx.max_requests_reached = limit <= self.requests_count;
+                }
+                if limit > 0 && limit < self.requests_count {
+                    auto = Some(AutoResponse::Drop);
+                    dispatch = None;
+                } else if let Some(expect) = expect {
+                    if has_100_continue(&expect) {
+                        ctx.expect_continue = true;
+                        dispatch = Some(Dispatch::CheckContinue);
+                    } else {
+                        dispatch = Some(Dispatch::CheckExpectation);
+                    }
+                }
+            }
+        }
+        let mut state = ResponseState::new(ctx);
+        // A response behind another has no socket yet (Node's
+        // state.outgoing queue).
+        state.set_socket_attached(self.outgoing.is_empty());
+        self.outgoing.push_back(Outgoing {
+            id: id.0,
+            state,
+            pending: Vec::new(),
+            ended: false,
+            finished: false,
+        });
+        match decoder {
+            Some(body) => self.reading = Reading::Body { id, body },
+            None => self.complete_body(id, Vec::new()),
+        }
+        match (dispatch, auto) {
+            (Some(dispatch), _) => self.events.push_back(Event::Request { id, info, dispatch }),
+            (None, Some(AutoResponse::MissingHost)) => {
+                // res.writeHead(400, ['Connection', 'close']); res.end();
+                let now_sys = SystemTime::now();
+                let _ = self.with_response(id, |r, _| {
+                    r.write_head(
+                        400,
+                        None,
+                        Some(HeadHeaders::Array(vec!["Connection".into(), "close".into()])),
+                        now_sys,
+                    )
+                });
+                let _ = self.end(id, None, now_sys);
+            }
+            (None, _) => {
+                self.events.push_back(Event::DropRequest { id, info });
+                let now_sys = SystemTime::now();
+                let _ = self.with_response(id, |r, _| r.write_head(503, None, None, now_sys));
+                let _ = self.end(id, None, now_sys);
+            }
+        }
+        None
+    }
+
+    fn body(&self, id: ReqId) -> Option<&BodyState> {
+        self.bodies.iter().find(|b| b.id == id.0)
+    }
+
+    fn body_mut(&mut self, id: ReqId) -> Option<&mut BodyState> {
+        self.bodies.iter_mut().find(|b| b.id == id.0)
+    }
+
+    fn push_body(&mut self, id: ReqId, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if let Some(b) = self.body_mut(id) {
+            if !b.dumped {
+                b.buffered += data.len();
+                b.chunks.push_back(data);
+            }
+        }
+    }
+
+    fn complete_body(&mut self, id: ReqId, trailers: Vec<(String, String)>) {
+        // on_message_complete: the connection is no longer active.
+        self.message_start = None;
+        // llhttp__after_message_complete: a message that does not keep the
+        // connection alive leaves the parser `closed` (lenient with
+        // insecureHTTPParser).
+        self.reading = if self.message_keep_alive || self.cfg.parse.insecure {
+            Reading::Head
+        } else {
+            Reading::Closed
+        };
+        if let Some(b) = self.body_mut(id) {
+            b.complete = true;
+            b.raw_trailers = trailers;
+        }
+        self.gc_bodies();
+    }
+
+    fn abort_body(&mut self, id: ReqId) {
+        if let Some(b) = self.body_mut(id) {
+            if !b.complete && !b.aborted {
+                b.aborted = true;
+                self.events.push_back(Event::Aborted(id));
+            }
+        }
+    }
+
+    /// Drop body states nobody will read any more.
+    fn gc_bodies(&mut self) {
+        self.bodies
+            .retain(|b| !(b.dumped && (b.complete || b.aborted) && b.chunks.is_empty()));
+    }
+
+    fn client_error(&mut self, error: Error, raw_packet: Option<Vec<u8>>) {
+        self.reading = Reading::Stopped;
+        self.input.clear();
+        self.message_start = None;
+        let error = match raw_packet {
+            Some(p) => error.with_raw_packet(p),
+            None => error,
+        };
+        self.events.push_back(Event::ClientError { error });
+    }
+
+    // ------------------------------------------------------------ body reads
+
+    /// Take the next received chunk of a request body. `Ok(None)` means the
+    /// body is complete (or nothing is buffered yet: see
+    /// [`body_status`](Self::body_status)).
+    pub fn read_body(&mut self, id: ReqId) -> Option<Vec<u8>> {
+        let b = self.body_mut(id)?;
+        let chunk = b.chunks.pop_front()?;
+        b.buffered -= chunk.len();
+        Some(chunk)
+    }
+
+    /// Where a request body stands.
+    pub fn body_status(&self, id: ReqId) -> BodyStatus {
+        match self.body(id) {
+            None => BodyStatus::Gone,
+            Some(b) if !b.chunks.is_empty() => BodyStatus::Data,
+            Some(b) if b.complete => BodyStatus::Complete,
+            Some(b) if b.aborted => BodyStatus::Aborted,
+            Some(_) if self.closing == Closing::Now => BodyStatus::Aborted,
+            Some(_) => BodyStatus::Waiting,
+        }
+    }
+
+    /// Like [`body_status`](Self::body_status), for the reader: marks the
+    /// body as being consumed, so that a response finishing first does not
+    /// dump it (Node's `req._consuming`).
+    pub fn consume_body(&mut self, id: ReqId) -> BodyStatus {
+        if let Some(b) = self.body_mut(id) {
+            b.consuming = true;
+        }
+        self.body_status(id)
+    }
+
+    /// `req.complete`: the whole message was received (read or not).
+    pub fn body_complete(&self, id: ReqId) -> bool {
+        self.body(id).is_some_and(|b| b.complete)
+    }
+
+    /// The trailers of a complete body (`req.rawTrailers`).
+    pub fn raw_trailers(&self, id: ReqId) -> Vec<(String, String)> {
+        self.body(id)
+            .map(|b| b.raw_trailers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Nobody will read this body: drop what is buffered and what comes
+    /// (`req._dump()`).
+    pub fn dump_body(&mut self, id: ReqId) {
+        if let Some(b) = self.body_mut(id) {
+            b.dumped = true;
+            b.chunks.clear();
+            b.buffered = 0;
+        }
+        self.gc_bodies();
+    }
+
+    // ------------------------------------------------------------ responses
+
+    /// Run `f` on the response `id` (header calls, properties); `None` if
+    /// the response is gone.
+    pub fn response(&self, id: ReqId) -> Option<&ResponseState> {
+        self.outgoing.iter().find(|o| o.id == id.0).map(|o| &o.state)
+    }
+
+    /// Mutable access to a response's state for calls that produce no
+    /// bytes (`setHeader`, `writeHead`...).
+    pub fn response_mut(&mut self, id: ReqId) -> Option<&mut ResponseState> {
+        self.outgoing
+            .iter_mut()
+            .find(|o| o.id == id.0)
+            .map(|o| &mut o.state)
+    }
+
+    /// Whether the response may still write (its socket is alive).
+    pub fn is_writable(&self) -> bool {
+        self.closing == Closing::No
+    }
+
+    /// Call `f` with the response and a buffer for its bytes, then route
+    /// those bytes: to the socket if the response holds it, else to the
+    /// response's pending buffer. Returns `f`'s result and Node's `write()`
+    /// return value (false: above `highWaterMark`, wait for drain).
+    pub fn with_response<T>(
+        &mut self,
+        id: ReqId,
+        f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T,
+    ) -> Option<(T, bool)> {
+        let front = self.outgoing.front().map(|o| o.id) == Some(id.0);
+        let hwm = self.cfg.high_water_mark;
+        let alive = self.closing != Closing::Now;
+        let o = self.outgoing.iter_mut().find(|o| o.id == id.0)?;
+        let mut bytes = Vec::new();
+        let r = f(&mut o.state, &mut bytes);
+        let ok = if front {
+            if alive {
+                self.out.extend_from_slice(&bytes);
+            }
+            self.out.len() < hwm
+        } else {
+            o.pending.extend_from_slice(&bytes);
+            o.pending.len() < hwm
+        };
+        Some((r, ok))
+    }
+
+    /// `res.end(data)`: frame the end of the response and, if it holds the
+    /// socket, finish it (`resOnFinish`).
+    pub fn end(
+        &mut self,
+        id: ReqId,
+        data: Option<&[u8]>,
+        now: SystemTime,
+    ) -> Option<Result<crate::response::WriteOutcome, Error>> {
+        let (r, _) = self.with_response(id, |res, out| res.end(data, now, out))?;
+        if r.is_ok() && self.response(id).is_some_and(ResponseState::writable_ended) {
+            if let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) {
+                o.ended = true;
+            }
+            self.advance();
+        }
+        Some(r)
+    }
+
+    /// Finish the responses at the head of the pipeline that have ended.
+    fn advance(&mut self) {
+        while let Some(o) = self.outgoing.front_mut() {
+            if !o.ended {
+                return;
+            }
+            if !o.finished {
+                o.finished = true;
+                let id = ReqId(o.id);
+                let last = o.state.last();
+                self.events.push_back(Event::Finish(id));
+                self.outgoing.pop_front();
+                // resOnFinish: a body nobody reads is dumped.
+                if !self.body(id).is_some_and(|b| b.consuming) {
+                    self.dump_body(id);
+                }
+                if last {
+                    self.end_socket();
+                    self.outgoing.clear();
+                    return;
+                }
+                match self.outgoing.front_mut() {
+                    None => {
+                        if !self.cfg.keep_alive_timeout.is_zero() && self.closing == Closing::No {
+                            let t = self.cfg.keep_alive_timeout + KEEP_ALIVE_TIMEOUT_BUFFER;
+                            self.socket_timeout = t;
+                            self.timeout_armed = true;
+                            self.keep_alive_timeout_set = true;
+                        }
+                    }
+                    Some(next) => {
+                        // assignSocket: flush what it wrote meanwhile.
+                        next.state.set_socket_attached(true);
+                        let mut pending = std::mem::take(&mut next.pending);
+                        next.state.take_pending(&mut pending);
+                        if self.closing != Closing::Now {
+                            self.out.extend_from_slice(&pending);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The response whose head is not yet sent and that holds the socket,
+    /// for the default `clientError` reply: Node writes it only when no
+    /// response is in flight or its headers are not sent.
+    fn in_flight_headers_sent(&self) -> bool {
+        self.outgoing
+            .front()
+            .is_some_and(|o| o.state.headers_sent())
+    }
+
+    /// Node's default `clientError` handling (no listener): write 400, 408,
+    /// 413 or 431 if the socket is writable and no response head went out,
+    /// then destroy the socket.
+    pub fn default_client_error(&mut self, error: &Error) {
+        if self.closing == Closing::No && !self.in_flight_headers_sent() {
+            let reply = client_error_response(error);
+            self.out.extend_from_slice(reply);
+        }
+        self.destroy_soon_after_reply();
+    }
+
+    fn destroy_soon_after_reply(&mut self) {
+        // socket.destroy(e) right after socket.write(): the write is
+        // dispatched before the close, so the bytes go out.
+        self.reading = Reading::Stopped;
+        self.closing = Closing::Now;
+    }
+
+    // ------------------------------------------------------------ raw socket
+
+    /// Write bytes on the socket directly (`socket.write()`): the raw
+    /// stream after an upgrade, or a `clientError` listener's reply.
+    /// Returns false above `highWaterMark`.
+    pub fn write_raw(&mut self, data: &[u8]) -> bool {
+        if self.closing == Closing::No {
+            self.out.extend_from_slice(data);
+        }
+        self.out.len() < self.cfg.high_water_mark
+    }
+
+    /// Take the raw bytes received after an upgrade.
+    pub fn read_raw(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.raw_in)
+    }
+
+    /// Whether the peer closed its side.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_eof
+    }
+
+    /// `socket.end()`: send what is queued, then shut down the write side.
+    pub fn end_socket(&mut self) {
+        if self.closing == Closing::No {
+            self.closing = Closing::AfterFlush;
+        }
+    }
+
+    /// `socket.destroy()`: close now, dropping what is queued.
+    pub fn destroy(&mut self) {
+        // What is queued gets one write attempt before the close, as Node's
+        // socket.write() hands bytes to the kernel at once: a reply written
+        // just before destroy() goes out.
+        self.closing = Closing::Now;
+        if !matches!(self.reading, Reading::Raw) {
+            self.reading = Reading::Stopped;
+        }
+        let ids: Vec<u64> = self
+            .bodies
+            .iter()
+            .filter(|b| !b.complete && !b.aborted)
+            .map(|b| b.id)
+            .collect();
+        for id in ids {
+            self.abort_body(ReqId(id));
+        }
+    }
+
+    /// How the connection is closing.
+    pub fn closing(&self) -> Closing {
+        self.closing
+    }
+
+    /// Whether the connection has no request in progress and no response
+    /// in flight, for `server.closeIdleConnections()`: a connection on
+    /// which no request ever started is not idle (Node does not track it
+    /// yet).
+    pub fn is_idle(&self) -> bool {
+        self.tracked
+            && self.message_start.is_none()
+            && self.outgoing.is_empty()
+            && !matches!(self.reading, Reading::Raw)
+    }
+
+    // ------------------------------------------------------------ output
+
+    /// The bytes waiting to be sent.
+    pub fn transmit(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// `n` bytes of [`transmit`](Self::transmit) were sent at `now`.
+    pub fn transmitted(&mut self, n: usize, now: Instant) {
+        self.out.drain(..n);
+        if n > 0 {
+            self.touch(now);
+        }
+    }
+
+    /// Whether everything queued is sent (Node's `'drain'`).
+    pub fn is_drained(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Whether the driver should shut the write side down now: closing
+    /// after flush, and everything is sent.
+    pub fn should_shutdown(&self) -> bool {
+        self.closing == Closing::AfterFlush && self.out.is_empty()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ------------------------------------------------------------ timers
+
+    fn touch(&mut self, now: Instant) {
+        self.last_activity = now;
+        if !self.socket_timeout.is_zero() {
+            self.timeout_armed = true;
+        }
+    }
+
+    /// `socket.setTimeout(ms)` (zero disables it).
+    pub fn set_socket_timeout(&mut self, timeout: Duration, now: Instant) {
+        self.socket_timeout = timeout;
+        self.last_activity = now;
+        self.timeout_armed = !timeout.is_zero();
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.timeout_armed && self.closing != Closing::Now {
+            Some(self.last_activity + self.socket_timeout)
+        } else {
+            None
+        }
+    }
+
+    /// Fire the socket timer if it is due (`'timeout'`).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(deadline) = self.poll_timeout() {
+            if now >= deadline {
+                self.timeout_armed = false;
+                self.events.push_back(Event::Timeout);
+            }
+        }
+    }
+
+    /// Node's `checkConnections`, run every `connectionsCheckingInterval`:
+    /// a message whose head is still incomplete after `headers_timeout`, or
+    /// which is still incomplete after `request_timeout`, fails with
+    /// `ERR_HTTP_REQUEST_TIMEOUT` (zero disables each).
+    pub fn check_expired(&mut self, now: Instant, headers_timeout: Duration, request_timeout: Duration) {
+        let Some(start) = self.message_start else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        let headers = !headers_timeout.is_zero() && !self.headers_done && elapsed > headers_timeout;
+        let request = !request_timeout.is_zero() && elapsed > request_timeout;
+        if headers || request {
+            if let Reading::Body { id, .. } = self.reading {
+                let _ = id;
+            }
+            self.client_error(crate::error::Error::request_timeout(), None);
+        }
+    }
+}
+
+/// Where a request body stands, for readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyStatus {
+    /// A chunk is ready.
+    Data,
+    /// Nothing buffered yet; more will come.
+    Waiting,
+    /// The whole body was read.
+    Complete,
+    /// The peer went away before the end.
+    Aborted,
+    /// The request is gone (dumped).
+    Gone,
+}
+
+enum AutoResponse {
+    MissingHost,
+    Drop,
+}
+
+/// `/(?:^|\W)100-continue(?:$|\W)/i`.
+fn has_100_continue(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    lower.match_indices("100-continue").any(|(i, m)| {
+        (i == 0 || !word(bytes[i - 1])) && (i + m.len() == bytes.len() || !word(bytes[i + m.len()]))
+    })
+}
+
+/// The bytes Node writes for a `clientError` nobody listens to.
+pub fn client_error_response(error: &Error) -> &'static [u8] {
+    match error.code() {
+        "HPE_HEADER_OVERFLOW" => b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
+        "HPE_CHUNK_EXTENSIONS_OVERFLOW" => b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n",
+        "ERR_HTTP_REQUEST_TIMEOUT" => b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
+        _ => b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n",
+    }
+}
+
+impl PartialEq for Reading {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}

@@ -1,0 +1,1321 @@
+//! The tokio driver: `http.Server`, `IncomingMessage`, `ServerResponse`.
+//!
+//! This layer is thin on purpose: every protocol rule lives in the sans-IO
+//! [`Connection`] (and the [`ResponseState`] it owns); this module moves
+//! bytes between a `TcpStream` and it, fires its timers and hands requests
+//! to a [`Handler`].
+//!
+//! Each connection is one task that owns the socket. The application's
+//! handles ([`IncomingMessage`], [`ServerResponse`], [`Socket`]) share the
+//! connection's state behind a mutex, so their calls are synchronous as in
+//! Node (`setHeader` throws at once, `write` returns Node's boolean), and
+//! wake the task when they queue bytes. Request bodies are read from the
+//! connection as they arrive; the task stops reading the socket while
+//! `highWaterMark` bytes wait unread, so nothing buffers a whole body.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Notify;
+
+use crate::conn::{
+    BodyStatus, Closing, ConnConfig, Connection, Dispatch, Event, Listeners, ReqId, RequestInfo,
+};
+use crate::encode::OutValue;
+use crate::error::Error;
+use crate::headers::{HeaderMap, HeaderOptions};
+use crate::parse::ParseOptions;
+use crate::response::{HeadHeaders, ResponseState, WriteOutcome};
+
+// ---------------------------------------------------------------- options
+
+/// The options of `http.createServer([options])`, with Node's defaults.
+///
+/// Node equivalent: the `options` object of `http.createServer()`.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `connectionsCheckingInterval`: how often `headersTimeout` and
+    /// `requestTimeout` are checked. Default 30 s.
+    pub connections_checking_interval: Duration,
+    /// `headersTimeout`: time allowed to receive a request head. Default 60 s.
+    pub headers_timeout: Duration,
+    /// `requestTimeout`: time allowed to receive a whole request. Default 300 s.
+    pub request_timeout: Duration,
+    /// `keepAliveTimeout`: idle time before a kept-alive socket is closed
+    /// (Node waits one more second). Default 5 s.
+    pub keep_alive_timeout: Duration,
+    /// `maxHeaderSize`. Default 16384.
+    pub max_header_size: usize,
+    /// `requireHostHeader`: answer 400 to an HTTP/1.1 request without
+    /// `Host`. Default true.
+    pub require_host_header: bool,
+    /// `joinDuplicateHeaders`. Default false.
+    pub join_duplicate_headers: bool,
+    /// `noDelay`: `TCP_NODELAY` on accepted sockets. Default true.
+    pub no_delay: bool,
+    /// `keepAlive`: TCP keep-alive probes on accepted sockets. Default false.
+    pub keep_alive: bool,
+    /// `keepAliveInitialDelay`. Default 0.
+    pub keep_alive_initial_delay: Duration,
+    /// `insecureHTTPParser`. Default false.
+    pub insecure_http_parser: bool,
+    /// `uniqueHeaders`: response headers sent once, joined.
+    pub unique_headers: Vec<String>,
+    /// `rejectNonStandardBodyWrites`: writing a body to a response that
+    /// cannot have one throws `ERR_HTTP_BODY_NOT_ALLOWED`. Default false.
+    pub reject_non_standard_body_writes: bool,
+    /// `highWaterMark` of sockets and messages. Default 16384.
+    pub high_water_mark: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            connections_checking_interval: Duration::from_millis(30_000),
+            headers_timeout: Duration::from_millis(60_000),
+            request_timeout: Duration::from_millis(300_000),
+            keep_alive_timeout: Duration::from_millis(5000),
+            max_header_size: crate::parse::DEFAULT_MAX_HEADER_SIZE,
+            require_host_header: true,
+            join_duplicate_headers: false,
+            no_delay: true,
+            keep_alive: false,
+            keep_alive_initial_delay: Duration::ZERO,
+            insecure_http_parser: false,
+            unique_headers: Vec::new(),
+            reject_non_standard_body_writes: false,
+            high_water_mark: crate::conn::DEFAULT_HIGH_WATER_MARK,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- handler
+
+/// The server's listeners. Each method is one of `http.Server`'s events;
+/// the default methods do what Node does when nobody listens.
+///
+/// Node equivalent: `server.on('request' | 'checkContinue' | ...)`.
+pub trait Handler: Send + Sync + 'static {
+    /// `'request'`.
+    fn request(&self, req: IncomingMessage, res: ServerResponse) -> impl Future<Output = ()> + Send;
+
+    /// `'checkContinue'`: a request with `Expect: 100-continue`. Default:
+    /// `res.writeContinue()`, then `'request'`.
+    fn check_continue(
+        &self,
+        req: IncomingMessage,
+        res: ServerResponse,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            res.write_continue();
+            self.request(req, res).await
+        }
+    }
+
+    /// `'checkExpectation'`: a request with another `Expect`. Default:
+    /// `417 Expectation Failed`.
+    fn check_expectation(
+        &self,
+        req: IncomingMessage,
+        res: ServerResponse,
+    ) -> impl Future<Output = ()> + Send {
+        drop(req);
+        let _ = res.write_head(417, None, None);
+        let _ = res.end(None);
+        async {}
+    }
+
+    /// `'clientError'`: a parse error or a request timeout. Default: 400
+    /// (431 when the head is too large, 408 on a timeout) if no response
+    /// head went out, then close.
+    fn client_error(&self, error: Error, socket: Socket) -> impl Future<Output = ()> + Send {
+        socket.default_client_error(&error);
+        async {}
+    }
+
+    /// Whether `'upgrade'` has a listener: without one, upgrade requests
+    /// are served as ordinary requests. Default false.
+    fn handles_upgrade(&self) -> bool {
+        false
+    }
+
+    /// `'upgrade'` (only when [`handles_upgrade`](Self::handles_upgrade)):
+    /// the socket is the application's, `head` the bytes after the head.
+    fn upgrade(
+        &self,
+        req: IncomingMessage,
+        socket: Socket,
+        head: Vec<u8>,
+    ) -> impl Future<Output = ()> + Send {
+        drop((req, head));
+        socket.destroy();
+        async {}
+    }
+
+    /// Whether `'connect'` has a listener: without one, a `CONNECT`
+    /// request closes the connection. Default false.
+    fn handles_connect(&self) -> bool {
+        false
+    }
+
+    /// `'connect'` (only when [`handles_connect`](Self::handles_connect)).
+    fn connect(
+        &self,
+        req: IncomingMessage,
+        socket: Socket,
+        head: Vec<u8>,
+    ) -> impl Future<Output = ()> + Send {
+        drop((req, head));
+        socket.destroy();
+        async {}
+    }
+
+    /// `'dropRequest'`: a request over `maxRequestsPerSocket`; the 503 is
+    /// already on its way.
+    fn drop_request(&self, req: IncomingMessage, socket: Socket) -> impl Future<Output = ()> + Send {
+        drop((req, socket));
+        async {}
+    }
+
+    /// `'timeout'`: a socket was idle for its timeout. Default: destroy it
+    /// (Node does that when nobody listens).
+    fn timeout(&self, socket: Socket) {
+        socket.destroy();
+    }
+
+    /// `'connection'`: a new socket.
+    fn connection(&self, socket: &Socket) {
+        let _ = socket;
+    }
+
+    /// `'close'`: the server closed and its last connection ended.
+    fn close(&self) {}
+}
+
+// ---------------------------------------------------------------- shared state
+
+/// The connection's state, shared by its task and the application's
+/// handles.
+struct Shared {
+    state: Mutex<Connection>,
+    /// Something changed for the connection task (bytes queued, a close).
+    wake_io: Notify,
+    /// Something changed for the application (body data, drain, finish).
+    changed: Notify,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while the lock is held cannot leave the connection in a
+        // state worse than closed: recover the guard.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` on the connection and wake the task.
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let r = f(&mut self.lock());
+        self.wake_io.notify_one();
+        r
+    }
+
+    /// Wait until `ready` returns `Some`, re-checking on every change.
+    async fn wait_for<T>(&self, mut ready: impl FnMut(&mut Connection) -> Option<T>) -> T {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = ready(&mut self.lock()) {
+                return v;
+            }
+            notified.await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- socket
+
+/// The connection under a request, as the application sees it.
+///
+/// Node equivalent: `net.Socket` as `req.socket`, and the socket given to
+/// `'clientError'`, `'upgrade'`, `'connect'`, `'timeout'`.
+#[derive(Clone)]
+pub struct Socket {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("peer", &self.shared.peer).finish()
+    }
+}
+
+impl Socket {
+    /// `socket.write(data)`: queue bytes. Returns false above
+    /// `highWaterMark` (wait for [`drained`](Self::drained)).
+    pub fn write(&self, data: &[u8]) -> bool {
+        self.shared.with(|c| c.write_raw(data))
+    }
+
+    /// `socket.end([data])`: send `data`, then close the write side.
+    pub fn end(&self, data: Option<&[u8]>) {
+        self.shared.with(|c| {
+            if let Some(d) = data {
+                c.write_raw(d);
+            }
+            c.end_socket();
+        });
+    }
+
+    /// `socket.destroy()`: close now.
+    pub fn destroy(&self) {
+        self.shared.with(Connection::destroy);
+        self.shared.changed.notify_waiters();
+    }
+
+    /// `socket.writable`.
+    pub fn writable(&self) -> bool {
+        self.shared.lock().is_writable()
+    }
+
+    /// `socket.destroyed`.
+    pub fn destroyed(&self) -> bool {
+        self.shared.lock().closing() == Closing::Now
+    }
+
+    /// `socket.setTimeout(ms)`.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.shared
+            .with(|c| c.set_socket_timeout(timeout, Instant::now()));
+    }
+
+    /// `socket.remoteAddress` / `remotePort`.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared.peer
+    }
+
+    /// `socket.localAddress` / `localPort`.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Node's answer to a `clientError` nobody listens to: 400 (431, 408,
+    /// 413 by error) unless a response head went out, then destroy.
+    pub fn default_client_error(&self, error: &Error) {
+        self.shared.with(|c| c.default_client_error(error));
+        self.shared.changed.notify_waiters();
+    }
+
+    /// After an upgrade: the next bytes from the peer; `None` once it
+    /// closed (`'data'` / `'end'`).
+    pub async fn read(&self) -> Option<Vec<u8>> {
+        let data = self
+            .shared
+            .wait_for(|c| {
+                let d = c.read_raw();
+                if !d.is_empty() {
+                    Some(Some(d))
+                } else if c.peer_closed() || c.closing() == Closing::Now {
+                    Some(None)
+                } else {
+                    None
+                }
+            })
+            .await;
+        self.shared.wake_io.notify_one();
+        data
+    }
+
+    /// Wait until everything written is sent (`'drain'`), or the socket
+    /// closed.
+    pub async fn drained(&self) {
+        self.shared
+            .wait_for(|c| (c.is_drained() || c.closing() == Closing::Now).then_some(()))
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------- request
+
+/// A received request.
+///
+/// Node equivalent: `http.IncomingMessage` on the server side. The body is
+/// read with [`read`](Self::read) (`'data'` ... `'end'`); dropping the
+/// message discards the rest of the body, as `req.resume()` would.
+pub struct IncomingMessage {
+    shared: Arc<Shared>,
+    id: ReqId,
+    info: Box<RequestInfo>,
+    header_options: HeaderOptions,
+    ended: AtomicBool,
+    aborted: AtomicBool,
+    raw_trailers: Mutex<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for IncomingMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingMessage")
+            .field("method", &self.info.method)
+            .field("url", &self.info.url)
+            .finish()
+    }
+}
+
+impl IncomingMessage {
+    /// `message.method`.
+    pub fn method(&self) -> &str {
+        &self.info.method
+    }
+
+    /// `message.url`: the request target as sent.
+    pub fn url(&self) -> &str {
+        &self.info.url
+    }
+
+    /// `message.httpVersion`, e.g. `"1.1"`.
+    pub fn http_version(&self) -> String {
+        format!("{}.{}", self.info.version.0, self.info.version.1)
+    }
+
+    /// `message.httpVersionMajor`.
+    pub fn http_version_major(&self) -> u8 {
+        self.info.version.0
+    }
+
+    /// `message.httpVersionMinor`.
+    pub fn http_version_minor(&self) -> u8 {
+        self.info.version.1
+    }
+
+    /// `message.headers`, with Node's rules for duplicates.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.info.headers
+    }
+
+    /// `message.headersDistinct`.
+    pub fn headers_distinct(&self) -> &HeaderMap {
+        &self.info.headers_distinct
+    }
+
+    /// `message.rawHeaders`, as (name, value) pairs in the order received.
+    pub fn raw_headers(&self) -> &[(String, String)] {
+        &self.info.raw_headers
+    }
+
+    /// `message.trailers` (filled once the body is read to its end).
+    pub fn trailers(&self) -> HeaderMap {
+        HeaderMap::from_raw(self.raw_trailers(), self.header_options)
+    }
+
+    /// `message.trailersDistinct`.
+    pub fn trailers_distinct(&self) -> HeaderMap {
+        HeaderMap::distinct_from_raw(self.raw_trailers(), self.header_options)
+    }
+
+    /// `message.rawTrailers`, as (name, value) pairs (empty until the body
+    /// was read to its end).
+    pub fn raw_trailers(&self) -> Vec<(String, String)> {
+        self.raw_trailers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `message.complete`: the whole message was received and parsed.
+    pub fn complete(&self) -> bool {
+        self.ended.load(Ordering::SeqCst) || self.shared.lock().body_complete(self.id)
+    }
+
+    /// Whether the peer went away before the body ended (`'aborted'`).
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
+    /// `message.socket`.
+    pub fn socket(&self) -> Socket {
+        Socket {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// `message.setTimeout(ms)`: `socket.setTimeout(ms)`.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.socket().set_timeout(timeout);
+    }
+
+    /// The next chunk of the body (`'data'`); `Ok(None)` at its end
+    /// (`'end'`); `Err` with `ECONNRESET` if the peer went away before
+    /// (`'aborted'`, then `'error'`).
+    pub async fn read(&self) -> Result<Option<Vec<u8>>, Error> {
+        if self.ended.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        if self.aborted.load(Ordering::SeqCst) {
+            return Err(Error::connection_reset());
+        }
+        let id = self.id;
+        let r = self
+            .shared
+            .wait_for(|c| match c.consume_body(id) {
+                BodyStatus::Data => c.read_body(id).map(|d| Ok(Some(d))),
+                BodyStatus::Complete => Some(Ok(None)),
+                BodyStatus::Aborted => Some(Err(())),
+                // Dumped: what was not read is discarded; the body ends.
+                BodyStatus::Gone => Some(Ok(None)),
+                BodyStatus::Waiting => None,
+            })
+            .await;
+        // Room in the buffer: the task may read the socket again.
+        self.shared.wake_io.notify_one();
+        match r {
+            Ok(Some(d)) => Ok(Some(d)),
+            Ok(None) => {
+                let trailers = self.shared.lock().raw_trailers(id);
+                *self.raw_trailers.lock().unwrap_or_else(|e| e.into_inner()) = trailers;
+                self.ended.store(true, Ordering::SeqCst);
+                Ok(None)
+            }
+            Err(()) => {
+                self.aborted.store(true, Ordering::SeqCst);
+                Err(Error::connection_reset())
+            }
+        }
+    }
+
+    /// Declare that this handler reads the body (Node: attaching a
+    /// `'data'` listener): finishing the response will not discard what
+    /// has not been read yet. [`read`](Self::read) does this too.
+    pub fn consume(&self) {
+        let id = self.id;
+        self.shared.lock().consume_body(id);
+    }
+
+    /// Read the whole body into memory (a convenience for small bodies).
+    pub async fn body(&self) -> Result<Vec<u8>, Error> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.read().await? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all)
+    }
+}
+
+impl Drop for IncomingMessage {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.shared.with(|c| c.dump_body(id));
+    }
+}
+
+// ---------------------------------------------------------------- response
+
+/// The response to a request.
+///
+/// Node equivalent: `http.ServerResponse` (an `OutgoingMessage`). Calls are
+/// synchronous as in Node; errors carry Node's codes.
+#[derive(Clone)]
+pub struct ServerResponse {
+    shared: Arc<Shared>,
+    id: ReqId,
+}
+
+impl std::fmt::Debug for ServerResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerResponse").field("id", &self.id).finish()
+    }
+}
+
+/// The state of a response that is gone (its connection closed).
+fn gone<T: Default>() -> T {
+    T::default()
+}
+
+impl ServerResponse {
+    fn read<T: Default>(&self, f: impl FnOnce(&ResponseState) -> T) -> T {
+        self.shared.lock().response(self.id).map(f).unwrap_or_else(gone)
+    }
+
+    fn update<T: Default>(&self, f: impl FnOnce(&mut ResponseState) -> T) -> T {
+        self.shared
+            .lock()
+            .response_mut(self.id)
+            .map(f)
+            .unwrap_or_else(gone)
+    }
+
+    /// `response.statusCode` (default 200).
+    pub fn status_code(&self) -> u16 {
+        self.read(ResponseState::status_code)
+    }
+
+    /// `response.statusCode = code`.
+    pub fn set_status_code(&self, code: u16) {
+        self.update(|r| r.set_status_code(code));
+    }
+
+    /// `response.statusMessage` (`None`: the standard reason phrase).
+    pub fn status_message(&self) -> Option<String> {
+        self.read(|r| r.status_message().map(str::to_owned))
+    }
+
+    /// `response.statusMessage = message`.
+    pub fn set_status_message(&self, message: Option<String>) {
+        self.update(|r| r.set_status_message(message));
+    }
+
+    /// `response.sendDate`.
+    pub fn send_date(&self) -> bool {
+        self.read(ResponseState::send_date)
+    }
+
+    /// `response.sendDate = value`.
+    pub fn set_send_date(&self, value: bool) {
+        self.update(|r| r.set_send_date(value));
+    }
+
+    /// `response.strictContentLength`.
+    pub fn strict_content_length(&self) -> bool {
+        self.read(ResponseState::strict_content_length)
+    }
+
+    /// `response.strictContentLength = value`.
+    pub fn set_strict_content_length(&self, value: bool) {
+        self.update(|r| r.set_strict_content_length(value));
+    }
+
+    /// `response.headersSent`.
+    pub fn headers_sent(&self) -> bool {
+        self.read(ResponseState::headers_sent)
+    }
+
+    /// `response.writableEnded`: `end()` was called.
+    pub fn writable_ended(&self) -> bool {
+        self.read(ResponseState::writable_ended)
+    }
+
+    /// `response.writableFinished`: all data was handed to the socket.
+    pub fn writable_finished(&self) -> bool {
+        let c = self.shared.lock();
+        match c.response(self.id) {
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    /// `response.setHeader(name, value)`.
+    pub fn set_header(&self, name: &str, value: impl Into<OutValue>) -> Result<&Self, Error> {
+        self.update_result(|r| r.set_header(name, value.into()))?;
+        Ok(self)
+    }
+
+    /// `response.appendHeader(name, value)`.
+    pub fn append_header(&self, name: &str, value: impl Into<OutValue>) -> Result<&Self, Error> {
+        self.update_result(|r| r.append_header(name, value.into()))?;
+        Ok(self)
+    }
+
+    /// `response.setHeaders(headers)` with a `Map` or `Headers`, in order.
+    pub fn set_headers(&self, headers: &[(String, OutValue)]) -> Result<&Self, Error> {
+        self.update_result(|r| r.set_headers(headers))?;
+        Ok(self)
+    }
+
+    /// `response.getHeader(name)`.
+    pub fn get_header(&self, name: &str) -> Option<OutValue> {
+        self.read(|r| r.get_header(name).cloned())
+    }
+
+    /// `response.getHeaders()`: lower-case names, in order.
+    pub fn get_headers(&self) -> Vec<(String, OutValue)> {
+        self.read(ResponseState::get_headers)
+    }
+
+    /// `response.getHeaderNames()`.
+    pub fn get_header_names(&self) -> Vec<String> {
+        self.read(ResponseState::get_header_names)
+    }
+
+    /// `response.getRawHeaderNames()`.
+    pub fn get_raw_header_names(&self) -> Vec<String> {
+        self.read(ResponseState::get_raw_header_names)
+    }
+
+    /// `response.hasHeader(name)`.
+    pub fn has_header(&self, name: &str) -> bool {
+        self.read(|r| r.has_header(name))
+    }
+
+    /// `response.removeHeader(name)`.
+    pub fn remove_header(&self, name: &str) -> Result<(), Error> {
+        self.update_result(|r| r.remove_header(name))
+    }
+
+    fn update_result(&self, f: impl FnOnce(&mut ResponseState) -> Result<(), Error>) -> Result<(), Error> {
+        match self.shared.lock().response_mut(self.id) {
+            Some(r) => f(r),
+            None => Ok(()),
+        }
+    }
+
+    /// `response.writeHead(statusCode[, statusMessage][, headers])`.
+    pub fn write_head(
+        &self,
+        status: u16,
+        message: Option<&str>,
+        headers: Option<HeadHeaders>,
+    ) -> Result<&Self, Error> {
+        let now = SystemTime::now();
+        self.update_result(|r| r.write_head(status, message, headers, now))?;
+        Ok(self)
+    }
+
+    /// Queue bytes through the connection and wake its task.
+    fn produce<T>(&self, f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T) -> Option<(T, bool)> {
+        let r = self.shared.with(|c| c.with_response(self.id, f));
+        self.shared.changed.notify_waiters();
+        r
+    }
+
+    /// `response.flushHeaders()`.
+    pub fn flush_headers(&self) -> Result<(), Error> {
+        let now = SystemTime::now();
+        self.produce(|r, out| r.flush_headers(now, out))
+            .map(|(r, _)| r)
+            .unwrap_or(Ok(()))
+    }
+
+    /// `response.write(chunk)`: returns Node's boolean (false: wait for
+    /// [`drained`](Self::drained)). Errors Node throws are `Err`; errors
+    /// Node emits on `'error'` are in the [`WriteOutcome`].
+    pub fn write(&self, data: &[u8]) -> Result<WriteOutcome, Error> {
+        let now = SystemTime::now();
+        match self.produce(|r, out| r.write(data, now, out)) {
+            Some((Ok(outcome), ok)) => Ok(outcome.with_ok(ok)),
+            Some((Err(e), _)) => Err(e),
+            None => Ok(WriteOutcome::destroyed()),
+        }
+    }
+
+    /// `response.end([data])`.
+    pub fn end(&self, data: Option<&[u8]>) -> Result<WriteOutcome, Error> {
+        let now = SystemTime::now();
+        let r = self.shared.with(|c| c.end(self.id, data, now));
+        self.shared.changed.notify_waiters();
+        r.unwrap_or(Ok(WriteOutcome::destroyed()))
+    }
+
+    /// `response.addTrailers(headers)`.
+    pub fn add_trailers(&self, trailers: &[(String, String)]) -> Result<(), Error> {
+        self.update_result(|r| r.add_trailers(trailers))
+    }
+
+    /// `response.writeContinue()`: `HTTP/1.1 100 Continue`.
+    pub fn write_continue(&self) {
+        self.produce(|r, out| r.write_continue(out));
+    }
+
+    /// `response.writeProcessing()`: `HTTP/1.1 102 Processing`.
+    pub fn write_processing(&self) {
+        self.produce(|r, out| r.write_processing(out));
+    }
+
+    /// `response.writeEarlyHints(hints)`: `HTTP/1.1 103 Early Hints`.
+    pub fn write_early_hints(&self, hints: &[(String, OutValue)]) -> Result<(), Error> {
+        self.produce(|r, out| r.write_early_hints(hints, out))
+            .map(|(r, _)| r)
+            .unwrap_or(Ok(()))
+    }
+
+    /// `response.socket`.
+    pub fn socket(&self) -> Socket {
+        Socket {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// `response.setTimeout(ms)`: `socket.setTimeout(ms)`.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.socket().set_timeout(timeout);
+    }
+
+    /// Wait for `'drain'`: everything written was sent, or the socket
+    /// closed.
+    pub async fn drained(&self) {
+        self.socket().drained().await;
+    }
+
+    /// Wait for `'finish'` (the response ended and its bytes are queued on
+    /// the socket) or `'close'` (the connection closed first). Returns true
+    /// for a finish.
+    pub async fn finished(&self) -> bool {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| {
+                if c.response(id).is_none() {
+                    Some(c.closing() != Closing::Now || c.is_drained())
+                } else if c.closing() == Closing::Now {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .await
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+/// Settings that can change after `listen` (Node: `server.X = value`).
+struct Props {
+    headers_timeout: AtomicU64,
+    request_timeout: AtomicU64,
+    keep_alive_timeout: AtomicU64,
+    timeout: AtomicU64,
+    max_headers_count: AtomicU64,
+    max_requests_per_socket: AtomicU32,
+}
+
+struct ServerInner<H> {
+    handler: H,
+    options: ServerOptions,
+    props: Props,
+    conns: Mutex<HashMap<u64, Arc<Shared>>>,
+    next_conn: AtomicU64,
+    listening: AtomicBool,
+    closing: AtomicBool,
+    close_emitted: AtomicBool,
+    stop_accept: Notify,
+    closed: Notify,
+    local_addr: Mutex<Option<SocketAddr>>,
+}
+
+/// An HTTP server with Node's semantics.
+///
+/// Node equivalent: `http.Server` (`http.createServer([options],
+/// [requestListener])`).
+///
+/// ```no_run
+/// use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     async fn request(&self, _req: IncomingMessage, res: ServerResponse) {
+///         res.set_header("Content-Type", "text/plain").unwrap();
+///         res.end(Some(b"hello world")).unwrap();
+///     }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let server = Server::new(ServerOptions::default(), Hello);
+/// let addr = server.listen("127.0.0.1:0").await?;
+/// println!("listening on {addr}");
+/// server.closed().await;
+/// # Ok(()) }
+/// ```
+pub struct Server<H: Handler> {
+    inner: Arc<ServerInner<H>>,
+}
+
+impl<H: Handler> Clone for Server<H> {
+    fn clone(&self) -> Self {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+impl<H: Handler> Server<H> {
+    /// `http.createServer(options, handler)`.
+    pub fn new(options: ServerOptions, handler: H) -> Server<H> {
+        let props = Props {
+            headers_timeout: AtomicU64::new(ms(options.headers_timeout)),
+            request_timeout: AtomicU64::new(ms(options.request_timeout)),
+            keep_alive_timeout: AtomicU64::new(ms(options.keep_alive_timeout)),
+            timeout: AtomicU64::new(0),
+            max_headers_count: AtomicU64::new(2000),
+            max_requests_per_socket: AtomicU32::new(0),
+        };
+        Server {
+            inner: Arc::new(ServerInner {
+                handler,
+                options,
+                props,
+                conns: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(0),
+                listening: AtomicBool::new(false),
+                closing: AtomicBool::new(false),
+                close_emitted: AtomicBool::new(false),
+                stop_accept: Notify::new(),
+                closed: Notify::new(),
+                local_addr: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.inner.handler
+    }
+
+    /// `server.listen(port, host)`: bind and start accepting. Returns the
+    /// bound address (port 0 picks a free port).
+    pub async fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        *self.inner.local_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+        self.inner.listening.store(true, Ordering::SeqCst);
+        self.inner.closing.store(false, Ordering::SeqCst);
+        let server = self.clone();
+        tokio::spawn(async move { server.accept_loop(listener).await });
+        let server = self.clone();
+        tokio::spawn(async move { server.check_loop().await });
+        Ok(local)
+    }
+
+    /// The address the server listens on (`server.address()`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *self.inner.local_addr.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `server.listening`.
+    pub fn listening(&self) -> bool {
+        self.inner.listening.load(Ordering::SeqCst)
+    }
+
+    /// `server.close()`: stop accepting and close idle connections; the
+    /// server emits `'close'` ([`closed`](Self::closed)) once every
+    /// connection ended.
+    pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.listening.store(false, Ordering::SeqCst);
+        self.inner.stop_accept.notify_waiters();
+        self.close_idle_connections();
+        self.maybe_emit_close();
+    }
+
+    /// `server.closeAllConnections()`.
+    pub fn close_all_connections(&self) {
+        for shared in self.connections() {
+            shared.with(Connection::destroy);
+            shared.changed.notify_waiters();
+        }
+    }
+
+    /// `server.closeIdleConnections()`: close the connections with no
+    /// request in progress and no response in flight.
+    pub fn close_idle_connections(&self) {
+        for shared in self.connections() {
+            let idle = shared.lock().is_idle();
+            if idle {
+                shared.with(Connection::destroy);
+                shared.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// `server.setTimeout(msecs)` / `server.timeout = msecs`: the
+    /// inactivity timeout of sockets accepted from now on (zero: none, the
+    /// default).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.inner.props.timeout.store(ms(timeout), Ordering::SeqCst);
+    }
+
+    /// `server.timeout`.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.props.timeout.load(Ordering::SeqCst))
+    }
+
+    /// `server.headersTimeout`.
+    pub fn headers_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.props.headers_timeout.load(Ordering::SeqCst))
+    }
+
+    /// `server.headersTimeout = msecs`.
+    pub fn set_headers_timeout(&self, timeout: Duration) {
+        self.inner.props.headers_timeout.store(ms(timeout), Ordering::SeqCst);
+    }
+
+    /// `server.requestTimeout`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.props.request_timeout.load(Ordering::SeqCst))
+    }
+
+    /// `server.requestTimeout = msecs`.
+    pub fn set_request_timeout(&self, timeout: Duration) {
+        self.inner.props.request_timeout.store(ms(timeout), Ordering::SeqCst);
+    }
+
+    /// `server.keepAliveTimeout`.
+    pub fn keep_alive_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.props.keep_alive_timeout.load(Ordering::SeqCst))
+    }
+
+    /// `server.keepAliveTimeout = msecs` (read at each response).
+    pub fn set_keep_alive_timeout(&self, timeout: Duration) {
+        self.inner.props.keep_alive_timeout.store(ms(timeout), Ordering::SeqCst);
+    }
+
+    /// `server.maxHeadersCount` (default 2000; 0: no limit).
+    pub fn max_headers_count(&self) -> usize {
+        self.inner.props.max_headers_count.load(Ordering::SeqCst) as usize
+    }
+
+    /// `server.maxHeadersCount = n`.
+    pub fn set_max_headers_count(&self, n: usize) {
+        self.inner.props.max_headers_count.store(n as u64, Ordering::SeqCst);
+    }
+
+    /// `server.maxRequestsPerSocket` (0: no limit, the default).
+    pub fn max_requests_per_socket(&self) -> u32 {
+        self.inner.props.max_requests_per_socket.load(Ordering::SeqCst)
+    }
+
+    /// `server.maxRequestsPerSocket = n`.
+    pub fn set_max_requests_per_socket(&self, n: u32) {
+        self.inner.props.max_requests_per_socket.store(n, Ordering::SeqCst);
+    }
+
+    /// Wait for `'close'`.
+    pub async fn closed(&self) {
+        loop {
+            let n = self.inner.closed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.inner.close_emitted.load(Ordering::SeqCst) {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn connections(&self) -> Vec<Arc<Shared>> {
+        self.inner
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn maybe_emit_close(&self) {
+        let empty = self
+            .inner
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if self.inner.closing.load(Ordering::SeqCst)
+            && empty
+            && !self.inner.close_emitted.swap(true, Ordering::SeqCst)
+        {
+            self.inner.handler.close();
+            self.inner.closed.notify_waiters();
+        }
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
+        loop {
+            let stop = self.inner.stop_accept.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if self.inner.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let server = self.clone();
+                        tokio::spawn(async move { server.serve(stream, peer).await });
+                    }
+                    // EMFILE and friends: back off instead of spinning.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
+            }
+        }
+    }
+
+    /// `checkConnections`, every `connectionsCheckingInterval`.
+    async fn check_loop(self) {
+        let every = self.inner.options.connections_checking_interval.max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if self.inner.closing.load(Ordering::SeqCst) && self.connections().is_empty() {
+                return;
+            }
+            let ht = Duration::from_millis(self.inner.props.headers_timeout.load(Ordering::SeqCst));
+            let rt = Duration::from_millis(self.inner.props.request_timeout.load(Ordering::SeqCst));
+            if ht.is_zero() && rt.is_zero() {
+                continue;
+            }
+            let now = Instant::now();
+            for shared in self.connections() {
+                shared.with(|c| c.check_expired(now, ht, rt));
+            }
+        }
+    }
+
+    fn conn_config(&self) -> ConnConfig {
+        let o = &self.inner.options;
+        let p = &self.inner.props;
+        ConnConfig {
+            parse: ParseOptions {
+                max_header_size: o.max_header_size,
+                insecure: o.insecure_http_parser,
+            },
+            headers: HeaderOptions {
+                join_duplicate_headers: o.join_duplicate_headers,
+                max_headers_count: match p.max_headers_count.load(Ordering::SeqCst) {
+                    0 => None,
+                    n => Some(n as usize),
+                },
+            },
+            require_host_header: o.require_host_header,
+            keep_alive_timeout: Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst)),
+            max_requests_per_socket: p.max_requests_per_socket.load(Ordering::SeqCst),
+            reject_non_standard_body_writes: o.reject_non_standard_body_writes,
+            unique_headers: o.unique_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            timeout: Duration::from_millis(p.timeout.load(Ordering::SeqCst)),
+            high_water_mark: o.high_water_mark,
+            listeners: Listeners {
+                upgrade: self.inner.handler.handles_upgrade(),
+                connect: self.inner.handler.handles_connect(),
+            },
+        }
+    }
+
+    /// Refresh what Node reads from the server at each request.
+    fn refresh(&self, c: &mut Connection) {
+        let p = &self.inner.props;
+        let cfg = c.config_mut();
+        cfg.keep_alive_timeout = Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst));
+        cfg.max_requests_per_socket = p.max_requests_per_socket.load(Ordering::SeqCst);
+        cfg.headers.max_headers_count = match p.max_headers_count.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n as usize),
+        };
+    }
+
+    async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(self.inner.options.no_delay);
+        let local = stream.local_addr().unwrap_or(peer);
+        let id = self.inner.next_conn.fetch_add(1, Ordering::SeqCst);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Connection::new(self.conn_config(), Instant::now())),
+            wake_io: Notify::new(),
+            changed: Notify::new(),
+            peer,
+            local,
+        });
+        self.inner
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, shared.clone());
+        self.inner.handler.connection(&Socket {
+            shared: shared.clone(),
+        });
+        let _ = self.drive(&stream, &shared).await;
+        // The socket closes: whatever still waits on it learns it.
+        shared.with(|c| {
+            if c.closing() != Closing::Now {
+                c.recv_reset();
+            }
+        });
+        self.dispatch(&shared);
+        shared.changed.notify_waiters();
+        drop(stream);
+        self.inner
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.maybe_emit_close();
+    }
+
+    /// Hand the connection's events to the handler.
+    fn dispatch(&self, shared: &Arc<Shared>) {
+        loop {
+            let Some(event) = shared.lock().poll_event() else {
+                return;
+            };
+            let socket = Socket {
+                shared: shared.clone(),
+            };
+            let message = |id, info| IncomingMessage {
+                shared: shared.clone(),
+                id,
+                info,
+                header_options: shared.lock().config().headers,
+                ended: AtomicBool::new(false),
+                aborted: AtomicBool::new(false),
+                raw_trailers: Mutex::new(Vec::new()),
+            };
+            match event {
+                Event::Request { id, info, dispatch } => {
+                    let req = message(id, info);
+                    let res = ServerResponse {
+                        shared: shared.clone(),
+                        id,
+                    };
+                    let server = self.clone();
+                    tokio::spawn(async move {
+                        let h = &server.inner.handler;
+                        match dispatch {
+                            Dispatch::Request => h.request(req, res).await,
+                            Dispatch::CheckContinue => h.check_continue(req, res).await,
+                            Dispatch::CheckExpectation => h.check_expectation(req, res).await,
+                        }
+                    });
+                }
+                Event::Upgrade {
+                    id,
+                    info,
+                    connect,
+                    head,
+                } => {
+                    let req = message(id, info);
+                    let server = self.clone();
+                    tokio::spawn(async move {
+                        let h = &server.inner.handler;
+                        if connect {
+                            h.connect(req, socket, head).await
+                        } else {
+                            h.upgrade(req, socket, head).await
+                        }
+                    });
+                }
+                Event::DropRequest { id, info } => {
+                    let req = message(id, info);
+                    let server = self.clone();
+                    tokio::spawn(async move { server.inner.handler.drop_request(req, socket).await });
+                }
+                Event::ClientError { error, .. } => {
+                    let server = self.clone();
+                    tokio::spawn(async move { server.inner.handler.client_error(error, socket).await });
+                }
+                Event::Timeout => self.inner.handler.timeout(socket),
+                Event::Aborted(_) | Event::Finish(_) => shared.changed.notify_waiters(),
+            }
+        }
+    }
+
+    /// The connection task: move bytes until the connection closes.
+    async fn drive(&self, stream: &TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut shut_down = false;
+        loop {
+            self.dispatch(shared);
+            let wake = shared.wake_io.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+
+            // Write what is queued.
+            let (closing, want_write, want_read, deadline) = {
+                let mut c = shared.lock();
+                while !c.transmit().is_empty() {
+                    match stream.try_write(c.transmit()) {
+                        Ok(n) => c.transmitted(n, Instant::now()),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            c.recv_reset();
+                            break;
+                        }
+                    }
+                }
+                let drained = c.is_drained();
+                (c.closing(), !drained, c.wants_read(), c.poll_timeout())
+            };
+            shared.changed.notify_waiters();
+            match closing {
+                Closing::Now => return Ok(()),
+                Closing::AfterFlush if !want_write && !shut_down => {
+                    shut_down = true;
+                    // socket.end(): FIN, then wait for the peer's.
+                    let std = stream_shutdown(stream);
+                    if std.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            if shut_down && shared.lock().peer_closed() {
+                return Ok(());
+            }
+
+            let mut interest: Option<Interest> = None;
+            if want_read || shut_down {
+                interest = Some(Interest::READABLE);
+            }
+            if want_write {
+                interest = Some(interest.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE));
+            }
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ready = async {
+                    match interest {
+                        Some(i) => stream.ready(i).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let ready = ready?;
+                    if ready.is_readable() {
+                        match stream.try_read(&mut buf) {
+                            Ok(0) => {
+                                let mut c = shared.lock();
+                                self.refresh(&mut c);
+                                c.recv_eof(Instant::now());
+                                if shut_down {
+                                    return Ok(());
+                                }
+                            }
+                            Ok(n) => {
+                                let mut c = shared.lock();
+                                if shut_down {
+                                    // Draining after our FIN: discard.
+                                } else {
+                                    self.refresh(&mut c);
+                                    c.recv(&buf[..n], Instant::now());
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => {
+                                shared.lock().recv_reset();
+                            }
+                        }
+                        shared.changed.notify_waiters();
+                    }
+                }
+                _ = &mut wake => {}
+                _ = sleep => {
+                    shared.lock().handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+/// Shut the write side of a tokio stream down without taking it mutably.
+fn stream_shutdown(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+}
