@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nodehttp::encode::OutValue;
 use nodehttp::headers::{HeaderMap, HeaderValue};
-use nodehttp::response::HeadHeaders;
+use nodehttp::response::{HeadHeaders, TrailersForm};
 use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
 use nodehttp::Error;
 use serde_json::{json, Map, Value};
@@ -143,6 +143,10 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
 /// One scenario's shared state.
 struct Scenario {
     out: Out,
+    /// Per connection: the next request number to give, and the next whose
+    /// `end` may be reported (bodies end in request order, as on the wire).
+    end_order: Mutex<HashMap<std::net::SocketAddr, (u64, u64)>>,
+    end_turn: Notify,
     alive: AtomicBool,
     signals: Mutex<HashSet<String>>,
     signal_changed: Notify,
@@ -161,6 +165,45 @@ impl Scenario {
             msg.extend(f);
         }
         self.out.send(Value::Object(msg));
+    }
+
+    /// The request's place among the requests of its connection.
+    fn take_turn(&self, peer: std::net::SocketAddr) -> u64 {
+        let mut order = self.end_order.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = order.entry(peer).or_insert((0, 0));
+        entry.0 += 1;
+        entry.0 - 1
+    }
+
+    /// Wait until the requests before `turn` on `peer` reported their end.
+    async fn wait_turn(&self, peer: std::net::SocketAddr, turn: u64) {
+        loop {
+            let n = self.end_turn.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            let next = self
+                .end_order
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&peer)
+                .map_or(0, |e| e.1);
+            if next >= turn {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn end_turn_done(&self, peer: std::net::SocketAddr) {
+        if let Some(e) = self
+            .end_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&peer)
+        {
+            e.1 += 1;
+        }
+        self.end_turn.notify_waiters();
     }
 
     fn raise(&self, name: String) {
@@ -262,6 +305,8 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     };
     let sc = Arc::new(Scenario {
         out: out.clone(),
+        end_order: Mutex::new(HashMap::new()),
+        end_turn: Notify::new(),
         alive: AtomicBool::new(true),
         signals: Mutex::new(HashSet::new()),
         signal_changed: Notify::new(),
@@ -526,12 +571,18 @@ struct Observed {
 
 /// Read the request body from the start and report `end` or `aborted`.
 async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Arc<Observed>) {
+    let peer = req.socket().remote_addr();
+    let turn = sc.take_turn(peer);
     // Node emits 'data' and 'end' after the listeners of everything parsed
     // from the same packet ('request' of pipelined requests included).
     tokio::task::yield_now().await;
     let mut body = Vec::new();
     loop {
-        match req.read().await {
+        let next = req.read().await;
+        if !matches!(next, Ok(Some(_))) {
+            sc.wait_turn(peer, turn).await;
+        }
+        match next {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => {
                 sc.emit(
@@ -552,6 +603,7 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
             }
         }
     }
+    sc.end_turn_done(peer);
     observed.settled.store(true, Ordering::SeqCst);
     observed.changed.notify_waiters();
 }
@@ -777,6 +829,7 @@ fn out_value(name: &str, v: Option<&Value>) -> Result<OutValue, Thrown> {
 fn out_value_json(v: &OutValue) -> Value {
     match v {
         OutValue::One(s) => json!(s),
+        OutValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => json!(*n as i64),
         OutValue::Number(n) => json!(n),
         OutValue::Many(a) => json!(a),
     }
@@ -792,7 +845,34 @@ fn body_arg(v: Option<&Value>) -> Option<Vec<u8>> {
 }
 
 /// `{k: v}` (a plain object, possibly tagged `$map` / `$headers`) as pairs.
+/// A `Headers` iterates lower-cased names in sorted order, duplicates
+/// joined with ", " (set-cookie values kept apart), as the WHATWG class does.
 fn pairs(v: &Value) -> Option<Vec<(String, Value)>> {
+    if let Value::Object(m) = v {
+        if m.len() == 1 {
+            if let Some(Value::Array(list)) = m.get("$headers") {
+                let mut sorted: Vec<(String, String)> = list
+                    .iter()
+                    .filter_map(|p| {
+                        let p = p.as_array()?;
+                        Some((as_string(p.first()?).to_ascii_lowercase(), js_string(p.get(1)?)))
+                    })
+                    .collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out: Vec<(String, Value)> = Vec::new();
+                for (k, v) in sorted {
+                    match out.last_mut() {
+                        Some((lk, Value::String(lv))) if *lk == k && k != "set-cookie" => {
+                            lv.push_str(", ");
+                            lv.push_str(&v);
+                        }
+                        _ => out.push((k, Value::String(v))),
+                    }
+                }
+                return Some(out);
+            }
+        }
+    }
     match v {
         Value::Object(m) if m.len() == 1 && (m.contains_key("$map") || m.contains_key("$headers")) => {
             let list = m.values().next()?.as_array()?;
@@ -930,14 +1010,24 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
             Ret::Undefined
         }
         "addTrailers" => {
-            let list: Vec<(String, String)> = args
-                .first()
-                .and_then(pairs)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, js_string(&v)))
-                .collect();
-            res.add_trailers(&list)?;
+            let (list, form) = match args.first() {
+                Some(Value::Array(a)) => (
+                    a.iter()
+                        .filter_map(|p| {
+                            let p = p.as_array()?;
+                            Some((as_string(p.first()?), p.get(1).cloned().unwrap_or(Value::Null)))
+                        })
+                        .collect(),
+                    TrailersForm::Array,
+                ),
+                other => (other.and_then(pairs).unwrap_or_default(), TrailersForm::Object),
+            };
+            let mut values = Vec::new();
+            for (k, v) in list {
+                let value = out_value(&k, Some(&v))?;
+                values.push((k, value));
+            }
+            res.add_trailer_values(&values, form)?;
             Ret::Undefined
         }
         "writeContinue" => {

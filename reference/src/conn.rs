@@ -271,6 +271,9 @@ pub struct Connection {
     requests_count: u32,
     bodies: VecDeque<BodyState>,
     outgoing: VecDeque<Outgoing>,
+    /// Responses that finished but whose handle still exists: their
+    /// properties stay readable (`res.statusMessage` after `end()`).
+    finished: Vec<(u64, ResponseState)>,
     out: Vec<u8>,
     raw_in: Vec<u8>,
     events: VecDeque<Event>,
@@ -281,9 +284,6 @@ pub struct Connection {
     /// Node's ConnectionsList), for `headersTimeout` / `requestTimeout`.
     message_start: Option<Instant>,
     headers_done: bool,
-    /// Whether a message ever started: Node tracks a connection for
-    /// `closeIdleConnections` only from its first message.
-    tracked: bool,
     socket_timeout: Duration,
     last_activity: Instant,
     timeout_armed: bool,
@@ -303,14 +303,16 @@ impl Connection {
             requests_count: 0,
             bodies: VecDeque::new(),
             outgoing: VecDeque::new(),
+            finished: Vec::new(),
             out: Vec::new(),
             raw_in: Vec::new(),
             events: VecDeque::new(),
             closing: Closing::No,
             peer_eof: false,
-            message_start: None,
+            // Node counts a connection as active (headersTimeout runs, it is
+            // not idle) from the moment it is accepted.
+            message_start: Some(now),
             headers_done: false,
-            tracked: false,
             socket_timeout: timeout,
             last_activity: now,
             timeout_armed: !timeout.is_zero(),
@@ -351,6 +353,12 @@ impl Connection {
     /// Bytes received from the peer.
     pub fn recv(&mut self, data: &[u8], now: Instant) {
         self.touch(now);
+        // Node 23 (onParserExecuteCommon): any data replaces the keep-alive
+        // timer with the regular server.timeout.
+        if self.keep_alive_timeout_set {
+            self.set_socket_timeout(self.cfg.timeout, now);
+            self.keep_alive_timeout_set = false;
+        }
         match self.reading {
             Reading::Stopped => return,
             Reading::Raw => {
@@ -440,7 +448,6 @@ impl Connection {
                     // on_message_begin
                     self.message_start = Some(now);
                     self.headers_done = false;
-                    self.tracked = true;
                 }
                 match parse_request(rest, &self.cfg.parse)? {
                     Status::Partial => Ok(None),
@@ -785,16 +792,34 @@ impl Connection {
     /// Run `f` on the response `id` (header calls, properties); `None` if
     /// the response is gone.
     pub fn response(&self, id: ReqId) -> Option<&ResponseState> {
-        self.outgoing.iter().find(|o| o.id == id.0).map(|o| &o.state)
+        self.outgoing
+            .iter()
+            .find(|o| o.id == id.0)
+            .map(|o| &o.state)
+            .or_else(|| self.finished.iter().find(|f| f.0 == id.0).map(|f| &f.1))
+    }
+
+    /// Whether the response finished (`'finish'` was emitted).
+    pub fn response_finished(&self, id: ReqId) -> bool {
+        self.finished.iter().any(|f| f.0 == id.0)
+    }
+
+    /// The application dropped its last handle on the response: forget it.
+    pub fn release_response(&mut self, id: ReqId) {
+        self.finished.retain(|f| f.0 != id.0);
     }
 
     /// Mutable access to a response's state for calls that produce no
     /// bytes (`setHeader`, `writeHead`...).
     pub fn response_mut(&mut self, id: ReqId) -> Option<&mut ResponseState> {
-        self.outgoing
-            .iter_mut()
-            .find(|o| o.id == id.0)
-            .map(|o| &mut o.state)
+        match self.outgoing.iter_mut().find(|o| o.id == id.0) {
+            Some(o) => Some(&mut o.state),
+            None => self
+                .finished
+                .iter_mut()
+                .find(|f| f.0 == id.0)
+                .map(|f| &mut f.1),
+        }
     }
 
     /// Whether the response may still write (its socket is alive).
@@ -814,7 +839,12 @@ impl Connection {
         let front = self.outgoing.front().map(|o| o.id) == Some(id.0);
         let hwm = self.cfg.high_water_mark;
         let alive = self.closing != Closing::Now;
-        let o = self.outgoing.iter_mut().find(|o| o.id == id.0)?;
+        let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) else {
+            // A finished response: whatever it produces goes nowhere.
+            let done = self.finished.iter_mut().find(|d| d.0 == id.0)?;
+            let mut bytes = Vec::new();
+            return Some((f(&mut done.1, &mut bytes), false));
+        };
         let mut bytes = Vec::new();
         let r = f(&mut o.state, &mut bytes);
         let ok = if front {
@@ -858,7 +888,9 @@ impl Connection {
                 let id = ReqId(o.id);
                 let last = o.state.last();
                 self.events.push_back(Event::Finish(id));
-                self.outgoing.pop_front();
+                if let Some(done) = self.outgoing.pop_front() {
+                    self.finished.push((done.id, done.state));
+                }
                 // resOnFinish: a body nobody reads is dumped.
                 if !self.body(id).is_some_and(|b| b.consuming) {
                     self.dump_body(id);
@@ -972,13 +1004,17 @@ impl Connection {
         self.closing
     }
 
+    /// Whether an upgrade or `CONNECT` took the connection over (Node no
+    /// longer counts it among the server's HTTP connections).
+    pub fn is_upgraded(&self) -> bool {
+        matches!(self.reading, Reading::Raw)
+    }
+
     /// Whether the connection has no request in progress and no response
-    /// in flight, for `server.closeIdleConnections()`: a connection on
-    /// which no request ever started is not idle (Node does not track it
-    /// yet).
+    /// in flight, for `server.closeIdleConnections()`. A fresh connection
+    /// counts as receiving its first request, so it is not idle.
     pub fn is_idle(&self) -> bool {
-        self.tracked
-            && self.message_start.is_none()
+        self.message_start.is_none()
             && self.outgoing.is_empty()
             && !matches!(self.reading, Reading::Raw)
     }

@@ -525,6 +525,19 @@ impl Drop for IncomingMessage {
 pub struct ServerResponse {
     shared: Arc<Shared>,
     id: ReqId,
+    _handle: Arc<ResponseHandle>,
+}
+
+/// Releases the finished response's state when the last handle goes.
+struct ResponseHandle {
+    shared: Arc<Shared>,
+    id: ReqId,
+}
+
+impl Drop for ResponseHandle {
+    fn drop(&mut self) {
+        self.shared.lock().release_response(self.id);
+    }
 }
 
 impl std::fmt::Debug for ServerResponse {
@@ -603,11 +616,7 @@ impl ServerResponse {
 
     /// `response.writableFinished`: all data was handed to the socket.
     pub fn writable_finished(&self) -> bool {
-        let c = self.shared.lock();
-        match c.response(self.id) {
-            Some(_) => false,
-            None => true,
-        }
+        self.shared.lock().response_finished(self.id)
     }
 
     /// `response.setHeader(name, value)`.
@@ -717,6 +726,16 @@ impl ServerResponse {
         self.update_result(|r| r.add_trailers(trailers))
     }
 
+    /// `response.addTrailers(headers)` with any value type, from an object
+    /// or from an array of pairs.
+    pub fn add_trailer_values(
+        &self,
+        trailers: &[(String, OutValue)],
+        form: crate::response::TrailersForm,
+    ) -> Result<(), Error> {
+        self.update_result(|r| r.add_trailer_values(trailers, form))
+    }
+
     /// `response.writeContinue()`: `HTTP/1.1 100 Continue`.
     pub fn write_continue(&self) {
         self.produce(|r, out| r.write_continue(out));
@@ -759,9 +778,9 @@ impl ServerResponse {
         let id = self.id;
         self.shared
             .wait_for(|c| {
-                if c.response(id).is_none() {
-                    Some(c.closing() != Closing::Now || c.is_drained())
-                } else if c.closing() == Closing::Now {
+                if c.response_finished(id) {
+                    Some(true)
+                } else if c.closing() == Closing::Now || c.response(id).is_none() {
                     Some(false)
                 } else {
                     None
@@ -908,6 +927,9 @@ impl<H: Handler> Server<H> {
     /// `server.closeAllConnections()`.
     pub fn close_all_connections(&self) {
         for shared in self.connections() {
+            if shared.lock().is_upgraded() {
+                continue;
+            }
             shared.with(Connection::destroy);
             shared.changed.notify_waiters();
         }
@@ -1172,6 +1194,10 @@ impl<H: Handler> Server<H> {
                     let res = ServerResponse {
                         shared: shared.clone(),
                         id,
+                        _handle: Arc::new(ResponseHandle {
+                            shared: shared.clone(),
+                            id,
+                        }),
                     };
                     let server = self.clone();
                     tokio::spawn(async move {
