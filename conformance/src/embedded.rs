@@ -28,7 +28,10 @@ use crate::protocol::PROTOCOL_VERSION;
 
 /// Run the embedded adapter on stdin/stdout until stdin closes.
 pub fn main() -> std::process::ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("embedded adapter: cannot start a runtime: {e}");
@@ -117,7 +120,9 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
                 current = start(obj, &out).await;
             }
             Some("signal") => match &current {
-                Some(r) => r.sc.raise(obj.get("name").map(as_string).unwrap_or_default()),
+                Some(r) => {
+                    r.sc.raise(obj.get("name").map(as_string).unwrap_or_default())
+                }
                 None => send_error("signal outside a scenario".into()),
             },
             Some("call") => match &current {
@@ -207,7 +212,10 @@ impl Scenario {
     }
 
     fn raise(&self, name: String) {
-        self.signals.lock().unwrap_or_else(|e| e.into_inner()).insert(name);
+        self.signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name);
         self.signal_changed.notify_waiters();
     }
 
@@ -216,7 +224,12 @@ impl Scenario {
             let n = self.signal_changed.notified();
             tokio::pin!(n);
             n.as_mut().enable();
-            if self.signals.lock().unwrap_or_else(|e| e.into_inner()).contains(name) {
+            if self
+                .signals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(name)
+            {
                 return;
             }
             n.await;
@@ -242,7 +255,13 @@ struct Running {
 impl Running {
     fn teardown(self) {
         self.sc.alive.store(false, Ordering::SeqCst);
-        for t in self.sc.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for t in self
+            .sc
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
         self.server.close_all_connections();
@@ -250,20 +269,30 @@ impl Running {
     }
 
     fn call(&self, msg: &Map<String, Value>) {
-        let target = msg.get("target").and_then(Value::as_str).unwrap_or("server");
+        let target = msg
+            .get("target")
+            .and_then(Value::as_str)
+            .unwrap_or("server");
         if target != "server" {
-            self.sc.out.error(format!("call: unknown target '{target}'"));
+            self.sc
+                .out
+                .error(format!("call: unknown target '{target}'"));
             return;
         }
         let method = msg.get("method").map(as_string).unwrap_or_default();
-        let args = msg.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+        let args = msg
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         match method.as_str() {
             "close" => self.server.close(),
             "closeIdleConnections" => self.server.close_idle_connections(),
             "closeAllConnections" => self.server.close_all_connections(),
             "setTimeout" => {
                 let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
-                self.server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+                self.server
+                    .set_timeout(Duration::from_millis(ms.max(0.0) as u64));
             }
             other => self.sc.emit(
                 "throw",
@@ -276,7 +305,13 @@ impl Running {
 }
 
 const REQUEST_LISTENERS: &[&str] = &["checkContinue", "checkExpectation"];
-const SOCKET_LISTENERS: &[&str] = &["clientError", "connect", "upgrade", "dropRequest", "timeout"];
+const SOCKET_LISTENERS: &[&str] = &[
+    "clientError",
+    "connect",
+    "upgrade",
+    "dropRequest",
+    "timeout",
+];
 
 async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let send = |v: Value| out.send(v);
@@ -285,11 +320,18 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let mut listeners: HashMap<String, Script> = HashMap::new();
     if let Some(Value::Object(l)) = msg.get("listeners") {
         for (event, script) in l {
-            if !REQUEST_LISTENERS.contains(&event.as_str()) && !SOCKET_LISTENERS.contains(&event.as_str()) {
-                send(json!({"type": "unsupported", "reason": format!("the adapter has no '{event}' listener")}));
+            if !REQUEST_LISTENERS.contains(&event.as_str())
+                && !SOCKET_LISTENERS.contains(&event.as_str())
+            {
+                send(
+                    json!({"type": "unsupported", "reason": format!("the adapter has no '{event}' listener")}),
+                );
                 return None;
             }
-            listeners.insert(event.clone(), script.as_array().cloned().unwrap_or_default());
+            listeners.insert(
+                event.clone(),
+                script.as_array().cloned().unwrap_or_default(),
+            );
         }
     }
     let handler_script = match msg.get("handler") {
@@ -341,7 +383,8 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
 struct Unsupported(String);
 
 fn millis(v: &Value) -> Option<Duration> {
-    v.as_f64().map(|ms| Duration::from_millis(ms.max(0.0) as u64))
+    v.as_f64()
+        .map(|ms| Duration::from_millis(ms.max(0.0) as u64))
 }
 
 fn server_options(v: Option<&Value>) -> Result<ServerOptions, Unsupported> {
@@ -352,11 +395,15 @@ fn server_options(v: Option<&Value>) -> Result<ServerOptions, Unsupported> {
     for (key, value) in map {
         let bad = || Unsupported(format!("option {key} = {value} is not understood"));
         match key.as_str() {
-            "connectionsCheckingInterval" => o.connections_checking_interval = millis(value).ok_or_else(bad)?,
+            "connectionsCheckingInterval" => {
+                o.connections_checking_interval = millis(value).ok_or_else(bad)?
+            }
             "headersTimeout" => o.headers_timeout = millis(value).ok_or_else(bad)?,
             "requestTimeout" => o.request_timeout = millis(value).ok_or_else(bad)?,
             "keepAliveTimeout" => o.keep_alive_timeout = millis(value).ok_or_else(bad)?,
-            "keepAliveInitialDelay" => o.keep_alive_initial_delay = millis(value).ok_or_else(bad)?,
+            "keepAliveInitialDelay" => {
+                o.keep_alive_initial_delay = millis(value).ok_or_else(bad)?
+            }
             "maxHeaderSize" => o.max_header_size = value.as_u64().ok_or_else(bad)? as usize,
             "highWaterMark" => o.high_water_mark = value.as_u64().ok_or_else(bad)? as usize,
             "requireHostHeader" => o.require_host_header = value.as_bool().ok_or_else(bad)?,
@@ -381,7 +428,11 @@ fn server_options(v: Option<&Value>) -> Result<ServerOptions, Unsupported> {
     Ok(o)
 }
 
-fn set_property(server: &Server<ScenarioHandler>, key: &str, value: &Value) -> Result<(), Unsupported> {
+fn set_property(
+    server: &Server<ScenarioHandler>,
+    key: &str,
+    value: &Value,
+) -> Result<(), Unsupported> {
     let bad = || Unsupported(format!("property {key} = {value} is not understood"));
     match key {
         "headersTimeout" => server.set_headers_timeout(millis(value).ok_or_else(bad)?),
@@ -389,8 +440,14 @@ fn set_property(server: &Server<ScenarioHandler>, key: &str, value: &Value) -> R
         "keepAliveTimeout" => server.set_keep_alive_timeout(millis(value).ok_or_else(bad)?),
         "timeout" => server.set_timeout(millis(value).ok_or_else(bad)?),
         "maxHeadersCount" => server.set_max_headers_count(value.as_u64().ok_or_else(bad)? as usize),
-        "maxRequestsPerSocket" => server.set_max_requests_per_socket(value.as_u64().ok_or_else(bad)? as u32),
-        _ => return Err(Unsupported(format!("the reference has no server property '{key}'"))),
+        "maxRequestsPerSocket" => {
+            server.set_max_requests_per_socket(value.as_u64().ok_or_else(bad)? as u32)
+        }
+        _ => {
+            return Err(Unsupported(format!(
+                "the reference has no server property '{key}'"
+            )))
+        }
     }
     Ok(())
 }
@@ -411,7 +468,13 @@ impl ScenarioHandler {
 
     /// 'request', 'checkContinue', 'checkExpectation': report, observe the
     /// body, run the script (the response is the natural target).
-    async fn on_request(&self, event: &str, script: Script, req: IncomingMessage, res: ServerResponse) {
+    async fn on_request(
+        &self,
+        event: &str,
+        script: Script,
+        req: IncomingMessage,
+        res: ServerResponse,
+    ) {
         let sc = self.sc.clone();
         sc.emit(event, request_fields(&req));
         // The observer reads the body from the start, as the Node adapter's
@@ -454,7 +517,8 @@ impl ScenarioHandler {
 
 impl Handler for ScenarioHandler {
     async fn request(&self, req: IncomingMessage, res: ServerResponse) {
-        self.on_request("request", self.handler.to_vec(), req, res).await;
+        self.on_request("request", self.handler.to_vec(), req, res)
+            .await;
     }
 
     async fn check_continue(&self, req: IncomingMessage, res: ServerResponse) {
@@ -487,7 +551,8 @@ impl Handler for ScenarioHandler {
                 if let Some(raw) = error.raw_packet() {
                     fields["rawPacket"] = json!(latin1(raw));
                 }
-                self.on_socket_event("clientError", script, fields, None, socket).await
+                self.on_socket_event("clientError", script, fields, None, socket)
+                    .await
             }
             None => socket.default_client_error(&error),
         }
@@ -501,7 +566,8 @@ impl Handler for ScenarioHandler {
         let script = self.listener("upgrade").unwrap_or_default();
         let mut fields = request_fields(&req);
         fields["head"] = json!(latin1(&head));
-        self.on_socket_event("upgrade", script, fields, Some(req), socket).await
+        self.on_socket_event("upgrade", script, fields, Some(req), socket)
+            .await
     }
 
     fn handles_connect(&self) -> bool {
@@ -512,13 +578,15 @@ impl Handler for ScenarioHandler {
         let script = self.listener("connect").unwrap_or_default();
         let mut fields = request_fields(&req);
         fields["head"] = json!(latin1(&head));
-        self.on_socket_event("connect", script, fields, Some(req), socket).await
+        self.on_socket_event("connect", script, fields, Some(req), socket)
+            .await
     }
 
     async fn drop_request(&self, req: IncomingMessage, socket: Socket) {
         if let Some(script) = self.listener("dropRequest") {
             let fields = json!({"method": req.method(), "url": req.url()});
-            self.on_socket_event("dropRequest", script, fields, Some(req), socket).await
+            self.on_socket_event("dropRequest", script, fields, Some(req), socket)
+                .await
         }
     }
 
@@ -677,7 +745,8 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
         };
         if let Some(p) = prefix {
             if !["req", "res", "socket", "server"].contains(&p) {
-                sc.out.error(format!("{place}: unknown target '{p}' in step {step}"));
+                sc.out
+                    .error(format!("{place}: unknown target '{p}' in step {step}"));
                 continue;
             }
         }
@@ -742,17 +811,25 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
         let result = match target {
             "res" => match &ctx.res {
                 Some(res) => res_step(res, method, args),
-                None => Err(type_error(format!("there is no 'res' in a '{place}' listener"))),
+                None => Err(type_error(format!(
+                    "there is no 'res' in a '{place}' listener"
+                ))),
             },
             "req" => match &ctx.req {
                 Some(req) => req_step(req, method, args),
-                None => Err(type_error(format!("there is no 'req' in a '{place}' listener"))),
+                None => Err(type_error(format!(
+                    "there is no 'req' in a '{place}' listener"
+                ))),
             },
             "socket" => match &ctx.socket {
                 Some(s) => socket_step(s, method, args),
-                None => Err(type_error(format!("there is no 'socket' in a '{place}' listener"))),
+                None => Err(type_error(format!(
+                    "there is no 'socket' in a '{place}' listener"
+                ))),
             },
-            _ => Err(type_error(format!("{call} is not supported by the embedded adapter"))),
+            _ => Err(type_error(format!(
+                "{call} is not supported by the embedded adapter"
+            ))),
         };
         match result {
             Err(t) => {
@@ -855,7 +932,10 @@ fn pairs(v: &Value) -> Option<Vec<(String, Value)>> {
                     .iter()
                     .filter_map(|p| {
                         let p = p.as_array()?;
-                        Some((as_string(p.first()?).to_ascii_lowercase(), js_string(p.get(1)?)))
+                        Some((
+                            as_string(p.first()?).to_ascii_lowercase(),
+                            js_string(p.get(1)?),
+                        ))
                     })
                     .collect();
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -874,13 +954,18 @@ fn pairs(v: &Value) -> Option<Vec<(String, Value)>> {
         }
     }
     match v {
-        Value::Object(m) if m.len() == 1 && (m.contains_key("$map") || m.contains_key("$headers")) => {
+        Value::Object(m)
+            if m.len() == 1 && (m.contains_key("$map") || m.contains_key("$headers")) =>
+        {
             let list = m.values().next()?.as_array()?;
             Some(
                 list.iter()
                     .filter_map(|p| {
                         let p = p.as_array()?;
-                        Some((as_string(p.first()?), p.get(1).cloned().unwrap_or(Value::Null)))
+                        Some((
+                            as_string(p.first()?),
+                            p.get(1).cloned().unwrap_or(Value::Null),
+                        ))
                     })
                     .collect(),
             )
@@ -897,7 +982,11 @@ fn status_arg(v: Option<&Value>) -> u16 {
 }
 
 fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
-    let arg_str = |i: usize| args.get(i).map(as_string).unwrap_or_else(|| "undefined".into());
+    let arg_str = |i: usize| {
+        args.get(i)
+            .map(as_string)
+            .unwrap_or_else(|| "undefined".into())
+    };
     Ok(match method {
         "get" => Ret::Value(match arg_str(0).as_str() {
             "statusCode" => json!(res.status_code()),
@@ -919,7 +1008,11 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
                 "statusMessage" => res.set_status_message(v.map(as_string)),
                 "sendDate" => res.set_send_date(v.is_some_and(truthy)),
                 "strictContentLength" => res.set_strict_content_length(v.is_some_and(truthy)),
-                other => return Err(type_error(format!("set {other}: not a property of the response"))),
+                other => {
+                    return Err(type_error(format!(
+                        "set {other}: not a property of the response"
+                    )))
+                }
             }
             Ret::Undefined
         }
@@ -947,7 +1040,8 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
                 return Err(Thrown {
                     code: Some("ERR_INVALID_ARG_TYPE".into()),
                     name: "TypeError".into(),
-                    message: "The \"headers\" argument must be an instance of Headers or Map.".into(),
+                    message: "The \"headers\" argument must be an instance of Headers or Map."
+                        .into(),
                 });
             }
             let mut list = Vec::new();
@@ -982,7 +1076,9 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
                 other => (None, other),
             };
             let headers = match headers {
-                Some(Value::Array(a)) => Some(HeadHeaders::Array(a.iter().map(js_string).collect())),
+                Some(Value::Array(a)) => {
+                    Some(HeadHeaders::Array(a.iter().map(js_string).collect()))
+                }
                 Some(v @ Value::Object(_)) => {
                     let mut list = Vec::new();
                     for (k, v) in pairs(v).unwrap_or_default() {
@@ -1015,12 +1111,18 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
                     a.iter()
                         .filter_map(|p| {
                             let p = p.as_array()?;
-                            Some((as_string(p.first()?), p.get(1).cloned().unwrap_or(Value::Null)))
+                            Some((
+                                as_string(p.first()?),
+                                p.get(1).cloned().unwrap_or(Value::Null),
+                            ))
                         })
                         .collect(),
                     TrailersForm::Array,
                 ),
-                other => (other.and_then(pairs).unwrap_or_default(), TrailersForm::Object),
+                other => (
+                    other.and_then(pairs).unwrap_or_default(),
+                    TrailersForm::Object,
+                ),
             };
             let mut values = Vec::new();
             for (k, v) in list {
@@ -1051,7 +1153,9 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
             Ret::This
         }
         "setTimeout" => {
-            res.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            res.set_timeout(Duration::from_millis(
+                args.first().and_then(Value::as_u64).unwrap_or(0),
+            ));
             Ret::This
         }
         other => return Err(type_error(format!("{other} is not a function"))),
@@ -1070,23 +1174,27 @@ fn truthy(v: &Value) -> bool {
 
 fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
     Ok(match method {
-        "get" => Ret::Value(match args.first().map(as_string).unwrap_or_default().as_str() {
-            "complete" => json!(req.complete()),
-            "aborted" => json!(req.aborted()),
-            "method" => json!(req.method()),
-            "url" => json!(req.url()),
-            "httpVersion" => json!(req.http_version()),
-            "httpVersionMajor" => json!(req.http_version_major()),
-            "httpVersionMinor" => json!(req.http_version_minor()),
-            "headers" => header_object(req.headers()),
-            "headersDistinct" => header_object(req.headers_distinct()),
-            "rawHeaders" => flat(req.raw_headers()),
-            "trailers" => header_object(&req.trailers()),
-            "rawTrailers" => flat(&req.raw_trailers()),
-            _ => return Ok(Ret::Undefined),
-        }),
+        "get" => Ret::Value(
+            match args.first().map(as_string).unwrap_or_default().as_str() {
+                "complete" => json!(req.complete()),
+                "aborted" => json!(req.aborted()),
+                "method" => json!(req.method()),
+                "url" => json!(req.url()),
+                "httpVersion" => json!(req.http_version()),
+                "httpVersionMajor" => json!(req.http_version_major()),
+                "httpVersionMinor" => json!(req.http_version_minor()),
+                "headers" => header_object(req.headers()),
+                "headersDistinct" => header_object(req.headers_distinct()),
+                "rawHeaders" => flat(req.raw_headers()),
+                "trailers" => header_object(&req.trailers()),
+                "rawTrailers" => flat(&req.raw_trailers()),
+                _ => return Ok(Ret::Undefined),
+            },
+        ),
         "setTimeout" => {
-            req.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            req.set_timeout(Duration::from_millis(
+                args.first().and_then(Value::as_u64).unwrap_or(0),
+            ));
             Ret::This
         }
         "destroy" => {
@@ -1099,7 +1207,9 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
 
 fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
     Ok(match method {
-        "write" => Ret::Value(json!(socket.write(&body_arg(args.first()).unwrap_or_default()))),
+        "write" => Ret::Value(json!(
+            socket.write(&body_arg(args.first()).unwrap_or_default())
+        )),
         "end" => {
             socket.end(body_arg(args.first()).as_deref());
             Ret::This
@@ -1109,14 +1219,18 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
             Ret::This
         }
         "setTimeout" => {
-            socket.set_timeout(Duration::from_millis(args.first().and_then(Value::as_u64).unwrap_or(0)));
+            socket.set_timeout(Duration::from_millis(
+                args.first().and_then(Value::as_u64).unwrap_or(0),
+            ));
             Ret::This
         }
-        "get" => Ret::Value(match args.first().map(as_string).unwrap_or_default().as_str() {
-            "writable" => json!(socket.writable()),
-            "destroyed" => json!(socket.destroyed()),
-            _ => return Ok(Ret::Undefined),
-        }),
+        "get" => Ret::Value(
+            match args.first().map(as_string).unwrap_or_default().as_str() {
+                "writable" => json!(socket.writable()),
+                "destroyed" => json!(socket.destroyed()),
+                _ => return Ok(Ret::Undefined),
+            },
+        ),
         other => return Err(type_error(format!("socket.{other} is not a function"))),
     })
 }

@@ -109,8 +109,11 @@ enum Command {
 
 /// The command that runs this binary as the embedded adapter.
 fn embedded_command() -> Result<String, Usage> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Usage(format!("error: cannot find this program to run the embedded target: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Usage(format!(
+            "error: cannot find this program to run the embedded target: {e}"
+        ))
+    })?;
     let exe = exe.to_string_lossy();
     // Quoted for `sh -c`: single quotes, with any single quote spliced in.
     Ok(format!("'{}' adapter", exe.replace('\'', "'\\''")))

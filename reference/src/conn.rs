@@ -400,7 +400,10 @@ impl Connection {
         match &self.reading {
             Reading::Head if self.input.iter().any(|&b| b != b'\r' && b != b'\n') => {
                 // parser.finish() in the middle of a head.
-                self.client_error(Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0), None);
+                self.client_error(
+                    Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0),
+                    None,
+                );
                 return;
             }
             Reading::Body { id, body } => {
@@ -409,7 +412,10 @@ impl Connection {
                     self.complete_body(id, Vec::new());
                 } else {
                     self.abort_body(id);
-                    self.client_error(Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0), None);
+                    self.client_error(
+                        Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0),
+                        None,
+                    );
                     return;
                 }
             }
@@ -502,7 +508,11 @@ impl Connection {
                 }
             }
             Reading::Closed => match rest.iter().position(|&b| b != b'\r' && b != b'\n') {
-                None => Ok(if rest.is_empty() { None } else { Some(rest.len()) }),
+                None => Ok(if rest.is_empty() {
+                    None
+                } else {
+                    Some(rest.len())
+                }),
                 Some(at) => Err(Error::parse(
                     crate::error::Parse::ClosedConnection,
                     "Data after `Connection: close`",
@@ -580,10 +590,11 @@ impl Connection {
             ..BodyState::default()
         });
 
-        let te_chunked = info
-            .headers
-            .get("te")
-            .is_some_and(|v| v.values().iter().any(|v| v.to_ascii_lowercase().contains("chunked")));
+        let te_chunked = info.headers.get("te").is_some_and(|v| {
+            v.values()
+                .iter()
+                .any(|v| v.to_ascii_lowercase().contains("chunked"))
+        });
         let expect = info
             .headers
             .get("expect")
@@ -650,7 +661,10 @@ impl Connection {
                     r.write_head(
                         400,
                         None,
-                        Some(HeadHeaders::Array(vec!["Connection".into(), "close".into()])),
+                        Some(HeadHeaders::Array(vec![
+                            "Connection".into(),
+                            "close".into(),
+                        ])),
                         now_sys,
                     )
                 });
@@ -1089,7 +1103,12 @@ impl Connection {
     /// a message whose head is still incomplete after `headers_timeout`, or
     /// which is still incomplete after `request_timeout`, fails with
     /// `ERR_HTTP_REQUEST_TIMEOUT` (zero disables each).
-    pub fn check_expired(&mut self, now: Instant, headers_timeout: Duration, request_timeout: Duration) {
+    pub fn check_expired(
+        &mut self,
+        now: Instant,
+        headers_timeout: Duration,
+        request_timeout: Duration,
+    ) {
         let Some(start) = self.message_start else {
             return;
         };
@@ -1138,8 +1157,12 @@ fn has_100_continue(value: &str) -> bool {
 /// The bytes Node writes for a `clientError` nobody listens to.
 pub fn client_error_response(error: &Error) -> &'static [u8] {
     match error.code() {
-        "HPE_HEADER_OVERFLOW" => b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
-        "HPE_CHUNK_EXTENSIONS_OVERFLOW" => b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n",
+        "HPE_HEADER_OVERFLOW" => {
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"
+        }
+        "HPE_CHUNK_EXTENSIONS_OVERFLOW" => {
+            b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n"
+        }
         "ERR_HTTP_REQUEST_TIMEOUT" => b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
         _ => b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n",
     }

@@ -104,7 +104,8 @@ impl Default for ServerOptions {
 /// Node equivalent: `server.on('request' | 'checkContinue' | ...)`.
 pub trait Handler: Send + Sync + 'static {
     /// `'request'`.
-    fn request(&self, req: IncomingMessage, res: ServerResponse) -> impl Future<Output = ()> + Send;
+    fn request(&self, req: IncomingMessage, res: ServerResponse)
+        -> impl Future<Output = ()> + Send;
 
     /// `'checkContinue'`: a request with `Expect: 100-continue`. Default:
     /// `res.writeContinue()`, then `'request'`.
@@ -179,7 +180,11 @@ pub trait Handler: Send + Sync + 'static {
 
     /// `'dropRequest'`: a request over `maxRequestsPerSocket`; the 503 is
     /// already on its way.
-    fn drop_request(&self, req: IncomingMessage, socket: Socket) -> impl Future<Output = ()> + Send {
+    fn drop_request(
+        &self,
+        req: IncomingMessage,
+        socket: Socket,
+    ) -> impl Future<Output = ()> + Send {
         drop((req, socket));
         async {}
     }
@@ -254,7 +259,9 @@ pub struct Socket {
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket").field("peer", &self.shared.peer).finish()
+        f.debug_struct("Socket")
+            .field("peer", &self.shared.peer)
+            .finish()
     }
 }
 
@@ -542,7 +549,9 @@ impl Drop for ResponseHandle {
 
 impl std::fmt::Debug for ServerResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerResponse").field("id", &self.id).finish()
+        f.debug_struct("ServerResponse")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -553,7 +562,11 @@ fn gone<T: Default>() -> T {
 
 impl ServerResponse {
     fn read<T: Default>(&self, f: impl FnOnce(&ResponseState) -> T) -> T {
-        self.shared.lock().response(self.id).map(f).unwrap_or_else(gone)
+        self.shared
+            .lock()
+            .response(self.id)
+            .map(f)
+            .unwrap_or_else(gone)
     }
 
     fn update<T: Default>(&self, f: impl FnOnce(&mut ResponseState) -> T) -> T {
@@ -667,7 +680,10 @@ impl ServerResponse {
         self.update_result(|r| r.remove_header(name))
     }
 
-    fn update_result(&self, f: impl FnOnce(&mut ResponseState) -> Result<(), Error>) -> Result<(), Error> {
+    fn update_result(
+        &self,
+        f: impl FnOnce(&mut ResponseState) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         match self.shared.lock().response_mut(self.id) {
             Some(r) => f(r),
             None => Ok(()),
@@ -687,7 +703,10 @@ impl ServerResponse {
     }
 
     /// Queue bytes through the connection and wake its task.
-    fn produce<T>(&self, f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T) -> Option<(T, bool)> {
+    fn produce<T>(
+        &self,
+        f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T,
+    ) -> Option<(T, bool)> {
         let r = self.shared.with(|c| c.with_response(self.id, f));
         self.shared.changed.notify_waiters();
         r
@@ -893,7 +912,11 @@ impl<H: Handler> Server<H> {
     pub async fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        *self.inner.local_addr.lock().unwrap_or_else(|e| e.into_inner()) = Some(local);
+        *self
+            .inner
+            .local_addr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(local);
         self.inner.listening.store(true, Ordering::SeqCst);
         self.inner.closing.store(false, Ordering::SeqCst);
         let server = self.clone();
@@ -905,7 +928,11 @@ impl<H: Handler> Server<H> {
 
     /// The address the server listens on (`server.address()`).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        *self.inner.local_addr.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .inner
+            .local_addr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// `server.listening`.
@@ -951,7 +978,10 @@ impl<H: Handler> Server<H> {
     /// inactivity timeout of sockets accepted from now on (zero: none, the
     /// default).
     pub fn set_timeout(&self, timeout: Duration) {
-        self.inner.props.timeout.store(ms(timeout), Ordering::SeqCst);
+        self.inner
+            .props
+            .timeout
+            .store(ms(timeout), Ordering::SeqCst);
     }
 
     /// `server.timeout`.
@@ -966,7 +996,10 @@ impl<H: Handler> Server<H> {
 
     /// `server.headersTimeout = msecs`.
     pub fn set_headers_timeout(&self, timeout: Duration) {
-        self.inner.props.headers_timeout.store(ms(timeout), Ordering::SeqCst);
+        self.inner
+            .props
+            .headers_timeout
+            .store(ms(timeout), Ordering::SeqCst);
     }
 
     /// `server.requestTimeout`.
@@ -976,7 +1009,10 @@ impl<H: Handler> Server<H> {
 
     /// `server.requestTimeout = msecs`.
     pub fn set_request_timeout(&self, timeout: Duration) {
-        self.inner.props.request_timeout.store(ms(timeout), Ordering::SeqCst);
+        self.inner
+            .props
+            .request_timeout
+            .store(ms(timeout), Ordering::SeqCst);
     }
 
     /// `server.keepAliveTimeout`.
@@ -986,7 +1022,10 @@ impl<H: Handler> Server<H> {
 
     /// `server.keepAliveTimeout = msecs` (read at each response).
     pub fn set_keep_alive_timeout(&self, timeout: Duration) {
-        self.inner.props.keep_alive_timeout.store(ms(timeout), Ordering::SeqCst);
+        self.inner
+            .props
+            .keep_alive_timeout
+            .store(ms(timeout), Ordering::SeqCst);
     }
 
     /// `server.maxHeadersCount` (default 2000; 0: no limit).
@@ -996,17 +1035,26 @@ impl<H: Handler> Server<H> {
 
     /// `server.maxHeadersCount = n`.
     pub fn set_max_headers_count(&self, n: usize) {
-        self.inner.props.max_headers_count.store(n as u64, Ordering::SeqCst);
+        self.inner
+            .props
+            .max_headers_count
+            .store(n as u64, Ordering::SeqCst);
     }
 
     /// `server.maxRequestsPerSocket` (0: no limit, the default).
     pub fn max_requests_per_socket(&self) -> u32 {
-        self.inner.props.max_requests_per_socket.load(Ordering::SeqCst)
+        self.inner
+            .props
+            .max_requests_per_socket
+            .load(Ordering::SeqCst)
     }
 
     /// `server.maxRequestsPerSocket = n`.
     pub fn set_max_requests_per_socket(&self, n: u32) {
-        self.inner.props.max_requests_per_socket.store(n, Ordering::SeqCst);
+        self.inner
+            .props
+            .max_requests_per_socket
+            .store(n, Ordering::SeqCst);
     }
 
     /// Wait for `'close'`.
@@ -1072,7 +1120,11 @@ impl<H: Handler> Server<H> {
 
     /// `checkConnections`, every `connectionsCheckingInterval`.
     async fn check_loop(self) {
-        let every = self.inner.options.connections_checking_interval.max(Duration::from_millis(1));
+        let every = self
+            .inner
+            .options
+            .connections_checking_interval
+            .max(Duration::from_millis(1));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -1111,7 +1163,11 @@ impl<H: Handler> Server<H> {
             keep_alive_timeout: Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst)),
             max_requests_per_socket: p.max_requests_per_socket.load(Ordering::SeqCst),
             reject_non_standard_body_writes: o.reject_non_standard_body_writes,
-            unique_headers: o.unique_headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            unique_headers: o
+                .unique_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             timeout: Duration::from_millis(p.timeout.load(Ordering::SeqCst)),
             high_water_mark: o.high_water_mark,
             listeners: Listeners {
@@ -1229,11 +1285,15 @@ impl<H: Handler> Server<H> {
                 Event::DropRequest { id, info } => {
                     let req = message(id, info);
                     let server = self.clone();
-                    tokio::spawn(async move { server.inner.handler.drop_request(req, socket).await });
+                    tokio::spawn(
+                        async move { server.inner.handler.drop_request(req, socket).await },
+                    );
                 }
                 Event::ClientError { error, .. } => {
                     let server = self.clone();
-                    tokio::spawn(async move { server.inner.handler.client_error(error, socket).await });
+                    tokio::spawn(
+                        async move { server.inner.handler.client_error(error, socket).await },
+                    );
                 }
                 Event::Timeout => self.inner.handler.timeout(socket),
                 Event::Aborted(_) | Event::Finish(_) => shared.changed.notify_waiters(),
