@@ -27,6 +27,27 @@ const CONTEXT_READ: Duration = Duration::from_millis(50);
 /// Between the pieces of a split send.
 const SPLIT_PAUSE: Duration = Duration::from_millis(2);
 
+/// How the runner cuts what it sends, to check that the server's answer
+/// does not depend on how bytes arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Every send in pieces of this many bytes (1: byte by byte).
+    Pieces(usize),
+    /// Every send longer than this cut in two at this offset.
+    At(usize),
+}
+
+impl Split {
+    /// The pieces of `bytes`.
+    fn cut(self, bytes: &[u8]) -> Vec<&[u8]> {
+        match self {
+            Split::Pieces(n) => bytes.chunks(n.max(1)).collect(),
+            Split::At(k) if k > 0 && k < bytes.len() => vec![&bytes[..k], &bytes[k..]],
+            Split::At(_) => vec![bytes],
+        }
+    }
+}
+
 /// What became of the adapter after a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterState {
@@ -92,7 +113,7 @@ struct Play<'a> {
     actual: Vec<String>,
     failure: Option<String>,
     broken: Option<String>,
-    split: Option<usize>,
+    split: Option<Split>,
 }
 
 impl Play<'_> {
@@ -187,8 +208,8 @@ impl Play<'_> {
                     Ok(c) => {
                         if let Some(s) = c.stream.as_mut() {
                             match split {
-                                Some(n) => {
-                                    for piece in bytes.chunks(n) {
+                                Some(split) => {
+                                    for piece in split.cut(bytes) {
                                         if s.write_all(piece).await.is_err() {
                                             break;
                                         }
@@ -435,7 +456,7 @@ impl Play<'_> {
 pub async fn run_scenario(
     adapter: &mut Adapter,
     scenario: &Scenario,
-    split: Option<usize>,
+    split: Option<Split>,
 ) -> (ScenarioResult, AdapterState) {
     let started = Instant::now();
     let mut result = ScenarioResult::bare(scenario, Outcome::Pass);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::adapter::{Adapter, AdapterInfo};
-use crate::exec::{run_scenario, AdapterState};
+use crate::exec::{run_scenario, AdapterState, Split};
 use crate::fixture::{Scenario, Side};
 use crate::protocol::PROTOCOL_VERSION;
 use crate::result::{Outcome, Report, ScenarioResult};
@@ -117,7 +117,7 @@ pub async fn run(
                     }
                 }
                 let a = adapter.as_mut().expect("spawned above");
-                let (r, state) = run_scenario(a, scenario, split).await;
+                let (r, state) = run_scenario(a, scenario, split.map(Split::Pieces)).await;
                 if state == AdapterState::Broken {
                     if let Some(a) = adapter.take() {
                         a.kill().await;

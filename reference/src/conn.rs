@@ -1173,3 +1173,7 @@ impl PartialEq for Reading {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -300,8 +300,7 @@ impl Socket {
 
     /// `socket.setTimeout(ms)`.
     pub fn set_timeout(&self, timeout: Duration) {
-        self.shared
-            .with(|c| c.set_socket_timeout(timeout, Instant::now()));
+        self.shared.with(|c| c.set_socket_timeout(timeout, now()));
     }
 
     /// `socket.remoteAddress` / `remotePort`.
@@ -1137,7 +1136,7 @@ impl<H: Handler> Server<H> {
             if ht.is_zero() && rt.is_zero() {
                 continue;
             }
-            let now = Instant::now();
+            let now = now();
             for shared in self.connections() {
                 shared.with(|c| c.check_expired(now, ht, rt));
             }
@@ -1194,7 +1193,7 @@ impl<H: Handler> Server<H> {
         let local = stream.local_addr().unwrap_or(peer);
         let id = self.inner.next_conn.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::new(Shared {
-            state: Mutex::new(Connection::new(self.conn_config(), Instant::now())),
+            state: Mutex::new(Connection::new(self.conn_config(), now())),
             wake_io: Notify::new(),
             changed: Notify::new(),
             peer,
@@ -1316,7 +1315,7 @@ impl<H: Handler> Server<H> {
                 let mut c = shared.lock();
                 while !c.transmit().is_empty() {
                     match stream.try_write(c.transmit()) {
-                        Ok(n) => c.transmitted(n, Instant::now()),
+                        Ok(n) => c.transmitted(n, now()),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(_) => {
                             c.recv_reset();
@@ -1370,7 +1369,7 @@ impl<H: Handler> Server<H> {
                             Ok(0) => {
                                 let mut c = shared.lock();
                                 self.refresh(&mut c);
-                                c.recv_eof(Instant::now());
+                                c.recv_eof(now());
                                 if shut_down {
                                     return Ok(());
                                 }
@@ -1381,7 +1380,7 @@ impl<H: Handler> Server<H> {
                                     // Draining after our FIN: discard.
                                 } else {
                                     self.refresh(&mut c);
-                                    c.recv(&buf[..n], Instant::now());
+                                    c.recv(&buf[..n], now());
                                 }
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -1394,11 +1393,17 @@ impl<H: Handler> Server<H> {
                 }
                 _ = &mut wake => {}
                 _ = sleep => {
-                    shared.lock().handle_timeout(Instant::now());
+                    shared.lock().handle_timeout(now());
                 }
             }
         }
     }
+}
+
+/// The current time on tokio's clock (which tests may pause), for the
+/// sans-IO core.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// Shut the write side of a tokio stream down without taking it mutably.

@@ -1,0 +1,1 @@
+//! Unit tests of the sans-IO connection core (filled in below).
