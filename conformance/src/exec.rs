@@ -504,7 +504,7 @@ pub async fn run_scenario(
                     )),
                     adapter,
                 );
-                return (r, stop(adapter).await);
+                return (r, stop(adapter, HashMap::new()).await);
             }
             other => {
                 let why = match other {
@@ -594,8 +594,7 @@ pub async fn run_scenario(
         conns,
         ..
     } = play;
-    let state = stop(adapter).await;
-    drop(conns);
+    let state = stop(adapter, conns).await;
     result.expected = expected;
     result.actual = actual;
     result.outcome = match (broken, failure) {
@@ -613,9 +612,20 @@ pub async fn run_scenario(
     (result, state)
 }
 
-/// Sends `stop` and waits for `stopped`, discarding late events.
-async fn stop(adapter: &mut Adapter) -> AdapterState {
-    if adapter.send(&ToAdapter::Stop).await.is_err() {
+/// Sends `stop`, resets the runner's connections, and waits for
+/// `stopped`, discarding late events.
+///
+/// The connections end with a reset (RST), not a close: neither side then
+/// keeps the connection in TIME_WAIT, so runs of thousands of scenarios do
+/// not exhaust the ephemeral ports.
+async fn stop(adapter: &mut Adapter, conns: HashMap<String, Conn>) -> AdapterState {
+    let sent = adapter.send(&ToAdapter::Stop).await;
+    for conn in conns.into_values() {
+        if let Some(stream) = conn.stream {
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+    if sent.is_err() {
         return AdapterState::Broken;
     }
     let deadline = Instant::now() + ADAPTER_ANSWER;
