@@ -96,9 +96,10 @@ async fn check(adapter: &mut Adapter, scenario: &Scenario, split: Option<Split>)
             .header("expected", "actual")
             .to_string();
         panic!(
-            "{} ({}) with {:?}: {:?}\n{diff}\nstderr:\n{}",
+            "{} ({}:{}) with {:?}: {:?}\n{diff}\nstderr:\n{}",
             scenario.id,
-            format!("{}:{}", scenario.file.display(), scenario.line),
+            scenario.file.display(),
+            scenario.line,
             split,
             result.outcome,
             result.stderr
