@@ -6,9 +6,13 @@ node23 := ".runtimes/node-23.5.0/node_modules/.bin/node"
 default:
     @just --list
 
-# The whole suite against the default target
+# The whole suite against the default target, the embedded reference
 run *ARGS:
-    cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" {{ARGS}}
+    cargo run --release -q -p nodehttp-conformance -- run {{ARGS}}
+
+# The reference's echo example (flags after Node's options), e.g. `just echo --port 8080`
+echo *ARGS:
+    cargo run --release -q -p nodehttp --example echo -- {{ARGS}}
 
 # The tests (the README's test command)
 test:
@@ -26,9 +30,10 @@ node-run *ARGS: node
 node-system-run *ARGS:
     cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" {{ARGS}}
 
-# JUnit and JSON reports for Node 23.5.0 and the system Node, in reports/
+# JUnit and JSON reports for the reference, Node 23.5.0 and the system Node, in reports/
 report: node
     mkdir -p reports
+    cargo run --release -q -p nodehttp-conformance -- run --strict --format junit --report reports/reference.xml
     cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" --format junit --report reports/node-23.5.0.xml
     cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" --format json --report reports/node-23.5.0.json > /dev/null
     cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" --format junit --report reports/node-system.xml

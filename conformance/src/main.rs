@@ -62,7 +62,7 @@ enum Command {
         /// Also run scenarios marked strict (behaviour Node shows but does not document)
         #[arg(long)]
         strict: bool,
-        /// Scenarios in parallel (one adapter process each) [default: CPU count]
+        /// Scenarios in parallel (one adapter process each) [default: CPU count; 8 or more for the embedded reference]
         #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         jobs: Option<u16>,
         /// Write every send in pieces of N bytes, each read on its own: a conforming
@@ -106,6 +106,9 @@ enum Command {
         format: ListFormat,
     },
 }
+
+/// How many embedded adapters run scenarios at once by default.
+const EMBEDDED_JOBS: usize = 8;
 
 /// The command that runs this binary as the embedded adapter.
 fn embedded_command() -> Result<String, Usage> {
@@ -233,14 +236,17 @@ fn cmd_run(
     report_file: Option<PathBuf>,
     sections: &Sections,
 ) -> Result<ExitCode, Usage> {
-    let adapter = match adapter {
-        Some(a) => a,
-        None => embedded_command()?,
+    // The embedded target is light (a few MB, mostly waiting on the
+    // scenarios' timers): it runs more scenarios at once than a runtime.
+    let (adapter, default_jobs) = match adapter {
+        Some(a) => (a, None),
+        None => (embedded_command()?, Some(EMBEDDED_JOBS)),
     };
     let suite = load(selection.fixtures.as_deref(), sections)?;
     let scenarios = select(suite, selection, sections)?;
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let jobs = jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        || default_jobs.map_or(cpus, |j| j.max(cpus)),
         usize::from,
     );
     let config = RunConfig {

@@ -322,3 +322,47 @@ fn show_prints_the_scenario_its_rule_and_section() {
     assert!(out.contains("rule: The status code assigned"), "{out}");
     assert!(out.contains("```wire"), "{out}");
 }
+
+#[test]
+fn without_adapter_the_embedded_reference_is_the_target() {
+    let o = bin()
+        .args(["run", "--strict", "--only", "server/event-checkexpectation/*"])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("nodehttp (embedded reference) 23.5.0"), "{out}");
+    assert!(out.contains(" passed, 0 failed, 0 skipped"), "{out}");
+}
+
+#[test]
+fn the_embedded_adapter_answers_the_protocol() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = bin()
+        .arg("adapter")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(ready["type"], "ready");
+    assert_eq!(ready["protocol"], 1);
+    let mut stdin = child.stdin.take().unwrap();
+    // Garbage and unknown messages are answered with `error`, not a crash.
+    writeln!(stdin, "not json").unwrap();
+    let e: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(e["type"], "error");
+    writeln!(stdin, r#"{{"type":"dance"}}"#).unwrap();
+    let e: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(e["type"], "error");
+    // An option the reference does not have is `unsupported`.
+    writeln!(stdin, r#"{{"type":"start","id":"x","side":"server","options":{{"noSuchOption":1}}}}"#).unwrap();
+    let u: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(u["type"], "unsupported", "{u}");
+    writeln!(stdin, r#"{{"type":"stop"}}"#).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(s["type"], "stopped");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
