@@ -48,6 +48,11 @@ use crate::response::{HeadHeaders, ResponseContext, ResponseState};
 /// a client that honours `Keep-Alive: timeout=N` never races the close.
 pub const KEEP_ALIVE_TIMEOUT_BUFFER: Duration = Duration::from_millis(1000);
 
+/// How many requests of one connection may wait for their response before
+/// the reference stops parsing the next ones (Node has no limit; 64 is far
+/// deeper than any client pipelines).
+pub const MAX_PIPELINED: usize = 64;
+
 /// The default `highWaterMark` of sockets and messages: 16 KiB.
 pub const DEFAULT_HIGH_WATER_MARK: usize = 16 * 1024;
 
@@ -346,7 +351,8 @@ impl Connection {
             Reading::Body { id, .. } => self
                 .body(id)
                 .is_none_or(|b| b.buffered < self.cfg.high_water_mark),
-            Reading::Head | Reading::Closed => true,
+            Reading::Head => !self.parsing_paused(),
+            Reading::Closed => true,
         }
     }
 
@@ -369,8 +375,17 @@ impl Connection {
         }
         let chunk_start = self.input.len();
         self.input.extend_from_slice(data);
+        self.parse(chunk_start, now);
+    }
+
+    /// Parse what `input` holds, from its start; the last chunk received
+    /// starts at `chunk_start` (for `bytesParsed` and `rawPacket`).
+    fn parse(&mut self, chunk_start: usize, now: Instant) {
         let mut pos = 0;
-        loop {
+        while pos < self.input.len() {
+            if matches!(self.reading, Reading::Head) && self.parsing_paused() {
+                break;
+            }
             match self.step(pos, now) {
                 Ok(Some(used)) => pos += used,
                 Ok(None) => break,
@@ -379,15 +394,36 @@ impl Connection {
                     // llhttp's offset into the buffer it was given.
                     let at = error.bytes_parsed().unwrap_or(0) + pos;
                     error = error.with_bytes_parsed(at.saturating_sub(chunk_start));
-                    self.client_error(error, Some(data.to_vec()));
+                    let packet = self.input[chunk_start.min(self.input.len())..].to_vec();
+                    self.client_error(error, Some(packet));
                     return;
                 }
             }
-            if pos >= self.input.len() {
-                break;
-            }
         }
         self.input.drain(..pos);
+    }
+
+    /// Bytes written by responses and not yet sent.
+    fn pending_output(&self) -> usize {
+        self.out.len() + self.outgoing.iter().map(|o| o.pending.len()).sum::<usize>()
+    }
+
+    /// Whether new request heads wait: Node pauses the socket while
+    /// `highWaterMark` bytes of responses are queued (`socket._paused` in
+    /// `parserOnIncoming`); the reference also waits while
+    /// [`MAX_PIPELINED`] requests are unanswered, so that a client cannot
+    /// make it hold an unbounded number of requests.
+    fn parsing_paused(&self) -> bool {
+        self.pending_output() >= self.cfg.high_water_mark || self.outgoing.len() >= MAX_PIPELINED
+    }
+
+    /// Parse input that waited while parsing was paused.
+    fn resume_parsing(&mut self, now: Instant) {
+        if matches!(self.reading, Reading::Head) && !self.input.is_empty() && !self.parsing_paused()
+        {
+            let start = self.input.len();
+            self.parse(start, now);
+        }
     }
 
     /// The peer closed its write side (Node: `socketOnEnd`).
@@ -1045,6 +1081,7 @@ impl Connection {
         self.out.drain(..n);
         if n > 0 {
             self.touch(now);
+            self.resume_parsing(now);
         }
     }
 
