@@ -2,11 +2,18 @@
 //! Node.js's `node:http` module.
 //!
 //! The crate is the reference implementation the conformance suite
-//! (`nodehttp-conformance`) is checked against. This first layer is
+//! (`nodehttp-conformance`) is checked against. Its protocol logic is
 //! *sans-IO* (like `quinn-proto` or hyper's `proto::h1`): plain bytes in,
 //! values and bytes out, no sockets, no clock reads except where a caller
-//! passes a time in.
+//! passes a time in. [`server`] is the thin tokio layer on top, and the API
+//! an application uses.
 //!
+//! - [`server`]: `http.createServer()`, `http.Server`, `IncomingMessage`,
+//!   `ServerResponse`: the public server API, on tokio.
+//! - [`conn`]: one server connection as a state machine (parsing,
+//!   pipelining, keep-alive, timeouts).
+//! - [`response`]: one `ServerResponse` as a state machine (the header API,
+//!   framing, trailers, 1xx).
 //! - [`status`]: `http.STATUS_CODES`, `http.METHODS`.
 //! - [`validate`]: `http.validateHeaderName` / `validateHeaderValue`.
 //! - [`headers`]: `IncomingMessage.headers` and friends from raw pairs.
@@ -30,6 +37,10 @@ mod testutil;
 pub mod validate;
 
 pub use error::Error;
+pub use parse::DEFAULT_MAX_HEADER_SIZE as MAX_HEADER_SIZE;
+pub use server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
+pub use status::{METHODS, STATUS_CODES};
+pub use validate::{validate_header_name, validate_header_value};
 
 /// The Node.js version whose `node:http` documentation this crate follows.
 pub const NODE_VERSION: &str = "23.5.0";

@@ -1148,7 +1148,11 @@ impl<H: Handler> Server<H> {
         let p = &self.inner.props;
         ConnConfig {
             parse: ParseOptions {
-                max_header_size: o.max_header_size,
+                // As Node's parser: 0 means the default.
+                max_header_size: match o.max_header_size {
+                    0 => crate::parse::DEFAULT_MAX_HEADER_SIZE,
+                    n => n,
+                },
                 insecure: o.insecure_http_parser,
             },
             headers: HeaderOptions {
@@ -1189,7 +1193,20 @@ impl<H: Handler> Server<H> {
     }
 
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(self.inner.options.no_delay);
+        let o = &self.inner.options;
+        let _ = stream.set_nodelay(o.no_delay);
+        if o.keep_alive {
+            // socket.setKeepAlive(true, delay): a zero delay keeps the
+            // system's.
+            let sock = socket2::SockRef::from(&stream);
+            let _ = if o.keep_alive_initial_delay.is_zero() {
+                sock.set_keepalive(true)
+            } else {
+                sock.set_tcp_keepalive(
+                    &socket2::TcpKeepalive::new().with_time(o.keep_alive_initial_delay),
+                )
+            };
+        }
         let local = stream.local_addr().unwrap_or(peer);
         let id = self.inner.next_conn.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::new(Shared {
