@@ -359,7 +359,13 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
         handler: Arc::new(handler_script),
         listeners: Arc::new(listeners),
     };
-    let server = Server::new(options, handler);
+    let server = match Server::new(options, handler) {
+        Ok(s) => s,
+        Err(e) => {
+            send_error(format!("start {id}: createServer: {e}"));
+            return None;
+        }
+    };
     if let Some(Value::Object(props)) = msg.get("properties") {
         for (key, value) in props {
             if let Err(Unsupported(reason)) = set_property(&server, key, value) {
@@ -398,7 +404,7 @@ fn server_options(v: Option<&Value>) -> Result<ServerOptions, Unsupported> {
             "connectionsCheckingInterval" => {
                 o.connections_checking_interval = millis(value).ok_or_else(bad)?
             }
-            "headersTimeout" => o.headers_timeout = millis(value).ok_or_else(bad)?,
+            "headersTimeout" => o.headers_timeout = Some(millis(value).ok_or_else(bad)?),
             "requestTimeout" => o.request_timeout = millis(value).ok_or_else(bad)?,
             "keepAliveTimeout" => o.keep_alive_timeout = millis(value).ok_or_else(bad)?,
             "keepAliveInitialDelay" => {

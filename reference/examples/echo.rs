@@ -125,28 +125,9 @@ impl Args {
         let mut o = ServerOptions::default();
         if let Some(ms) = self.request_timeout {
             o.request_timeout = Duration::from_millis(ms);
-            // storeHTTPOptions: `headersTimeout = MathMin(60_000, requestTimeout)`.
-            o.headers_timeout = o.headers_timeout.min(o.request_timeout);
         }
-        if let Some(ms) = self.headers_timeout {
-            o.headers_timeout = Duration::from_millis(ms);
-        }
-        if !o.request_timeout.is_zero()
-            && !o.headers_timeout.is_zero()
-            && o.headers_timeout > o.request_timeout
-        {
-            // Node: ERR_OUT_OF_RANGE('headersTimeout', '<= requestTimeout').
-            Args::command()
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    format!(
-                        "--headers-timeout ({} ms) must be <= --request-timeout ({} ms)",
-                        o.headers_timeout.as_millis(),
-                        o.request_timeout.as_millis()
-                    ),
-                )
-                .exit();
-        }
+        // Unset: Node's `MathMin(60_000, requestTimeout)`, computed by the crate.
+        o.headers_timeout = self.headers_timeout.map(Duration::from_millis);
         if let Some(ms) = self.keep_alive_timeout {
             o.keep_alive_timeout = Duration::from_millis(ms);
         }
@@ -379,7 +360,17 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let server = Server::new(args.server_options(), Echo);
+    // Node's createServer throws ERR_OUT_OF_RANGE for a headersTimeout above
+    // requestTimeout: a usage error here.
+    let server = match Server::new(args.server_options(), Echo) {
+        Ok(server) => server,
+        Err(e) => Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{} ({})", e, e.code()),
+            )
+            .exit(),
+    };
     if let Some(n) = args.max_requests_per_socket {
         server.set_max_requests_per_socket(n);
     }

@@ -75,7 +75,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let server = Server::new(ServerOptions::default(), Hello);
+    let server = Server::new(ServerOptions::default(), Hello).map_err(std::io::Error::other)?;
     let stop = shutdown_signal()?;
     let addr = server.listen(("127.0.0.1", args.port)).await?;
     let mut out = std::io::stdout().lock();

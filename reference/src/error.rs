@@ -78,6 +78,9 @@ pub enum Kind {
     InvalidArgValue,
     /// `ERR_INVALID_ARG_TYPE`: an argument of the wrong type.
     InvalidArgType,
+    /// `ERR_OUT_OF_RANGE`: a number outside its range (`headersTimeout`
+    /// above `requestTimeout` in `http.createServer()`).
+    OutOfRange,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -267,6 +270,16 @@ impl Error {
 
     /// `ERR_INVALID_ARG_VALUE(name, value[, reason])`; `received` is
     /// `util.inspect(value)`.
+    /// `ERR_OUT_OF_RANGE` with Node's message.
+    pub(crate) fn out_of_range(name: &str, range: &str, received: &str) -> Error {
+        Error::new(
+            Kind::OutOfRange,
+            format!(
+                "The value of \"{name}\" is out of range. It must be {range}. Received {received}"
+            ),
+        )
+    }
+
     pub(crate) fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
         Error::new(
             Kind::InvalidArgValue,
@@ -340,6 +353,7 @@ impl Error {
             Kind::StreamAlreadyFinished => "ERR_STREAM_ALREADY_FINISHED",
             Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
             Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
+            Kind::OutOfRange => "ERR_OUT_OF_RANGE",
         }
     }
 
@@ -352,7 +366,7 @@ impl Error {
             | Kind::InvalidChar
             | Kind::InvalidArgValue
             | Kind::InvalidArgType => "TypeError",
-            Kind::InvalidStatusCode => "RangeError",
+            Kind::InvalidStatusCode | Kind::OutOfRange => "RangeError",
             _ => "Error",
         }
     }
@@ -418,7 +432,8 @@ impl fmt::Display for Error {
             | Kind::StreamDestroyed
             | Kind::StreamAlreadyFinished
             | Kind::InvalidArgValue
-            | Kind::InvalidArgType => f.write_str(&self.inner.detail),
+            | Kind::InvalidArgType
+            | Kind::OutOfRange => f.write_str(&self.inner.detail),
         }
     }
 }

@@ -44,8 +44,10 @@ pub struct ServerOptions {
     /// `connectionsCheckingInterval`: how often `headersTimeout` and
     /// `requestTimeout` are checked. Default 30 s.
     pub connections_checking_interval: Duration,
-    /// `headersTimeout`: time allowed to receive a request head. Default 60 s.
-    pub headers_timeout: Duration,
+    /// `headersTimeout`: time allowed to receive a request head. Default
+    /// (`None`): the smaller of 60 s and `requestTimeout`, as Node computes
+    /// it.
+    pub headers_timeout: Option<Duration>,
     /// `requestTimeout`: time allowed to receive a whole request. Default 300 s.
     pub request_timeout: Duration,
     /// `keepAliveTimeout`: idle time before a kept-alive socket is closed
@@ -79,7 +81,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             connections_checking_interval: Duration::from_millis(30_000),
-            headers_timeout: Duration::from_millis(60_000),
+            headers_timeout: None,
             request_timeout: Duration::from_millis(300_000),
             keep_alive_timeout: Duration::from_millis(5000),
             max_header_size: crate::parse::DEFAULT_MAX_HEADER_SIZE,
@@ -851,7 +853,7 @@ struct ServerInner<H> {
 /// }
 ///
 /// # async fn run() -> std::io::Result<()> {
-/// let server = Server::new(ServerOptions::default(), Hello);
+/// let server = Server::new(ServerOptions::default(), Hello).expect("valid options");
 /// let addr = server.listen("127.0.0.1:0").await?;
 /// println!("listening on {addr}");
 /// server.closed().await;
@@ -875,16 +877,30 @@ fn ms(d: Duration) -> u64 {
 
 impl<H: Handler> Server<H> {
     /// `http.createServer(options, handler)`.
-    pub fn new(options: ServerOptions, handler: H) -> Server<H> {
+    ///
+    /// Fails as Node's does: `ERR_OUT_OF_RANGE` when both timeouts are set
+    /// and `headersTimeout` is above `requestTimeout`.
+    pub fn new(options: ServerOptions, handler: H) -> Result<Server<H>, Error> {
+        let request_timeout = ms(options.request_timeout);
+        let headers_timeout = options
+            .headers_timeout
+            .map_or(request_timeout.min(60_000), ms);
+        if request_timeout > 0 && headers_timeout > 0 && headers_timeout > request_timeout {
+            return Err(Error::out_of_range(
+                "headersTimeout",
+                "<= requestTimeout",
+                &headers_timeout.to_string(),
+            ));
+        }
         let props = Props {
-            headers_timeout: AtomicU64::new(ms(options.headers_timeout)),
+            headers_timeout: AtomicU64::new(headers_timeout),
             request_timeout: AtomicU64::new(ms(options.request_timeout)),
             keep_alive_timeout: AtomicU64::new(ms(options.keep_alive_timeout)),
             timeout: AtomicU64::new(0),
             max_headers_count: AtomicU64::new(2000),
             max_requests_per_socket: AtomicU32::new(0),
         };
-        Server {
+        Ok(Server {
             inner: Arc::new(ServerInner {
                 handler,
                 options,
@@ -898,7 +914,7 @@ impl<H: Handler> Server<H> {
                 closed: Notify::new(),
                 local_addr: Mutex::new(None),
             }),
-        }
+        })
     }
 
     /// The handler.
@@ -1426,4 +1442,44 @@ fn now() -> Instant {
 /// Shut the write side of a tokio stream down without taking it mutably.
 fn stream_shutdown(stream: &TcpStream) -> io::Result<()> {
     socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+    impl Handler for Nothing {
+        async fn request(&self, _req: IncomingMessage, res: ServerResponse) {
+            let _ = res.end(None);
+        }
+    }
+
+    fn options(request_ms: u64, headers_ms: Option<u64>) -> ServerOptions {
+        ServerOptions {
+            request_timeout: Duration::from_millis(request_ms),
+            headers_timeout: headers_ms.map(Duration::from_millis),
+            ..ServerOptions::default()
+        }
+    }
+
+    #[test]
+    fn headers_timeout_defaults_as_node_computes_it() {
+        let ms = |o| Server::new(o, Nothing).unwrap().headers_timeout().as_millis();
+        assert_eq!(ms(ServerOptions::default()), 60_000);
+        assert_eq!(ms(options(10_000, None)), 10_000);
+        assert_eq!(ms(options(0, None)), 0);
+        assert_eq!(ms(options(0, Some(90_000))), 90_000);
+    }
+
+    #[test]
+    fn headers_timeout_above_request_timeout_is_out_of_range() {
+        let e = Server::new(options(1000, Some(2000)), Nothing).err().unwrap();
+        assert_eq!(e.code(), "ERR_OUT_OF_RANGE");
+        assert_eq!(e.name(), "RangeError");
+        assert_eq!(
+            e.to_string(),
+            "The value of \"headersTimeout\" is out of range. It must be <= requestTimeout. Received 2000"
+        );
+    }
 }
