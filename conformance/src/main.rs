@@ -245,10 +245,7 @@ fn cmd_run(
     let suite = load(selection.fixtures.as_deref(), sections)?;
     let scenarios = select(suite, selection, sections)?;
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let jobs = jobs.map_or_else(
-        || default_jobs.map_or(cpus, |j| j.max(cpus)),
-        usize::from,
-    );
+    let jobs = jobs.map_or_else(|| default_jobs.map_or(cpus, |j| j.max(cpus)), usize::from);
     let config = RunConfig {
         adapter,
         jobs,

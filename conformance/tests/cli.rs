@@ -326,12 +326,20 @@ fn show_prints_the_scenario_its_rule_and_section() {
 #[test]
 fn without_adapter_the_embedded_reference_is_the_target() {
     let o = bin()
-        .args(["run", "--strict", "--only", "server/event-checkexpectation/*"])
+        .args([
+            "run",
+            "--strict",
+            "--only",
+            "server/event-checkexpectation/*",
+        ])
         .output()
         .unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains("nodehttp (embedded reference) 23.5.0"), "{out}");
+    assert!(
+        out.contains("nodehttp (embedded reference) 23.5.0"),
+        "{out}"
+    );
     assert!(out.contains(" passed, 0 failed, 0 skipped"), "{out}");
 }
 
@@ -357,7 +365,11 @@ fn the_embedded_adapter_answers_the_protocol() {
     let e: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(e["type"], "error");
     // An option the reference does not have is `unsupported`.
-    writeln!(stdin, r#"{{"type":"start","id":"x","side":"server","options":{{"noSuchOption":1}}}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"type":"start","id":"x","side":"server","options":{{"noSuchOption":1}}}}"#
+    )
+    .unwrap();
     let u: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(u["type"], "unsupported", "{u}");
     writeln!(stdin, r#"{{"type":"stop"}}"#).unwrap();
