@@ -46,3 +46,13 @@ coverage:
 lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
+
+# Microbenchmarks of the sans-IO core (criterion, byte throughput)
+bench-micro *ARGS:
+    cargo bench -p nodehttp --bench micro -- {{ARGS}}
+
+# Load benchmark: the reference's hello against Node 23.5.0, Bun and hyper (BENCHMARKS.md), e.g. `just bench-load --rounds 5`
+bench-load *ARGS:
+    cargo build --release -q -p nodehttp --example hello
+    cargo build --release -q -p nodehttp-bench
+    target/release/bench-load $(scripts/bench-deps.sh) {{ARGS}}
