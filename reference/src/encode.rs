@@ -321,15 +321,19 @@ fn has_word(value: &str, word: &str) -> bool {
 /// assert!(!head.last);
 /// ```
 pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, Error> {
+    use std::fmt::Write as _;
     // writeHead
-    let message = input
-        .status_message
-        .clone()
-        .unwrap_or_else(|| crate::status::reason_phrase_or_unknown(input.status).to_owned());
-    if has_invalid_header_char(&message) {
+    let message = match &input.status_message {
+        Some(m) => m.as_str(),
+        None => crate::status::reason_phrase_or_unknown(input.status),
+    };
+    if has_invalid_header_char(message) {
         return Err(Error::invalid_char("statusMessage", ""));
     }
-    let mut header = format!("HTTP/1.1 {} {}\r\n", input.status, message);
+    // One allocation of the usual size of a head (formatting into a
+    // growing String cost several reallocations per response).
+    let mut header = String::with_capacity(256);
+    let _ = write!(header, "HTTP/1.1 {} {}\r\n", input.status, message);
     let mut has_body = !input.request_is_head;
     if input.status == 204 || input.status == 304 || (100..=199).contains(&input.status) {
         has_body = false;
@@ -355,32 +359,48 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         if input.validate {
             validate_header_name(name)?;
         }
-        let lower = name.to_ascii_lowercase();
+        // The names matchHeader and processHeader look at, compared without
+        // a lower-cased copy of each name (the same test: they are ASCII).
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
         // processHeader: a Content-Disposition value goes through
         // `Buffer.from(value, 'latin1')` when `_contentLength` is truthy;
         // the line is then built from the Buffer's UTF-8 decoding.
-        let mut value = value.clone();
-        if lower == "content-disposition" && cl_truthy {
-            value = match value {
-                OutValue::One(v) => OutValue::One(latin1_then_utf8(&v)),
+        let converted;
+        let value = if cl_truthy && is("content-disposition") {
+            converted = match value {
+                OutValue::One(v) => OutValue::One(latin1_then_utf8(v)),
                 OutValue::Many(v) => {
                     OutValue::Many(v.iter().map(|v| latin1_then_utf8(v)).collect())
                 }
                 OutValue::Number(n) => {
-                    return Err(Error::buffer_from_number(&js_number_to_string(n)))
+                    return Err(Error::buffer_from_number(&js_number_to_string(*n)))
                 }
             };
-        }
+            &converted
+        } else {
+            value
+        };
         let unique = input
             .unique_headers
             .iter()
             .any(|u| u.to_lowercase() == name.to_lowercase());
-        let values: Vec<String> = match &value {
-            OutValue::Many(v) if (v.len() < 2 || lower != "cookie") && !unique => v.clone(),
-            OutValue::Many(v) => vec![v.join("; ")],
-            other => other.line_values(),
+        // The lines of this header, borrowed where the value already is
+        // one string or one line per element.
+        let owned;
+        let values: &[String] = match value {
+            OutValue::Many(v) if (v.len() < 2 || !is("cookie")) && !unique => v,
+            OutValue::Many(v) => {
+                owned = vec![v.join("; ")];
+                &owned
+            }
+            OutValue::One(v) => std::slice::from_ref(v),
+            other => {
+                owned = other.line_values();
+                &owned
+            }
         };
-        for v in &values {
+        let kind = MATCHED.iter().position(|k| is(k));
+        for v in values {
             if input.validate {
                 validate_header_value(name, Some(v))?;
             }
@@ -389,8 +409,8 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
             header.push_str(v);
             header.push_str("\r\n");
             // matchHeader
-            match lower.as_str() {
-                "connection" => {
+            match kind.map(|i| MATCHED[i]) {
+                Some("connection") => {
                     st_connection = true;
                     removed_connection = false;
                     if has_word(v, "close") {
@@ -399,14 +419,14 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
                         should_keep_alive = true;
                     }
                 }
-                "transfer-encoding" => {
+                Some("transfer-encoding") => {
                     st_te = true;
                     removed_te = false;
                     if has_word(v, "chunked") {
                         chunked = true;
                     }
                 }
-                "content-length" => {
+                Some("content-length") => {
                     st_cl = true;
                     // `_contentLength = value`, unconverted.
                     let this = match &value {
@@ -421,9 +441,9 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
                     content_length = v.trim().parse().ok();
                     removed_cl = false;
                 }
-                "date" => st_date = true,
-                "trailer" => st_trailer = true,
-                "keep-alive" => default_keep_alive = false,
+                Some("date") => st_date = true,
+                Some("trailer") => st_trailer = true,
+                Some("keep-alive") => default_keep_alive = false,
                 _ => {}
             }
         }
@@ -432,7 +452,7 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
     // Date header
     if input.send_date && !st_date {
         header.push_str("Date: ");
-        header.push_str(&imf_fixdate(input.now));
+        push_date(&mut header, input.now);
         header.push_str("\r\n");
     }
 
@@ -452,12 +472,13 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else if send_keep_alive {
             header.push_str("Connection: keep-alive\r\n");
             if input.keep_alive_timeout_ms != 0 && default_keep_alive {
-                header.push_str(&format!(
+                let _ = write!(
+                    header,
                     "Keep-Alive: timeout={}",
                     input.keep_alive_timeout_ms / 1000
-                ));
+                );
                 if input.max_requests_per_socket > 0 {
-                    header.push_str(&format!(", max={}", input.max_requests_per_socket));
+                    let _ = write!(header, ", max={}", input.max_requests_per_socket);
                 }
                 header.push_str("\r\n");
             }
@@ -473,10 +494,11 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else if !input.use_chunked_encoding_by_default {
             last = true;
         } else if !st_trailer && !removed_cl && content_length.is_some() {
-            header.push_str(&format!(
+            let _ = write!(
+                header,
                 "Content-Length: {}\r\n",
                 content_length.unwrap_or_default()
-            ));
+            );
         } else if !removed_te {
             header.push_str("Transfer-Encoding: chunked\r\n");
             chunked = true;
@@ -501,7 +523,43 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
 /// Encode a JavaScript string as Node's `'latin1'` encoding does: the low
 /// byte of each UTF-16 code unit.
 pub(crate) fn latin1_bytes(s: &str) -> Vec<u8> {
+    if s.is_ascii() {
+        // ASCII is its own latin-1 (the usual head: no per-char work).
+        return s.as_bytes().to_vec();
+    }
     s.encode_utf16().map(|u| u as u8).collect()
+}
+
+/// The header names whose values `_storeHeader`'s `matchHeader` (and
+/// `processHeader`) act on.
+const MATCHED: [&str; 6] = [
+    "connection",
+    "transfer-encoding",
+    "content-length",
+    "date",
+    "trailer",
+    "keep-alive",
+];
+
+/// Append the IMF-fixdate of `now` to `out`, formatted once per second
+/// (per thread) as Node's `utcDate()` caches it: the calendar arithmetic
+/// and the formatting were a measurable part of each response.
+fn push_date(out: &mut String, now: SystemTime) {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, imf_fixdate(now));
+        }
+        out.push_str(&c.1);
+    });
 }
 
 /// `Buffer.from(value, 'latin1').toString()`: the latin-1 bytes of `value`
