@@ -53,8 +53,9 @@ pub const KEEP_ALIVE_TIMEOUT_BUFFER: Duration = Duration::from_millis(1000);
 /// deeper than any client pipelines).
 pub const MAX_PIPELINED: usize = 64;
 
-/// The default `highWaterMark` of sockets and messages: 16 KiB.
-pub const DEFAULT_HIGH_WATER_MARK: usize = 16 * 1024;
+/// The default `highWaterMark` of sockets and messages:
+/// `stream.getDefaultHighWaterMark()`, 64 KiB since Node 22.
+pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
 
 /// Identifies one request (and its response) on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -289,10 +290,21 @@ pub struct Connection {
     /// Node's ConnectionsList), for `headersTimeout` / `requestTimeout`.
     message_start: Option<Instant>,
     headers_done: bool,
+    /// Whether a message began on this connection (llhttp's
+    /// `on_message_begin` ran once).
+    message_begun: bool,
     socket_timeout: Duration,
     last_activity: Instant,
     timeout_armed: bool,
     keep_alive_timeout_set: bool,
+    /// The last response finished but is not sent yet: the keep-alive
+    /// timer starts once it is.
+    keep_alive_pending: bool,
+    /// Drop the rest of the chunk being parsed (after an upgrade request
+    /// served as an ordinary one).
+    skip_rest_of_chunk: bool,
+    /// Request events whose handler has not run yet.
+    handlers_unrun: usize,
 }
 
 impl Connection {
@@ -318,10 +330,14 @@ impl Connection {
             // not idle) from the moment it is accepted.
             message_start: Some(now),
             headers_done: false,
+            message_begun: false,
             socket_timeout: timeout,
             last_activity: now,
             timeout_armed: !timeout.is_zero(),
             keep_alive_timeout_set: false,
+            keep_alive_pending: false,
+            skip_rest_of_chunk: false,
+            handlers_unrun: 0,
         }
     }
 
@@ -365,6 +381,7 @@ impl Connection {
             self.set_socket_timeout(self.cfg.timeout, now);
             self.keep_alive_timeout_set = false;
         }
+        self.keep_alive_pending = false;
         match self.reading {
             Reading::Stopped => return,
             Reading::Raw => {
@@ -387,6 +404,11 @@ impl Connection {
                 break;
             }
             match self.step(pos, now) {
+                Ok(Some(used)) if self.skip_rest_of_chunk => {
+                    let _ = used;
+                    self.skip_rest_of_chunk = false;
+                    pos = self.input.len();
+                }
                 Ok(Some(used)) => pos += used,
                 Ok(None) => break,
                 Err(mut error) => {
@@ -447,18 +469,24 @@ impl Connection {
                 if matches!(body, BodyDecoder::UntilEof) {
                     self.complete_body(id, Vec::new());
                 } else {
-                    self.abort_body(id);
+                    // socketOnEnd: parser.finish() fails first; the request
+                    // is aborted when the socket closes.
                     self.client_error(
                         Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0),
                         None,
                     );
+                    self.abort_body(id);
                     return;
                 }
             }
             _ => {}
         }
         if self.reading != Reading::Raw {
-            // !server.httpAllowHalfOpen: socket.end().
+            // !server.httpAllowHalfOpen: socket.end(). Node's request
+            // listeners ran before this 'end' (they run inside the parse),
+            // so what they answered at once is on the socket; here handlers
+            // run after the parse, so the write side is shut down only once
+            // every handler had its first run (`should_shutdown`).
             self.end_socket();
         }
     }
@@ -486,9 +514,14 @@ impl Connection {
         let rest = &self.input[pos..];
         match &mut self.reading {
             Reading::Head => {
-                if self.message_start.is_none() && rest.iter().any(|&b| b != b'\r' && b != b'\n') {
-                    // on_message_begin
+                if (self.message_start.is_none() || !self.message_begun)
+                    && rest.iter().any(|&b| b != b'\r' && b != b'\n')
+                {
+                    // on_message_begin: the timers count from the first
+                    // byte of the request (on a fresh connection, they
+                    // counted from accept until now).
                     self.message_start = Some(now);
+                    self.message_begun = true;
                     self.headers_done = false;
                 }
                 match parse_request(rest, &self.cfg.parse)? {
@@ -549,10 +582,11 @@ impl Connection {
                 } else {
                     Some(rest.len())
                 }),
+                // llhttp counts the offending byte as parsed.
                 Some(at) => Err(Error::parse(
                     crate::error::Parse::ClosedConnection,
                     "Data after `Connection: close`",
-                    at,
+                    at + 1,
                 )),
             },
             Reading::Raw | Reading::Stopped => Ok(None),
@@ -602,6 +636,12 @@ impl Connection {
                     head: rest,
                 });
                 return Some(used);
+            }
+            if !connect && matches!(head.body, BodyKind::None | BodyKind::ContentLength(0)) {
+                // llhttp stops after an upgrade message (HPE_PAUSED_UPGRADE);
+                // with nobody listening, Node serves it as an ordinary
+                // request and drops the rest of that chunk.
+                self.skip_rest_of_chunk = true;
             }
             if connect {
                 // A CONNECT nobody listens to: socket.destroy().
@@ -689,7 +729,10 @@ impl Connection {
             None => self.complete_body(id, Vec::new()),
         }
         match (dispatch, auto) {
-            (Some(dispatch), _) => self.events.push_back(Event::Request { id, info, dispatch }),
+            (Some(dispatch), _) => {
+                self.handlers_unrun += 1;
+                self.events.push_back(Event::Request { id, info, dispatch })
+            }
             (None, Some(AutoResponse::MissingHost)) => {
                 // res.writeHead(400, ['Connection', 'close']); res.end();
                 let now_sys = SystemTime::now();
@@ -952,11 +995,15 @@ impl Connection {
                 }
                 match self.outgoing.front_mut() {
                     None => {
+                        // resOnFinish arms the keep-alive timer once the
+                        // response's last write completed: here, once the
+                        // queued bytes are sent (`transmitted`).
                         if !self.cfg.keep_alive_timeout.is_zero() && self.closing == Closing::No {
-                            let t = self.cfg.keep_alive_timeout + KEEP_ALIVE_TIMEOUT_BUFFER;
-                            self.socket_timeout = t;
-                            self.timeout_armed = true;
-                            self.keep_alive_timeout_set = true;
+                            self.keep_alive_pending = true;
+                            if self.out.is_empty() {
+                                let at = self.last_activity;
+                                self.arm_keep_alive(at);
+                            }
                         }
                     }
                     Some(next) => {
@@ -1035,6 +1082,10 @@ impl Connection {
         // socket.write() hands bytes to the kernel at once: a reply written
         // just before destroy() goes out.
         self.closing = Closing::Now;
+        // res.destroyed: later writes are refused (ERR_STREAM_DESTROYED).
+        for o in &mut self.outgoing {
+            o.state.destroy();
+        }
         if !matches!(self.reading, Reading::Raw) {
             self.reading = Reading::Stopped;
         }
@@ -1081,6 +1132,9 @@ impl Connection {
         self.out.drain(..n);
         if n > 0 {
             self.touch(now);
+            if self.keep_alive_pending && self.out.is_empty() && self.closing == Closing::No {
+                self.arm_keep_alive(now);
+            }
             self.resume_parsing(now);
         }
     }
@@ -1093,7 +1147,15 @@ impl Connection {
     /// Whether the driver should shut the write side down now: closing
     /// after flush, and everything is sent.
     pub fn should_shutdown(&self) -> bool {
-        self.closing == Closing::AfterFlush && self.out.is_empty()
+        self.closing == Closing::AfterFlush && self.out.is_empty() && self.handlers_unrun == 0
+    }
+
+    /// A request handler had its first run (the driver calls this once per
+    /// [`Event::Request`], after the handler's synchronous part): what it
+    /// answered at once is queued before an end of input closes the
+    /// connection, as in Node, where listeners run inside the parse.
+    pub fn handler_ran(&mut self) {
+        self.handlers_unrun = self.handlers_unrun.saturating_sub(1);
     }
 
     /// The next event, if any.
@@ -1108,6 +1170,16 @@ impl Connection {
         if !self.socket_timeout.is_zero() {
             self.timeout_armed = true;
         }
+    }
+
+    /// The last response is sent: the socket timeout becomes
+    /// `keepAliveTimeout` + 1 s from `now`.
+    fn arm_keep_alive(&mut self, now: Instant) {
+        self.keep_alive_pending = false;
+        self.socket_timeout = self.cfg.keep_alive_timeout + KEEP_ALIVE_TIMEOUT_BUFFER;
+        self.last_activity = now;
+        self.timeout_armed = true;
+        self.keep_alive_timeout_set = true;
     }
 
     /// `socket.setTimeout(ms)` (zero disables it).
