@@ -10,7 +10,6 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
-pub mod corpus;
 pub mod embedded;
 pub mod escape;
 pub mod exec;

@@ -576,7 +576,7 @@ impl ResponseState {
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
         self.out_headers = true;
-        let key = name.to_lowercase();
+        let key = crate::headers::lower_case(name);
         match self.find(&key) {
             Some(i) => {
                 self.headers[i].name = name.to_owned();
@@ -605,7 +605,7 @@ impl ResponseState {
         }
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
-        let key = name.to_lowercase();
+        let key = crate::headers::lower_case(name);
         let Some(i) = self.find(&key) else {
             return self.set_header(name, value);
         };
@@ -658,7 +658,7 @@ impl ResponseState {
     /// Node equivalent: `res.getHeader(name)` (`undefined` is `None`).
     /// Headers given only to `writeHead()` are not queued.
     pub fn get_header(&self, name: &str) -> Option<&OutValue> {
-        let key = name.to_lowercase();
+        let key = crate::headers::lower_case(name);
         self.headers.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
@@ -704,7 +704,7 @@ impl ResponseState {
         if self.header.is_some() {
             return Err(Error::headers_sent("remove"));
         }
-        let key = name.to_lowercase();
+        let key = crate::headers::lower_case(name);
         match key.as_str() {
             "connection" => self.removed_connection = true,
             "content-length" => self.removed_content_length = true,
@@ -1363,12 +1363,12 @@ impl ResponseState {
     /// `_send`: the head goes first if it was not sent.
     fn send(&mut self, data: &[u8], out: &mut Vec<u8>) {
         if !self.header_sent {
-            if let Some(h) = self.header.clone() {
+            if let Some(h) = self.header.take() {
+                // The head, then the data: the same bytes as one write of
+                // both, without a copy of the head per response.
                 self.header_sent = true;
-                let mut all = h;
-                all.extend_from_slice(data);
-                self.emit(&all, out);
-                return;
+                self.emit(&h, out);
+                self.header = Some(h);
             }
         }
         self.emit(data, out);

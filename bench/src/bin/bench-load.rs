@@ -69,7 +69,11 @@ struct Args {
     /// Idle keep-alive connections for the memory figure (0: skip).
     #[arg(long, default_value_t = 5000)]
     idle: usize,
-    /// Only these servers (reference, node, bun, hyper); repeatable.
+    /// Another build of the `hello` example (e.g. from an earlier commit),
+    /// measured as `baseline` in the same rounds, for before/after figures.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Only these servers (reference, baseline, node, bun, hyper); repeatable.
     #[arg(long)]
     only: Vec<String>,
     /// Only these scenarios (keep-alive, close, pipelined); repeatable.
@@ -493,6 +497,13 @@ fn run(args: &Args) -> Result<(), String> {
         program: args.reference.display().to_string(),
         args: vec![],
     }];
+    if let Some(b) = &args.baseline {
+        targets.push(Target {
+            name: "baseline",
+            program: b.display().to_string(),
+            args: vec![],
+        });
+    }
     if !args.node.is_empty() {
         targets.push(Target {
             name: "node",
@@ -623,7 +634,7 @@ fn run(args: &Args) -> Result<(), String> {
     let _ = writeln!(out, "|---|---|---:|---:|");
     let has = |n: &str| targets.iter().any(|t| t.name == n);
     for &s in &scenarios {
-        for peer in ["node", "hyper", "bun"] {
+        for peer in ["node", "hyper", "bun", "baseline"] {
             if !has("reference") || !has(peer) {
                 continue;
             }
