@@ -109,6 +109,7 @@ function decodeArg(arg) {
     const keys = Object.keys(arg);
     if (keys.length === 1 && keys[0] === '$map') return new Map(arg.$map);
     if (keys.length === 1 && keys[0] === '$headers') return new Headers(arg.$headers);
+    if (keys.length === 1 && keys[0] === '$error') return new Error(String(arg.$error));
   }
   return arg;
 }
@@ -185,6 +186,24 @@ const CONTROL = {
     // connect/upgrade: nobody reads that request; Node marks it complete at once.
     if (req.complete || req.readableEnded || req.destroyed) return undefined;
     return waitEvents(sc, req, ['end', 'close']);
+  },
+  // Client scripts: wait until the request emitted NAME (now or before).
+  awaitEvent(sc, ctx, target, [name]) {
+    const seen = ctx.seen;
+    if (!seen) throw new TypeError('awaitEvent: this script has no request');
+    name = String(name);
+    if (seen.has(name)) return undefined;
+    return wait(sc, (done) => {
+      const check = (event) => { if (event === name) done(); };
+      seen.waiters.add(check);
+      return () => seen.waiters.delete(check);
+    });
+  },
+  // Client scripts: abort the request's AbortSignal (options.signal = true).
+  abortSignal(sc, ctx) {
+    if (!ctx.controller) throw new TypeError('abortSignal: the request has no signal (options.signal = true)');
+    ctx.controller.abort();
+    return undefined;
   },
   awaitDrain(sc, ctx, target) {
     if (target == null) throw new TypeError('awaitDrain: no such target in this listener');
@@ -326,10 +345,154 @@ function onSocketEvent(sc, event, script, args) {
   startScript(sc, script, ctx, event);
 }
 
+// ---------------------------------------------------------------- client
+
+// The events of a client request, each tagged with the request's name.
+// `seen` records which were emitted, for awaitEvent steps.
+function observeClient(sc, name, req, ctx) {
+  const seen = new Set();
+  seen.waiters = new Set();
+  ctx.seen = seen;
+  const report = (event, fields = {}) => {
+    emit(sc, event, { request: name, ...fields });
+    seen.add(event);
+    for (const w of [...seen.waiters]) w(event);
+  };
+  const messageFields = (m) => ({
+    statusCode: m.statusCode,
+    statusMessage: m.statusMessage,
+    httpVersion: m.httpVersion,
+    headers: jsonSafe(m.headers),
+    rawHeaders: jsonSafe(m.rawHeaders),
+  });
+  req.on('socket', (socket) => {
+    track(sc, socket);
+    report('socket', { reusedSocket: req.reusedSocket });
+  });
+  req.on('finish', () => report('finish'));
+  req.on('continue', () => report('continue'));
+  req.on('information', (info) => report('information', {
+    statusCode: info.statusCode,
+    statusMessage: info.statusMessage,
+    httpVersion: info.httpVersion,
+    headers: jsonSafe(info.headers),
+    rawHeaders: jsonSafe(info.rawHeaders),
+  }));
+  req.on('response', (res) => {
+    ctx.res = res;
+    report('response', { ...messageFields(res), headersDistinct: jsonSafe(res.headersDistinct) });
+    const chunks = [];
+    res.on('data', (chunk) => chunks.push(typeof chunk === 'string' ? chunk : latin1(chunk)));
+    res.on('end', () => report('response.end', {
+      body: chunks.join(''),
+      complete: res.complete,
+      trailers: jsonSafe(res.trailers),
+      trailersDistinct: jsonSafe(res.trailersDistinct),
+      rawTrailers: jsonSafe(res.rawTrailers),
+    }));
+    res.on('aborted', () => report('response.aborted', { complete: res.complete }));
+    res.on('error', (err) => report('response.error', { code: jsonSafe(err?.code), message: err?.message }));
+    res.on('close', () => report('response.close'));
+  });
+  req.on('timeout', () => report('timeout'));
+  req.on('abort', () => report('abort')); // deprecated, emitted by req.abort() only
+  req.on('upgrade', (res, socket, head) => {
+    track(sc, socket);
+    report('upgrade', { ...messageFields(res), head: latin1(head) });
+  });
+  req.on('connect', (res, socket, head) => {
+    track(sc, socket);
+    report('connect', { ...messageFields(res), head: latin1(head) });
+  });
+  req.on('error', (err) => report('error', { code: jsonSafe(err?.code), name: err?.name, message: err?.message }));
+  req.on('close', () => report('close'));
+}
+
+// `$closedPort` anywhere in the options stands for a port nothing listens on.
+function fillPorts(value, msg) {
+  if (value === '$closedPort') return msg.closedPort;
+  if (typeof value === 'string') return value.replaceAll('{{port}}', String(msg.port));
+  if (Array.isArray(value)) return value.map((v) => fillPorts(v, msg));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillPorts(v, msg)]));
+  }
+  return value;
+}
+
+function startClient(msg) {
+  const sc = {
+    gen: ++generation, server: null, stopped: false, client: true,
+    sockets: new Set(), signals: new Set(), signalWaiters: new Map(), pending: new Set(),
+    agents: new Map(), requests: new Map(), msg,
+  };
+  current = sc;
+  try {
+    for (const [name, options] of Object.entries(msg.agents ?? {})) {
+      sc.agents.set(name, new http.Agent(fillPorts(options ?? {}, msg)));
+    }
+  } catch (err) {
+    sendError(`start ${msg.id ?? ''}: new Agent: ${err?.message ?? err}`);
+    return;
+  }
+  send({ type: 'started' });
+}
+
+// Issue the named request now: http.request(options) (or (url, options)),
+// then run its script on the ClientRequest.
+function clientRequest(sc, name) {
+  const spec = sc.msg.requests?.[name];
+  if (!spec) throw new TypeError(`no request '${name}'`);
+  const options = { host: '127.0.0.1', port: sc.msg.port, ...fillPorts(spec.options ?? {}, sc.msg) };
+  if (typeof options.agent === 'string') {
+    const agent = sc.agents.get(options.agent);
+    if (!agent) throw new TypeError(`no agent '${options.agent}'`);
+    options.agent = agent;
+  }
+  const ctx = { self: null, req: null, res: undefined, socket: undefined, server: undefined, observed: null };
+  if (options.signal === true) {
+    ctx.controller = new AbortController();
+    options.signal = ctx.controller.signal;
+  }
+  // `get: true` issues http.get(), which ends the request itself.
+  const issue = spec.get === true ? http.get : http.request;
+  let req;
+  try {
+    req = spec.url !== undefined
+      ? issue(fillPorts(spec.url, sc.msg), options)
+      : issue(options);
+  } catch (err) {
+    emitThrow(sc, spec.get === true ? 'http.get' : 'http.request', err);
+    return;
+  }
+  sc.requests.set(name, req);
+  ctx.self = req;
+  ctx.req = req;
+  observeClient(sc, name, req, ctx);
+  startScript(sc, spec.script ?? (spec.get === true ? [] : [['end']]), ctx, `request ${name}`);
+}
+
+function agentState(sc, name) {
+  const agent = sc.agents.get(name);
+  if (!agent) throw new TypeError(`no agent '${name}'`);
+  // Pool keys hold the runner's port: shown as {{port}}. An empty list is
+  // left out: Node sometimes keeps one (agent.sockets of a name whose only
+  // request is queued), sometimes deletes it; either way the pool is empty.
+  const counts = (pools) => Object.fromEntries(Object.entries(pools)
+    .filter(([, v]) => v.length > 0)
+    .map(([k, v]) => [k.replaceAll(`:${sc.msg.port}:`, ':{{port}}:'), v.length]));
+  emit(sc, 'agent', {
+    agent: name,
+    sockets: counts(agent.sockets),
+    freeSockets: counts(agent.freeSockets),
+    requests: counts(agent.requests),
+  });
+}
+
 // ---------------------------------------------------------------- messages
 
 function start(msg) {
   if (current) teardown(current); // a start without stop: drop the old scenario
+  if (msg.side === 'client') { startClient(msg); return; }
   const listeners = msg.listeners ?? {};
   for (const event of Object.keys(listeners)) {
     if (!REQUEST_EVENTS.has(event) && !Object.hasOwn(SOCKET_EVENTS, event)) {
@@ -380,6 +543,11 @@ function teardown(sc) {
   current = null;
   for (const done of [...sc.pending]) done(); // suspended scripts wake up and end
   for (const socket of sc.sockets) socket.destroy();
+  if (sc.client) {
+    for (const req of sc.requests.values()) { req.on('error', noop); req.destroy(); }
+    for (const agent of sc.agents.values()) agent.destroy();
+    return;
+  }
   // No callback: the 'close' event may wait on connections; we never wait on it.
   try { sc.server.close(); } catch (err) { log(`close: ${err.message}`); }
 }
@@ -397,7 +565,20 @@ function signal(msg) {
 function call(msg) {
   const sc = current;
   if (!sc) { sendError('call outside a scenario'); return; }
-  if ((msg.target ?? 'server') !== 'server') { sendError(`call: unknown target '${msg.target}'`); return; }
+  const target = msg.target ?? 'server';
+  const args = Array.isArray(msg.args) ? msg.args : [];
+  if (target === 'client' || target === 'agent') {
+    try {
+      if (target === 'client' && msg.method === 'request') clientRequest(sc, String(args[0]));
+      else if (target === 'agent' && msg.method === 'state') agentState(sc, String(args[0]));
+      else throw new TypeError(`${target}.${msg.method} is not supported`);
+    } catch (err) {
+      emitThrow(sc, `${target}.${msg.method}`, err);
+    }
+    send({ type: 'called' });
+    return;
+  }
+  if (target !== 'server') { sendError(`call: unknown target '${msg.target}'`); return; }
   const method = String(msg.method);
   try {
     if (typeof sc.server[method] !== 'function') throw new TypeError(`server.${method} is not a function`);

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::adapter::{Adapter, Incoming};
-use crate::fixture::{Scenario, Step};
-use crate::matching::{self, describe, expected_text, mask_dates, transcript_lines};
+use crate::fixture::{Scenario, Side, Step};
+use crate::matching::{self, describe, expected_text_with, mask_dates, transcript_lines};
 use crate::protocol::{FromAdapter, ToAdapter};
 use crate::result::{Outcome, ScenarioResult};
 
@@ -114,9 +114,60 @@ struct Play<'a> {
     failure: Option<String>,
     broken: Option<String>,
     split: Option<Split>,
+    /// Client scenarios: the runner's scripted server.
+    listener: Option<TcpListener>,
 }
 
 impl Play<'_> {
+    /// Client scenarios: the runner's own port (`{{port}}`).
+    fn runner_port(&self) -> Option<u16> {
+        self.listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
+    /// What the client sent, as shown in a transcript: dates masked, and
+    /// the runner's port written `{{port}}` where the fixture has it.
+    fn shown(&self, got: &[u8]) -> Vec<u8> {
+        let masked = mask_dates(got);
+        match self.runner_port() {
+            Some(port) => {
+                let needle = format!("127.0.0.1:{port}");
+                let text = String::from_utf8_lossy(&masked).into_owned();
+                if text.contains(&needle) && std::str::from_utf8(&masked).is_ok() {
+                    text.replace(&needle, &format!("127.0.0.1:{}", crate::fixture::PORT_MARK))
+                        .into_bytes()
+                } else {
+                    masked
+                }
+            }
+            None => masked,
+        }
+    }
+
+    /// Sends a `call` and waits for `called`, keeping the events that come
+    /// meanwhile.
+    async fn call(&mut self, msg: ToAdapter) {
+        if let Err(e) = self.adapter.send(&msg).await {
+            self.broken.get_or_insert(e);
+            return;
+        }
+        let deadline = Instant::now() + ADAPTER_ANSWER;
+        while self.broken.is_none() {
+            match self.adapter.recv(deadline).await {
+                Some(Incoming::Message(FromAdapter::Called)) => return,
+                Some(item) => self.take(item),
+                None => {
+                    self.broken.get_or_insert(format!(
+                        "the adapter did not answer `call` within {} s",
+                        ADAPTER_ANSWER.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
     fn both_lines(&mut self, lines: Vec<String>) {
         self.expected.extend(lines.iter().cloned());
         self.actual.extend(lines);
@@ -158,6 +209,9 @@ impl Play<'_> {
 
     async fn conn(&mut self) -> Result<&mut Conn, String> {
         let name = self.current.clone();
+        if !self.conns.contains_key(&name) && self.scenario.side == Side::Client {
+            return Err("no connection from the client accepted yet (`! accept NAME`)".into());
+        }
         if !self.conns.contains_key(&name) {
             let stream = TcpStream::connect(("127.0.0.1", self.port))
                 .await
@@ -231,8 +285,11 @@ impl Play<'_> {
                 }
             }
             Step::Expect(pieces) => {
-                let (want, len) = expected_text(pieces);
-                self.expected.extend(transcript_lines('<', &want));
+                let port = self.runner_port();
+                let (want_raw, len) = expected_text_with(pieces, port);
+                let want = mask_dates(&want_raw);
+                let (want_shown, _) = expected_text_with(pieces, None);
+                self.expected.extend(transcript_lines('<', &want_shown));
                 let c = match self.conn().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -250,7 +307,7 @@ impl Play<'_> {
                 let got: Vec<u8> = c.buf.drain(..n).collect();
                 let masked = mask_dates(&got);
                 if masked == want {
-                    self.actual.extend(transcript_lines('<', &masked));
+                    self.actual.extend(transcript_lines('<', &want_shown));
                     return;
                 }
                 // Show what else comes, to make the diff telling.
@@ -259,12 +316,12 @@ impl Play<'_> {
                 c.drain_until(more).await;
                 shown.append(&mut c.buf);
                 let closed = c.closed;
-                let mut lines = transcript_lines('<', &mask_dates(&shown));
+                let mut lines = transcript_lines('<', &self.shown(&shown));
                 let why = if shown.is_empty() {
                     match closed {
-                        Some(how) => format!("expected a response, the connection was {how}"),
+                        Some(how) => format!("expected bytes, the connection was {how}"),
                         None => format!(
-                            "expected a response, nothing came within {} ms",
+                            "expected bytes, nothing came within {} ms",
                             timeout.as_millis()
                         ),
                     }
@@ -372,6 +429,56 @@ impl Play<'_> {
                 self.both_lines(describe(step));
                 self.current = name.clone();
             }
+            Step::Accept(name) => {
+                let text = describe(step).remove(0);
+                self.expected.push(text.clone());
+                let accepted = match &self.listener {
+                    Some(l) => tokio::time::timeout(timeout, l.accept()).await,
+                    None => return self.fail(line, "`! accept` in a server scenario".into()),
+                };
+                match accepted {
+                    Ok(Ok((stream, _))) => {
+                        let _ = stream.set_nodelay(true);
+                        self.conns.insert(
+                            name.clone(),
+                            Conn {
+                                stream: Some(stream),
+                                buf: Vec::new(),
+                                closed: None,
+                            },
+                        );
+                        self.current = name.clone();
+                        self.actual.push(text);
+                    }
+                    Ok(Err(e)) => {
+                        self.actual.push(format!("! accept failed: {e}"));
+                        self.fail(line, format!("accept failed: {e}"));
+                    }
+                    Err(_) => {
+                        self.actual
+                            .push(format!("! no connection within {} ms", timeout.as_millis()));
+                        self.fail(line, "the client opened no connection".into());
+                    }
+                }
+            }
+            Step::Request(name) => {
+                self.both_lines(describe(step));
+                self.call(ToAdapter::Call {
+                    target: "client".into(),
+                    method: "request".into(),
+                    args: vec![Value::String(name.clone())],
+                })
+                .await;
+            }
+            Step::Agent(name) => {
+                self.both_lines(describe(step));
+                self.call(ToAdapter::Call {
+                    target: "agent".into(),
+                    method: "state".into(),
+                    args: vec![Value::String(name.clone())],
+                })
+                .await;
+            }
             Step::Signal(name) => {
                 self.both_lines(describe(step));
                 if let Err(e) = self
@@ -388,29 +495,12 @@ impl Play<'_> {
                 args,
             } => {
                 self.both_lines(describe(step));
-                let msg = ToAdapter::Call {
+                self.call(ToAdapter::Call {
                     target: target.clone(),
                     method: method.clone(),
                     args: args.clone(),
-                };
-                if let Err(e) = self.adapter.send(&msg).await {
-                    self.broken.get_or_insert(e);
-                    return;
-                }
-                // Wait for `called`, keeping the events that come meanwhile.
-                let deadline = Instant::now() + ADAPTER_ANSWER;
-                while self.broken.is_none() {
-                    match self.adapter.recv(deadline).await {
-                        Some(Incoming::Message(FromAdapter::Called)) => return,
-                        Some(item) => self.take(item),
-                        None => {
-                            self.broken.get_or_insert(format!(
-                                "the adapter did not answer `call` within {} s",
-                                ADAPTER_ANSWER.as_secs()
-                            ));
-                        }
-                    }
-                }
+                })
+                .await;
             }
             Step::Event(name) => {
                 let want = self.awaited.get(name).copied().unwrap_or(0) + 1;
@@ -441,7 +531,7 @@ impl Play<'_> {
                     "! no event {name} within {} ms",
                     timeout.as_millis()
                 ));
-                self.fail(line, format!("the server did not report `{name}`"));
+                self.fail(line, format!("the implementation did not report `{name}`"));
             }
         }
     }
@@ -471,6 +561,57 @@ pub async fn run_scenario(
             .clone()
             .unwrap_or_else(|| serde_json::json!([["end"]])),
         listeners: scenario.listeners.clone(),
+        port: None,
+        closed_port: None,
+        agents: scenario.agents.clone(),
+        requests: scenario.requests.clone(),
+    };
+    // Client scenarios: the runner is the server.
+    let (start, listener) = match (scenario.side, start) {
+        (
+            Side::Client,
+            ToAdapter::Start {
+                id,
+                side,
+                options,
+                properties,
+                handler,
+                listeners,
+                agents,
+                requests,
+                ..
+            },
+        ) => {
+            let listener = match TcpListener::bind(("127.0.0.1", 0)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    result.outcome = Outcome::Error(format!("the runner cannot listen: {e}"));
+                    return (result, AdapterState::Usable);
+                }
+            };
+            let port = listener.local_addr().ok().map(|a| a.port());
+            // A port nothing listens on: bound, then closed.
+            let closed_port = match TcpListener::bind(("127.0.0.1", 0)).await {
+                Ok(l) => l.local_addr().ok().map(|a| a.port()),
+                Err(_) => None,
+            };
+            (
+                ToAdapter::Start {
+                    id,
+                    side,
+                    options,
+                    properties,
+                    handler,
+                    listeners,
+                    port,
+                    closed_port,
+                    agents,
+                    requests,
+                },
+                Some(listener),
+            )
+        }
+        (_, start) => (start, None),
     };
     let fail_setup = |mut result: ScenarioResult, outcome: Outcome, adapter: &Adapter| {
         result.outcome = outcome;
@@ -488,6 +629,7 @@ pub async fn run_scenario(
     let port = loop {
         match adapter.recv(deadline).await {
             Some(Incoming::Message(FromAdapter::Listening { port })) => break port,
+            Some(Incoming::Message(FromAdapter::Started)) if listener.is_some() => break 0,
             Some(Incoming::Message(FromAdapter::Unsupported { reason })) => {
                 return (
                     fail_setup(result, Outcome::Unsupported(reason), adapter),
@@ -534,6 +676,7 @@ pub async fn run_scenario(
         failure: None,
         broken: None,
         split,
+        listener,
     };
     for (i, ws) in scenario.wire.iter().enumerate() {
         play.step(ws.line, &ws.step).await;

@@ -91,7 +91,13 @@ pub enum Expected {
     Bytes(Vec<u8>),
     /// An IMF-fixdate, written `{{date}}`.
     Date,
+    /// The port the runner listens on, written `{{port}}` (client
+    /// scenarios: `Host: 127.0.0.1:{{port}}`); replaced, not masked.
+    Port,
 }
+
+/// The placeholder for the runner's port in client scenarios.
+pub const PORT_MARK: &str = "{{port}}";
 
 /// The placeholder for a masked date in expected text and masked transcripts.
 pub const DATE_MASK: &str = "{{date}}";
@@ -125,6 +131,14 @@ pub enum Step {
     Signal(String),
     /// `! event NAME`.
     Event(String),
+    /// `! accept NAME` (client scenarios): wait for the client's next
+    /// connection and make it current.
+    Accept(String),
+    /// `! request NAME` (client scenarios): the adapter issues that request.
+    Request(String),
+    /// `! agent NAME` (client scenarios): the adapter reports that agent's
+    /// state (an `agent` event).
+    Agent(String),
     /// `! call server.METHOD [ARGS]`.
     Call {
         /// The object (`server`).
@@ -179,6 +193,11 @@ pub struct Scenario {
     pub handler: Option<Value>,
     /// Optional listeners and their scripts.
     pub listeners: Map<String, Value>,
+    /// Client scenarios: the agents to create, by name, with their options.
+    pub agents: Map<String, Value>,
+    /// Client scenarios: the requests, by name: `options` for
+    /// `http.request()` and the `script` run on the `ClientRequest`.
+    pub requests: Map<String, Value>,
     /// The exchange on the wire.
     pub wire: Vec<WireStep>,
     /// The expected events, in order.
@@ -243,9 +262,41 @@ pub const OTHER_EVENTS: &[&str] = &[
     "server.close",
 ];
 
+/// The events of client scenarios (each carries `request`, the request's
+/// name, except `agent`). All of them are always compared: the order of a
+/// request's events is what client scenarios check.
+pub const CLIENT_EVENTS: &[&str] = &[
+    "socket",
+    "finish",
+    "continue",
+    "information",
+    "response",
+    "response.end",
+    "response.aborted",
+    "response.error",
+    "response.close",
+    "timeout",
+    "abort",
+    "upgrade",
+    "connect",
+    "error",
+    "close",
+    "agent",
+    "return",
+    "throw",
+];
+
 /// Whether an adapter may report this event (core or other).
 pub fn is_known_event(name: &str) -> bool {
-    CORE_EVENTS.contains(&name) || OTHER_EVENTS.contains(&name)
+    CORE_EVENTS.contains(&name) || OTHER_EVENTS.contains(&name) || CLIENT_EVENTS.contains(&name)
+}
+
+/// Whether a scenario of `side` may name this event.
+pub fn is_event_of(side: Side, name: &str) -> bool {
+    match side {
+        Side::Server => CORE_EVENTS.contains(&name) || OTHER_EVENTS.contains(&name),
+        Side::Client => CLIENT_EVENTS.contains(&name),
+    }
 }
 
 #[derive(Deserialize)]
@@ -268,6 +319,10 @@ struct Meta {
     handler: Option<Value>,
     #[serde(default)]
     listeners: Map<String, Value>,
+    #[serde(default)]
+    agents: Map<String, Value>,
+    #[serde(default)]
+    requests: Map<String, Value>,
 }
 
 /// All the scenarios of a fixture tree.
@@ -639,7 +694,79 @@ fn parse_scenario(
         check_script(script).map_err(|m| err(key_line(name), format!("listener {name}: {m}")))?;
     }
 
-    let wire = parse_wire(wire_block).map_err(|(l, m)| err(l, m))?;
+    // Side-specific fields.
+    match side {
+        Side::Server => {
+            for key in ["agents", "requests"] {
+                let present = if key == "agents" {
+                    !meta.agents.is_empty()
+                } else {
+                    !meta.requests.is_empty()
+                };
+                if present {
+                    return Err(err(
+                        key_line(key),
+                        format!("`{key}` belongs to client scenarios"),
+                    ));
+                }
+            }
+        }
+        Side::Client => {
+            if meta.handler.is_some() || !meta.listeners.is_empty() || !meta.properties.is_empty() {
+                return Err(err(
+                    key_line("handler"),
+                    "`handler`, `listeners` and `properties` belong to server scenarios".into(),
+                ));
+            }
+            if meta.requests.is_empty() {
+                return Err(err(
+                    key_line("id"),
+                    "a client scenario declares its `requests`".into(),
+                ));
+            }
+            for (name, r) in &meta.requests {
+                let Value::Object(r) = r else {
+                    return Err(err(
+                        key_line(name),
+                        format!("request `{name}` must be a table"),
+                    ));
+                };
+                for k in r.keys() {
+                    if !["options", "script", "url", "get"].contains(&k.as_str()) {
+                        return Err(err(
+                            key_line(name),
+                            format!(
+                                "request `{name}`: unknown key `{k}` (options, url, get, script)"
+                            ),
+                        ));
+                    }
+                }
+                if r.get("get").is_some_and(|g| !g.is_boolean()) {
+                    return Err(err(
+                        key_line(name),
+                        format!("request `{name}`: `get` must be a boolean"),
+                    ));
+                }
+                if let Some(script) = r.get("script") {
+                    check_script(script)
+                        .map_err(|m| err(key_line(name), format!("request {name}: {m}")))?;
+                }
+                if let Some(Value::String(agent)) = r.get("options").and_then(|o| o.get("agent")) {
+                    if !meta.agents.contains_key(agent) {
+                        return Err(err(
+                            key_line(name),
+                            format!(
+                                "request `{name}` uses agent `{agent}`, not declared in `agents`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    let wire =
+        parse_wire(wire_block, side, &meta.requests, &meta.agents).map_err(|(l, m)| err(l, m))?;
 
     let mut events = Vec::new();
     let mut event_lines = Vec::new();
@@ -656,11 +783,14 @@ fn parse_scenario(
                 return Err(err(line_no, "an event must be a JSON object".into()));
             };
             match obj.get("event") {
-                Some(Value::String(name)) if is_known_event(name) => {}
+                Some(Value::String(name)) if is_event_of(side, name) => {}
                 Some(Value::String(name)) => {
                     return Err(err(
                         line_no,
-                        format!("unknown event `{name}` (see conformance/PROTOCOL.md)"),
+                        format!(
+                        "unknown event `{name}` for a {} scenario (see conformance/PROTOCOL.md)",
+                        side.as_str()
+                    ),
                     ))
                 }
                 _ => return Err(err(line_no, "an event needs a string field `event`".into())),
@@ -687,6 +817,8 @@ fn parse_scenario(
         properties: meta.properties,
         handler: meta.handler,
         listeners: meta.listeners,
+        agents: meta.agents,
+        requests: meta.requests,
         wire,
         events,
         event_lines,
@@ -724,6 +856,27 @@ fn parse_ms(arg: &str) -> Result<Duration, String> {
 fn parse_expected(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeError> {
     let mut pieces = Vec::new();
     let mut no_newline = false;
+    let ports: Vec<&str> = text.split(PORT_MARK).collect();
+    for (j, text) in ports.iter().enumerate() {
+        let (mut sub, nl) = parse_dates(text)?;
+        if j + 1 < ports.len() && nl {
+            return Err(escape::EscapeError {
+                column: text.len(),
+                message: "stray `\\`".into(),
+            });
+        }
+        no_newline = nl;
+        pieces.append(&mut sub);
+        if j + 1 < ports.len() {
+            pieces.push(Expected::Port);
+        }
+    }
+    Ok((pieces, no_newline))
+}
+
+fn parse_dates(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeError> {
+    let mut pieces = Vec::new();
+    let mut no_newline = false;
     let parts: Vec<&str> = text.split(DATE_MASK).collect();
     for (i, part) in parts.iter().enumerate() {
         let u = unescape(part)?;
@@ -745,9 +898,19 @@ fn parse_expected(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeErr
     Ok((pieces, no_newline))
 }
 
-fn parse_wire(block: &Block) -> Result<Vec<WireStep>, (usize, String)> {
+fn parse_wire(
+    block: &Block,
+    side: Side,
+    requests: &Map<String, Value>,
+    agents: &Map<String, Value>,
+) -> Result<Vec<WireStep>, (usize, String)> {
     let mut steps: Vec<WireStep> = Vec::new();
-    let mut connections = vec!["c1".to_owned()];
+    // Server scenarios: `c1` opens by itself. Client scenarios: connections
+    // exist once accepted.
+    let mut connections = match side {
+        Side::Server => vec!["c1".to_owned()],
+        Side::Client => Vec::new(),
+    };
     for (i, raw) in block.lines.iter().enumerate() {
         let line = block.first_line + i;
         let (kind, rest) = match raw.chars().next() {
@@ -808,7 +971,29 @@ fn parse_wire(block: &Block) -> Result<Vec<WireStep>, (usize, String)> {
                     ["reset"] => Step::Reset,
                     ["closed", "within", ms] => Step::ClosedWithin(parse_ms(ms).map_err(|m| (line, m))?),
                     ["open", "for", ms] => Step::OpenFor(parse_ms(ms).map_err(|m| (line, m))?),
-                    ["connect", ..] => {
+                    ["accept", ..] if side == Side::Client => {
+                        let n = name_arg("accept")?;
+                        if connections.contains(&n) {
+                            return Err((line, format!("connection `{n}` already exists")));
+                        }
+                        connections.push(n.clone());
+                        Step::Accept(n)
+                    }
+                    ["request", ..] if side == Side::Client => {
+                        let n = name_arg("request")?;
+                        if !requests.contains_key(&n) {
+                            return Err((line, format!("no request `{n}` in `requests`")));
+                        }
+                        Step::Request(n)
+                    }
+                    ["agent", ..] if side == Side::Client => {
+                        let n = name_arg("agent")?;
+                        if !agents.contains_key(&n) {
+                            return Err((line, format!("no agent `{n}` in `agents`")));
+                        }
+                        Step::Agent(n)
+                    }
+                    ["connect", ..] if side == Side::Server => {
                         let n = name_arg("connect")?;
                         // `c1` opens by itself at its first use; naming it
                         // first opens it at a chosen moment.
@@ -831,12 +1016,12 @@ fn parse_wire(block: &Block) -> Result<Vec<WireStep>, (usize, String)> {
                     ["signal", ..] => Step::Signal(name_arg("signal")?),
                     ["event", ..] => {
                         let n = name_arg("event")?;
-                        if !is_known_event(&n) {
+                        if !is_event_of(side, &n) {
                             return Err((line, format!("unknown event `{n}`")));
                         }
                         Step::Event(n)
                     }
-                    ["call", what, ..] => {
+                    ["call", what, ..] if side == Side::Server => {
                         let (target, method) = what
                             .split_once('.')
                             .filter(|(t, m)| *t == "server" && !m.is_empty())
@@ -1006,7 +1191,7 @@ checkExpectation = []
             first_error(&unknown_event),
             (
                 33,
-                "unknown event `ending` (see conformance/PROTOCOL.md)".into()
+                "unknown event `ending` for a server scenario (see conformance/PROTOCOL.md)".into()
             )
         );
 

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
-use crate::fixture::{Expected, Step, CORE_EVENTS, DATE_LEN, DATE_MASK};
+use crate::fixture::{Expected, Step, CLIENT_EVENTS, CORE_EVENTS, DATE_LEN, DATE_MASK, PORT_MARK};
 
 fn date_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -40,12 +40,23 @@ pub fn transcript_lines(prefix: char, bytes: &[u8]) -> Vec<String> {
 }
 
 /// The text an expectation is compared with (dates as `{{date}}`), and the
-/// number of bytes it stands for on the wire.
+/// number of bytes it stands for on the wire. `{{port}}` is replaced by
+/// `port` when given.
 pub fn expected_text(pieces: &[Expected]) -> (Vec<u8>, usize) {
+    expected_text_with(pieces, None)
+}
+
+/// [`expected_text`], with `{{port}}` replaced by `port` when given.
+pub fn expected_text_with(pieces: &[Expected], port: Option<u16>) -> (Vec<u8>, usize) {
     let mut text = Vec::new();
     let mut len = 0;
     for p in pieces {
         match p {
+            Expected::Port => {
+                let shown = port.map_or_else(|| PORT_MARK.to_owned(), |p| p.to_string());
+                text.extend_from_slice(shown.as_bytes());
+                len += shown.len();
+            }
             Expected::Bytes(b) => {
                 text.extend_from_slice(b);
                 len += b.len();
@@ -72,6 +83,9 @@ pub fn describe(step: &Step) -> Vec<String> {
         Step::ClosedWithin(d) => vec![format!("! closed within {}", d.as_millis())],
         Step::OpenFor(d) => vec![format!("! open for {}", d.as_millis())],
         Step::Connect(n) => vec![format!("! connect {n}")],
+        Step::Accept(n) => vec![format!("! accept {n}")],
+        Step::Request(n) => vec![format!("! request {n}")],
+        Step::Agent(n) => vec![format!("! agent {n}")],
         Step::Use(n) => vec![format!("! use {n}")],
         Step::Signal(n) => vec![format!("! signal {n}")],
         Step::Event(n) => vec![format!("! event {n}")],
@@ -104,7 +118,9 @@ pub fn relevant<'a>(
         .iter()
         .filter(|a| {
             let n = name(a);
-            CORE_EVENTS.contains(&n) || expected.iter().any(|e| name(e) == n)
+            CORE_EVENTS.contains(&n)
+                || CLIENT_EVENTS.contains(&n)
+                || expected.iter().any(|e| name(e) == n)
         })
         .collect()
 }

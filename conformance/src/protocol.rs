@@ -26,6 +26,19 @@ pub enum ToAdapter {
         handler: Value,
         /// Optional listeners and their scripts.
         listeners: Map<String, Value>,
+        /// Client scenarios: the port the runner's scripted server listens
+        /// on (127.0.0.1).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+        /// Client scenarios: a port on which nothing listens.
+        #[serde(rename = "closedPort", skip_serializing_if = "Option::is_none")]
+        closed_port: Option<u16>,
+        /// Client scenarios: the agents to create, by name.
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        agents: Map<String, Value>,
+        /// Client scenarios: the requests, by name (`options`, `url`, `script`).
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        requests: Map<String, Value>,
     },
     /// Raise a signal for `await` steps.
     Signal {
@@ -65,6 +78,8 @@ pub enum FromAdapter {
         /// The port.
         port: u16,
     },
+    /// A client scenario is set up (its agents exist).
+    Started,
     /// The scenario cannot run on this implementation.
     Unsupported {
         /// Why.
@@ -102,7 +117,8 @@ impl FromAdapter {
         match value.get("type").and_then(Value::as_str) {
             None => return Err(format!("message without a string `type`: {line}")),
             Some(
-                "ready" | "listening" | "unsupported" | "event" | "called" | "stopped" | "error",
+                "ready" | "listening" | "started" | "unsupported" | "event" | "called" | "stopped"
+                | "error",
             ) => {}
             Some(other) => return Err(format!("unknown message type `{other}`: {line}")),
         }
@@ -134,6 +150,10 @@ mod tests {
             properties: Map::new(),
             handler: json!([["end"]]),
             listeners: Map::new(),
+            port: None,
+            closed_port: None,
+            agents: Map::new(),
+            requests: Map::new(),
         };
         insta::assert_snapshot!(start.encode(), @r#"{"type":"start","id":"server/a/b","side":"server","options":{"requireHostHeader":false},"properties":{},"handler":[["end"]],"listeners":{}}
 "#);

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::adapter::{Adapter, AdapterInfo};
 use crate::exec::{run_scenario, AdapterState, Split};
-use crate::fixture::{Scenario, Side};
+use crate::fixture::Scenario;
 use crate::protocol::PROTOCOL_VERSION;
 use crate::result::{Outcome, Report, ScenarioResult};
 
@@ -30,9 +30,6 @@ pub struct RunError(pub String);
 
 /// Whether a scenario is to be skipped, and why.
 pub fn skip_reason(s: &Scenario, info: &AdapterInfo, strict: bool) -> Option<String> {
-    if s.side == Side::Client {
-        return Some("client scenarios need protocol support for the client side".into());
-    }
     if s.strict && !strict {
         return Some("strict (run with --strict)".into());
     }

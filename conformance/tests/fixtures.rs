@@ -51,6 +51,41 @@ fn server_fixture_file_parses(#[files("../fixtures/server/*.md")] path: PathBuf)
     }
 }
 
+#[rstest]
+fn client_fixture_file_parses(#[files("../fixtures/client/*.md")] path: PathBuf) {
+    let text = std::fs::read_to_string(&path).unwrap();
+    let scenarios = parse_file(&path, &text, Side::Client, &Sections::embedded())
+        .unwrap_or_else(|e| panic!("{}", joined(e)));
+    assert!(
+        !scenarios.is_empty(),
+        "{} holds no scenario",
+        path.display()
+    );
+    for s in &scenarios {
+        assert!(
+            s.rule.trim_end().ends_with('.'),
+            "{}: the rule is one sentence ending in a period",
+            s.id
+        );
+        assert!(
+            !s.requests.is_empty(),
+            "{}: a client scenario issues requests",
+            s.id
+        );
+        for w in &s.wire {
+            if let Step::Pause(d) | Step::OpenFor(d) | Step::ClosedWithin(d) = &w.step {
+                assert!(
+                    d.as_millis() <= 3000,
+                    "{}: line {} waits {} ms",
+                    s.id,
+                    w.line,
+                    d.as_millis()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_whole_suite_loads_with_unique_ids() {
     let suite =
