@@ -47,6 +47,24 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
+# Fuzz TARGET with libFuzzer for SECONDS (default 60), seeded with the fixtures' corpus
+# and the kept finds; e.g. `just fuzz connection 600`. Targets: see fuzz/README.md.
+fuzz TARGET SECONDS="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz
+    cargo run --release -q -p nodehttp-conformance -- corpus --out target/fuzz-seeds > /dev/null
+    case "{{TARGET}}" in
+      parse_response) seeds=target/fuzz-seeds/responses ;;
+      connection) seeds=target/fuzz-seeds/seeds/connection ;;
+      *) seeds=target/fuzz-seeds/requests ;;
+    esac
+    mkdir -p fuzz/corpus/{{TARGET}} fuzz/regressions/{{TARGET}}
+    cd fuzz
+    # -s none: no sanitizer, so the stable toolchain builds it (see fuzz/README.md).
+    cargo fuzz run -s none {{TARGET}} corpus/{{TARGET}} "../$seeds" regressions/{{TARGET}} -- \
+      -max_total_time={{SECONDS}} -print_final_stats=1
+
 # Microbenchmarks of the sans-IO core (criterion, byte throughput)
 bench-micro *ARGS:
     cargo bench -p nodehttp --bench micro -- {{ARGS}}

@@ -317,6 +317,10 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let send = |v: Value| out.send(v);
     let send_error = |m: String| out.error(m);
     let id = msg.get("id").map(as_string).unwrap_or_default();
+    if msg.get("side").and_then(Value::as_str) == Some("client") {
+        send(json!({"type": "unsupported", "reason": "the reference has no client yet"}));
+        return None;
+    }
     let mut listeners: HashMap<String, Script> = HashMap::new();
     if let Some(Value::Object(l)) = msg.get("listeners") {
         for (event, script) in l {

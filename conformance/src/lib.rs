@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod corpus;
 pub mod embedded;
 pub mod escape;
 pub mod exec;

@@ -96,6 +96,16 @@ enum Command {
     /// reference server (what `run` uses when no --adapter is given)
     #[command(hide = true)]
     Adapter,
+    /// Export the fixtures' raw requests and responses, and the fuzzing
+    /// finds, as a corpus for fuzzers (layout: see the corpus module)
+    Corpus {
+        /// The directory to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The fixture directory
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
     /// For each section of the spec, the scenarios citing it
     Coverage {
         /// The fixture directory
@@ -200,6 +210,7 @@ fn main() -> ExitCode {
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
         Command::Adapter => return nodehttp_conformance::embedded::main(),
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
+        Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
         Command::Coverage { fixtures, format } => {
             cmd_coverage(fixtures.as_deref(), format, &sections)
         }
@@ -298,6 +309,15 @@ fn cmd_run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn cmd_corpus(out: &Path, dir: Option<&Path>, sections: &Sections) -> Result<ExitCode, Usage> {
+    let suite = load(dir, sections)?;
+    let regressions = nodehttp_conformance::corpus::regressions_dir(&fixture_dir(dir));
+    let n = nodehttp_conformance::corpus::export(&suite, &regressions, out)
+        .map_err(|e| Usage(format!("error: cannot write {}: {e}", out.display())))?;
+    println!("{n} files in {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_list(

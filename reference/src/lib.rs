@@ -27,6 +27,8 @@ pub mod chunked;
 pub mod conn;
 pub mod encode;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod headers;
 pub mod parse;
 pub mod response;

@@ -230,8 +230,10 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     };
     let url = latin1(&buf[url_start..url_end]);
     s.track(url_end - url_start, url_end)?;
-    // 4. Version, or HTTP/0.9 (no version, no headers).
-    let version = match s.peek() {
+    // 4. Version, or HTTP/0.9 (no version). llhttp reads header lines after
+    //    an HTTP/0.9 request line as after any other (Node 23.5.0 gives
+    //    `POST /x\r\nContent-Length: 2\r\n\r\nhi` its headers and body).
+    let (version, line_done) = match s.peek() {
         Some(b' ') => {
             s.pos += 1;
             if rtsp_only {
@@ -249,7 +251,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
                 ));
             }
             match s.version()? {
-                Some(v) => v,
+                Some(v) => (v, false),
                 None => return s.need_more(0),
             }
         }
@@ -258,23 +260,14 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             if s.line_end_09()?.is_none() {
                 return s.need_more(0);
             }
-            return Ok(Status::Complete(RequestHead {
-                method,
-                url,
-                version: (0, 9),
-                headers: Vec::new(),
-                body: BodyKind::None,
-                connection: ConnectionFlags::default(),
-                has_upgrade_header: false,
-                upgrade: is_connect,
-                should_keep_alive: false,
-                head_len: s.pos,
-            }));
+            ((0, 9), true)
         }
     };
-    match s.request_line_end()? {
-        Some(()) => {}
-        None => return s.need_more(0),
+    if !line_done {
+        match s.request_line_end()? {
+            Some(()) => {}
+            None => return s.need_more(0),
+        }
     }
     // 5. Header lines.
     let fields = match s.header_lines(true)? {
@@ -589,12 +582,16 @@ impl<'a> Scanner<'a> {
         }
         let url = &self.buf[start..self.pos];
         if absolute {
-            // An absolute-form target must start with `scheme:`.
-            let scheme_len = url
+            // An absolute-form target is llhttp's `schema "://" server`:
+            // letters only, then `://` (Node 23.5.0 answers 400 to `h:1`,
+            // `h1://x`, `http:/x`), then no `\` before the path.
+            let scheme_len = url.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+            let server = url.get(scheme_len + 3..).unwrap_or_default();
+            let server = &server[..server
                 .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-                .count();
-            if url.get(scheme_len) != Some(&b':') {
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(server.len())];
+            if !url[scheme_len..].starts_with(b"://") || server.contains(&b'\\') {
                 return Err(Error::parse(
                     Parse::InvalidUrl,
                     "Invalid characters in url",
@@ -1385,9 +1382,54 @@ mod tests {
     fn head_len_points_at_the_body() {
         let input = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
         assert_eq!(req(input, strict()).head_len, input.len() - 3);
-        // HTTP/0.9: the head is the request line only (Node consumed 9 bytes
-        // of "GET /\r\n\r\n", the last CRLF as an empty line).
-        assert_eq!(req(b"GET /\r\n\r\n", strict()).head_len, 7);
+        // HTTP/0.9: header lines follow the request line as in 1.x (Node
+        // consumes all 9 bytes of "GET /\r\n\r\n").
+        assert_eq!(req(b"GET /\r\n\r\n", strict()).head_len, 9);
+    }
+
+    /// Differential finds against Node 23.5.0 (fuzz/differential).
+    #[test]
+    fn http09_request_lines_have_headers_and_bodies() {
+        let h = req(
+            b"POST /x\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+            strict(),
+        );
+        assert_eq!((h.version, h.body), ((0, 9), BodyKind::ContentLength(2)));
+        assert_eq!(pairs(&h.headers), [("Host", "a"), ("Content-Length", "2")]);
+        // A first header line starting with a tab is refused as after a 1.1
+        // request line, CONNECT or not (Node: 400).
+        let e = parse_request(b"CONNECT x:1\n\tHost: a\r\n\r\n", &strict()).unwrap_err();
+        let e11 = parse_request(b"GET / HTTP/1.1\r\n\tHost: a\r\n\r\n", &strict()).unwrap_err();
+        assert_eq!(e.code(), e11.code());
+        assert_eq!(
+            parse_request(b"GET /x\r\n", &strict()).unwrap(),
+            Status::Partial
+        );
+    }
+
+    #[rstest]
+    #[case::scheme_without_slashes("h:1")]
+    #[case::digit_in_scheme("h1://x")]
+    #[case::plus_in_scheme("h+x://x")]
+    #[case::one_slash("http:/x")]
+    #[case::backslash_in_server("http://x\\y")]
+    #[case::scheme_only("h:")]
+    fn absolute_urls_are_schema_slash_slash_server(#[case] url: &str) {
+        let input = format!("GET {url} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let e = parse_request(input.as_bytes(), &strict()).unwrap_err();
+        assert_eq!(e.code(), "HPE_INVALID_URL", "{url}");
+    }
+
+    #[rstest]
+    #[case("h://x")]
+    #[case("H://x")]
+    #[case("http://")]
+    #[case("http://a@b/")]
+    #[case("http://[::1]/")]
+    #[case("http://x/p\\q")]
+    fn absolute_urls_node_accepts(#[case] url: &str) {
+        let input = format!("GET {url} HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(req(input.as_bytes(), strict()).url, url);
     }
 
     /// Every proper prefix of a valid head is `Partial`, never an error

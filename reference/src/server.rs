@@ -1153,7 +1153,8 @@ impl<H: Handler> Server<H> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if self.inner.closing.load(Ordering::SeqCst) && self.connections().is_empty() {
+            // httpServerPreClose: close() stops the checks.
+            if self.inner.closing.load(Ordering::SeqCst) {
                 return;
             }
             let ht = Duration::from_millis(self.inner.props.headers_timeout.load(Ordering::SeqCst));
@@ -1211,6 +1212,9 @@ impl<H: Handler> Server<H> {
         let cfg = c.config_mut();
         cfg.keep_alive_timeout = Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst));
         cfg.max_requests_per_socket = p.max_requests_per_socket.load(Ordering::SeqCst);
+        // resetSocketTimeout reads server.timeout when the keep-alive timer
+        // is replaced.
+        cfg.timeout = Duration::from_millis(p.timeout.load(Ordering::SeqCst));
         cfg.headers.max_headers_count = match p.max_headers_count.load(Ordering::SeqCst) {
             0 => None,
             n => Some(n as usize),
@@ -1323,14 +1327,18 @@ impl<H: Handler> Server<H> {
                             id,
                         }),
                     };
-                    handlers.push(Box::pin(async move {
-                        let h = &server.inner.handler;
-                        match dispatch {
-                            Dispatch::Request => h.request(req, res).await,
-                            Dispatch::CheckContinue => h.check_continue(req, res).await,
-                            Dispatch::CheckExpectation => h.check_expectation(req, res).await,
-                        }
-                    }));
+                    let ran = shared.clone();
+                    handlers.push(Box::pin(FirstRun::new(
+                        async move {
+                            let h = &server.inner.handler;
+                            match dispatch {
+                                Dispatch::Request => h.request(req, res).await,
+                                Dispatch::CheckContinue => h.check_continue(req, res).await,
+                                Dispatch::CheckExpectation => h.check_expectation(req, res).await,
+                            }
+                        },
+                        move || ran.with(Connection::handler_ran),
+                    )));
                 }
                 Event::Upgrade {
                     id,
@@ -1412,7 +1420,7 @@ impl<H: Handler> Server<H> {
             }
 
             // Write what is queued.
-            let (closing, want_write, want_read, deadline) = {
+            let (closing, want_write, want_read, deadline, shutdown_now) = {
                 let mut c = shared.lock();
                 while !c.transmit().is_empty() {
                     match stream.try_write(c.transmit()) {
@@ -1425,12 +1433,18 @@ impl<H: Handler> Server<H> {
                     }
                 }
                 let drained = c.is_drained();
-                (c.closing(), !drained, c.wants_read(), c.poll_timeout())
+                (
+                    c.closing(),
+                    !drained,
+                    c.wants_read(),
+                    c.poll_timeout(),
+                    c.should_shutdown(),
+                )
             };
             shared.changed.notify_waiters();
             match closing {
                 Closing::Now => return Ok(()),
-                Closing::AfterFlush if !want_write && !shut_down => {
+                Closing::AfterFlush if shutdown_now && !shut_down => {
                     shut_down = true;
                     // socket.end(): FIN, then wait for the peer's.
                     let std = stream_shutdown(stream);
@@ -1524,6 +1538,37 @@ impl<H: Handler> Server<H> {
             }
         }
         false
+    }
+}
+
+/// Runs `on_first` once, right after the first poll of `fut`: the end of
+/// the handler's synchronous part.
+struct FirstRun<F, G> {
+    fut: std::pin::Pin<Box<F>>,
+    on_first: Option<G>,
+}
+
+impl<F: Future, G: FnOnce()> FirstRun<F, G> {
+    fn new(fut: F, on_first: G) -> Self {
+        FirstRun {
+            fut: Box::pin(fut),
+            on_first: Some(on_first),
+        }
+    }
+}
+
+impl<F: Future, G: FnOnce() + Unpin> Future for FirstRun<F, G> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let r = self.fut.as_mut().poll(cx);
+        if let Some(f) = self.on_first.take() {
+            f();
+        }
+        r
     }
 }
 

@@ -1,0 +1,76 @@
+//! The fuzz targets (`nodehttp::fuzzing`, run by libFuzzer from `fuzz/`) on
+//! their seed corpus: every fixture's request and response bytes, and the
+//! minimised finds kept in `fuzz/regressions/<target>/`. A find that
+//! panicked once must pass here for good.
+
+use std::path::{Path, PathBuf};
+
+use nodehttp::fuzzing::{self, TARGETS};
+use nodehttp_conformance::corpus;
+use nodehttp_conformance::fixture::Suite;
+use nodehttp_conformance::sections::Sections;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+fn exchanges() -> Vec<corpus::Exchange> {
+    let suite = Suite::load(&fixtures(), &Sections::embedded()).expect("the fixtures load");
+    let e = corpus::exchanges(&suite);
+    assert!(e.len() > 100, "only {} scenarios with requests", e.len());
+    e
+}
+
+#[test]
+fn request_targets_pass_on_every_fixture_request() {
+    for e in exchanges() {
+        fuzzing::parse_request(&e.request);
+        fuzzing::chunked_decoder(&e.request);
+        fuzzing::connection(&fuzzing::connection_input(&e.request));
+        // The headers and validators targets read the bytes as arbitrary input.
+        fuzzing::headers(&e.request);
+        fuzzing::validators(&e.request);
+    }
+}
+
+#[test]
+fn response_target_passes_on_every_fixture_response() {
+    for e in exchanges() {
+        fuzzing::parse_response(&e.response);
+    }
+}
+
+#[test]
+fn every_kept_find_passes_its_target() {
+    let found = corpus::regressions(&corpus::regressions_dir(&fixtures())).expect("readable");
+    for (target, name, bytes) in &found {
+        let (_, run) = TARGETS
+            .iter()
+            .find(|(t, _)| t == target)
+            .unwrap_or_else(|| panic!("fuzz/regressions/{target}: no such target"));
+        eprintln!("{target}/{name}");
+        run(bytes);
+    }
+}
+
+#[test]
+fn the_corpus_command_writes_requests_responses_and_seeds() {
+    let out = std::env::temp_dir().join(format!("nodehttp-corpus-{}", std::process::id()));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nodehttp-conformance"))
+        .args(["corpus", "--out"])
+        .arg(&out)
+        .arg("--fixtures")
+        .arg(fixtures())
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let request = std::fs::read(out.join("requests/server__messageheaders__duplicates-joined"));
+    let count = |sub: &str| std::fs::read_dir(out.join(sub)).map_or(0, |d| d.count());
+    let (requests, seeds) = (count("requests"), count("seeds/connection"));
+    std::fs::remove_dir_all(&out).expect("removable");
+    assert!(
+        requests > 100 && requests == seeds,
+        "{requests} requests, {seeds} seeds"
+    );
+    assert!(request.is_ok_and(|r| r.starts_with(b"GET ")) || requests > 100);
+}

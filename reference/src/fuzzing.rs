@@ -1,0 +1,793 @@
+//! Fuzz targets as plain functions, with the invariants they check.
+//!
+//! Compiled with the `fuzzing` feature (which brings in `arbitrary`). The
+//! libFuzzer binaries in `fuzz/` call these functions, and so do the
+//! seed-corpus tests of `cargo test`, so a find reproduces without the fuzz
+//! toolchain. Every function panics when an invariant breaks; a panic is a
+//! finding.
+//!
+//! The byte-oriented targets ([`parse_request`], [`parse_response`],
+//! [`chunked_decoder`]) take their input as the wire bytes themselves, so
+//! that raw requests (the fixtures' corpus) are good seeds; the few knobs
+//! they turn (split points, a small `maxHeaderSize`, `insecureHTTPParser`)
+//! come from a hash of the input. The structured targets ([`validators`],
+//! [`headers`], [`connection`]) decode their input with `arbitrary`.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use arbitrary::{Arbitrary, Unstructured};
+
+use crate::chunked::ChunkedDecoder;
+use crate::conn::{Closing, ConnConfig, Connection, Event, ReqId, MAX_PIPELINED};
+use crate::headers::{HeaderMap, HeaderOptions, HeaderValue, DISCARD_DUPLICATES};
+use crate::parse::{self, BodyKind, ParseOptions, Status};
+use crate::validate;
+
+/// FNV-1a: the knobs of the byte-oriented targets, from their input.
+fn hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The parser options a target runs with: the default, a small
+/// `maxHeaderSize`, and `insecureHTTPParser`.
+fn option_sets(h: u64) -> [ParseOptions; 3] {
+    [
+        ParseOptions::default(),
+        ParseOptions {
+            max_header_size: 16 + (h % 256) as usize,
+            insecure: false,
+        },
+        ParseOptions {
+            max_header_size: parse::DEFAULT_MAX_HEADER_SIZE,
+            insecure: true,
+        },
+    ]
+}
+
+/// Checks that a head parser is restartable: on every prefix it answers
+/// `Partial`, the same error, or (once the head is in) the same head.
+fn check_prefixes<T: PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    h: u64,
+    parse: impl Fn(&[u8]) -> Result<Status<T>, crate::Error>,
+    head_len: impl Fn(&T) -> usize,
+) {
+    let whole = parse(data);
+    let cuts = [
+        h as usize % (data.len() + 1),
+        data.len() / 2,
+        data.len().saturating_sub(1),
+    ];
+    for cut in cuts {
+        let prefix = parse(&data[..cut]);
+        match (&whole, &prefix) {
+            (_, Ok(Status::Partial)) => {}
+            // Which error comes first may depend on where the input is cut
+            // when one is the header-size limit: llhttp counts a span when
+            // it ends or when the buffer does.
+            (Err(w), Err(p)) if w.is_header_overflow() || p.is_header_overflow() => {}
+            (Err(w), Err(p)) => assert_eq!(w.code(), p.code(), "prefix of {cut} bytes"),
+            (Ok(Status::Complete(w)), Ok(Status::Complete(p))) => {
+                assert_eq!(w, p, "prefix of {cut} bytes")
+            }
+            (w, p) => panic!("prefix of {cut} bytes: {p:?}, whole input: {w:?}"),
+        }
+    }
+    if let Ok(Status::Complete(head)) = &whole {
+        let n = head_len(head);
+        assert!(n <= data.len(), "head_len {n} beyond the input");
+        match parse(&data[..n]) {
+            Ok(Status::Complete(again)) => assert_eq!(&again, head, "the head alone"),
+            // A head ending in a bare CR (lenient parsing) is complete only
+            // once the next byte shows it is not an LF.
+            Ok(Status::Partial) if data[n - 1] == b'\r' => {}
+            other => panic!("the head alone ({n} bytes) parses as {other:?}"),
+        }
+    }
+}
+
+/// `parse_request` on any bytes: no panic, restartable, a complete head is
+/// within the input, `Content-Length` bodies and `Transfer-Encoding` never
+/// both, and the strict parser accepts nothing the lenient one refuses.
+pub fn parse_request(data: &[u8]) {
+    let h = hash(data);
+    for opts in option_sets(h) {
+        check_prefixes(data, h, |b| parse::parse_request(b, &opts), |r| r.head_len);
+        if let Ok(Status::Complete(head)) = parse::parse_request(data, &opts) {
+            assert!(!head.method.is_empty(), "an empty method");
+            if !opts.insecure {
+                let te = head
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"));
+                let cl = head
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+                assert!(
+                    !(te && cl),
+                    "Content-Length with Transfer-Encoding accepted"
+                );
+                let lenient = ParseOptions {
+                    insecure: true,
+                    ..opts
+                };
+                assert!(
+                    parse::parse_request(data, &lenient).is_ok(),
+                    "the lenient parser refuses what the strict one accepts"
+                );
+            }
+        }
+    }
+}
+
+/// `parse_response` on any bytes, for a GET and a HEAD: no panic,
+/// restartable, and a HEAD response never has a body.
+pub fn parse_response(data: &[u8]) {
+    let h = hash(data);
+    for opts in option_sets(h) {
+        for method in ["GET", "HEAD", "CONNECT"] {
+            check_prefixes(
+                data,
+                h,
+                |b| parse::parse_response(b, method, &opts),
+                |r| r.head_len,
+            );
+            if let Ok(Status::Complete(head)) = parse::parse_response(data, method, &opts) {
+                assert!((100..=999).contains(&head.status), "status {}", head.status);
+                if method == "HEAD" {
+                    assert_eq!(head.body, BodyKind::None, "a body for HEAD");
+                }
+            }
+        }
+    }
+}
+
+/// What decoding a chunked body gave.
+#[derive(Debug, PartialEq)]
+struct Decoded {
+    body: Vec<u8>,
+    outcome: Result<(usize, bool), &'static str>,
+    trailers: Vec<(String, String)>,
+}
+
+/// Feeds `data` to a decoder in pieces cut at `cuts`.
+fn decode_in_pieces(data: &[u8], cuts: &[usize], opts: ParseOptions) -> Decoded {
+    let mut d = ChunkedDecoder::new(opts);
+    let mut body = Vec::new();
+    let mut start = 0;
+    let mut consumed = 0;
+    let mut pieces: Vec<usize> = cuts.iter().copied().filter(|&c| c < data.len()).collect();
+    pieces.sort_unstable();
+    pieces.push(data.len());
+    for end in pieces {
+        if end < start {
+            continue;
+        }
+        let piece = &data[start..end];
+        let before = body.len();
+        match d.decode(piece, &mut body) {
+            Err(e) => {
+                return Decoded {
+                    body,
+                    outcome: Err(e.code()),
+                    trailers: Vec::new(),
+                }
+            }
+            Ok(p) => {
+                assert!(p.consumed <= piece.len(), "consumed beyond the piece");
+                assert!(
+                    body.len() - before <= p.consumed,
+                    "more body than bytes consumed"
+                );
+                assert!(
+                    p.done || p.consumed == piece.len(),
+                    "input left before the end"
+                );
+                consumed += p.consumed;
+                if p.done {
+                    assert!(d.is_done());
+                    return Decoded {
+                        body,
+                        outcome: Ok((consumed, true)),
+                        trailers: d.trailers().to_vec(),
+                    };
+                }
+            }
+        }
+        start = end;
+    }
+    Decoded {
+        body,
+        outcome: Ok((consumed, false)),
+        trailers: Vec::new(),
+    }
+}
+
+/// Two decodings of the same bytes agree, except that which error comes
+/// first may depend on the pieces when one is the size limit of trailers
+/// or extensions (llhttp counts a span when it ends or when the buffer does).
+fn same_decoding(a: &Decoded, b: &Decoded, how: &str) {
+    let limit = |d: &Decoded| {
+        matches!(
+            d.outcome,
+            Err("HPE_HEADER_OVERFLOW" | "HPE_CHUNK_EXTENSIONS_OVERFLOW")
+        )
+    };
+    if a.outcome.is_err() && b.outcome.is_err() && (limit(a) || limit(b)) {
+        return;
+    }
+    assert_eq!(a, b, "{how}");
+}
+
+/// The chunked decoder on any bytes: no panic, the same body, trailers and
+/// outcome however the input is split (whole, at two hashed points, byte by
+/// byte), and never more body than input.
+pub fn chunked_decoder(data: &[u8]) {
+    let h = hash(data);
+    for opts in option_sets(h) {
+        let whole = decode_in_pieces(data, &[], opts);
+        assert!(whole.body.len() <= data.len());
+        let n = data.len() + 1;
+        let two = decode_in_pieces(data, &[h as usize % n, (h >> 32) as usize % n], opts);
+        same_decoding(&whole, &two, "split in three");
+        if data.len() <= 512 {
+            let every: Vec<usize> = (1..data.len()).collect();
+            same_decoding(
+                &whole,
+                &decode_in_pieces(data, &every, opts),
+                "byte by byte",
+            );
+        }
+    }
+}
+
+/// Input of [`validators`].
+#[derive(Debug, Arbitrary)]
+struct ValidatorInput {
+    name: String,
+    value: Option<String>,
+}
+
+/// `validateHeaderName` / `validateHeaderValue` on any strings: no panic,
+/// and the answer is RFC 9110's token rule for names and Node's
+/// `/[^\t\x20-\x7e\x80-\xff]/` for values, with Node's error codes.
+pub fn validators(data: &[u8]) {
+    let Ok(input) = ValidatorInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let name_ok = !input.name.is_empty() && input.name.chars().all(tchar);
+    match validate::validate_header_name(&input.name) {
+        Ok(()) => assert!(name_ok, "name {:?} accepted", input.name),
+        Err(e) => {
+            assert!(!name_ok, "name {:?} refused", input.name);
+            assert_eq!(e.code(), "ERR_INVALID_HTTP_TOKEN");
+        }
+    }
+    let value_ok = |v: &str| {
+        v.chars()
+            .all(|c| matches!(c as u32, 0x09 | 0x20..=0x7e | 0x80..=0xff))
+    };
+    match (
+        validate::validate_header_value(&input.name, input.value.as_deref()),
+        &input.value,
+    ) {
+        (Ok(()), Some(v)) => assert!(value_ok(v), "value {v:?} accepted"),
+        (Ok(()), None) => panic!("an undefined value accepted"),
+        (Err(e), None) => assert_eq!(e.code(), "ERR_HTTP_INVALID_HEADER_VALUE"),
+        (Err(e), Some(v)) => {
+            assert!(!value_ok(v), "value {v:?} refused");
+            assert_eq!(e.code(), "ERR_INVALID_CHAR");
+        }
+    }
+}
+
+/// Input of [`headers`].
+#[derive(Debug, Arbitrary)]
+struct HeadersInput {
+    join_duplicate_headers: bool,
+    max_headers_count: Option<u8>,
+    /// Names drawn from a small set (so that duplicates happen) or free.
+    raw: Vec<(NameChoice, String)>,
+}
+
+#[derive(Debug, Arbitrary)]
+enum NameChoice {
+    Known(u8),
+    Free(String),
+}
+
+/// Names with a rule of their own, in several cases.
+const KNOWN_NAMES: &[&str] = &[
+    "Set-Cookie",
+    "set-cookie",
+    "Cookie",
+    "COOKIE",
+    "Host",
+    "host",
+    "Content-Length",
+    "User-Agent",
+    "X-A",
+    "x-a",
+    "__proto__",
+    "__PROTO__",
+    "Accept",
+    "accept",
+];
+
+/// The header-object builder on any raw pairs: no panic, and the objects
+/// are Node's: names lower-cased in order of first appearance, `set-cookie`
+/// an array, `cookie` joined with `"; "`, the discard list first-wins
+/// unless joined, the rest joined with `", "`, `__proto__` absent from
+/// `headers`; `headersDistinct` keeps every value.
+pub fn headers(data: &[u8]) {
+    let Ok(input) = HeadersInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let raw: Vec<(String, String)> = input
+        .raw
+        .into_iter()
+        .map(|(n, v)| match n {
+            NameChoice::Known(i) => (KNOWN_NAMES[i as usize % KNOWN_NAMES.len()].to_owned(), v),
+            NameChoice::Free(n) => (n, v),
+        })
+        .collect();
+    let opts = HeaderOptions {
+        join_duplicate_headers: input.join_duplicate_headers,
+        max_headers_count: input.max_headers_count.map(usize::from),
+    };
+    let map = HeaderMap::from_raw(raw.iter().cloned(), opts);
+    let distinct = HeaderMap::distinct_from_raw(raw.iter().cloned(), opts);
+    let used = &raw[..raw.len().min(opts.max_headers_count.unwrap_or(usize::MAX))];
+
+    // The expected objects, computed independently.
+    let mut keys: Vec<String> = Vec::new();
+    for (n, _) in used {
+        let k = n.to_lowercase();
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let distinct_keys: Vec<&str> = distinct.iter().map(|(k, _)| k).collect();
+    assert_eq!(distinct_keys, keys, "headersDistinct keys");
+    for k in &keys {
+        let values: Vec<&str> = used
+            .iter()
+            .filter(|(n, _)| n.to_lowercase() == *k)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            distinct.get(k),
+            Some(&HeaderValue::Multi(
+                values.iter().map(|v| v.to_string()).collect()
+            )),
+            "headersDistinct[{k:?}]"
+        );
+        let expected = if k == "__proto__" {
+            None
+        } else if k == "set-cookie" {
+            Some(HeaderValue::Multi(
+                values.iter().map(|v| v.to_string()).collect(),
+            ))
+        } else if k == "cookie" {
+            Some(HeaderValue::Single(values.join("; ")))
+        } else if DISCARD_DUPLICATES.contains(&k.as_str()) && !opts.join_duplicate_headers {
+            Some(HeaderValue::Single(values[0].to_owned()))
+        } else {
+            Some(HeaderValue::Single(values.join(", ")))
+        };
+        assert_eq!(map.get(k), expected.as_ref(), "headers[{k:?}]");
+    }
+    let map_keys: Vec<&str> = map.iter().map(|(k, _)| k).collect();
+    let expected_keys: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| *k != "__proto__")
+        .collect();
+    assert_eq!(map_keys, expected_keys, "headers keys");
+}
+
+/// One step of the [`connection`] target.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum Op {
+    /// Receive the next `n % left + 1` bytes of the stream, if the
+    /// connection wants to read.
+    Recv(u16),
+    /// Time passes (milliseconds); timers fire.
+    Advance(u16),
+    /// The peer half-closes.
+    Eof,
+    /// The peer resets the connection.
+    Reset,
+    /// The application writes to the `i`-th open response (`n` bytes).
+    Write(u8, u8),
+    /// The application ends the `i`-th open response, with a body or not.
+    End(u8, bool),
+    /// The application reads what arrived of the `i`-th request's body.
+    ReadBody(u8),
+    /// The bytes queued for the peer are sent (`n` of them, or all).
+    Transmit(Option<u16>),
+}
+
+/// Settings of the connection under test.
+#[derive(Debug, Clone, Arbitrary)]
+pub struct ConnSettings {
+    /// `maxHeaderSize` is small (64..=1087) rather than the default.
+    pub small_header_size: Option<u16>,
+    /// `insecureHTTPParser`.
+    pub insecure: bool,
+    /// `highWaterMark` of 1..=4096 rather than 16 KiB.
+    pub small_high_water_mark: Option<u16>,
+    /// `requireHostHeader`.
+    pub require_host_header: bool,
+    /// `maxRequestsPerSocket`.
+    pub max_requests_per_socket: u8,
+    /// `server.timeout` in ms (0 = none).
+    pub timeout: u8,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        ConnSettings {
+            small_header_size: None,
+            insecure: false,
+            small_high_water_mark: None,
+            require_host_header: true,
+            max_requests_per_socket: 0,
+            timeout: 0,
+        }
+    }
+}
+
+/// A request the application was given.
+struct Seen {
+    id: ReqId,
+    /// Its `Content-Length`, when that frames the body.
+    content_length: Option<u64>,
+    body: Vec<u8>,
+    ended: bool,
+}
+
+/// The state of a [`connection`] run.
+struct Run {
+    c: Connection,
+    now: Instant,
+    stream: Vec<u8>,
+    fed: usize,
+    largest_recv: usize,
+    hwm: usize,
+    seen: Vec<Seen>,
+    written: Vec<u8>,
+    error_replied: bool,
+    reset: bool,
+}
+
+impl Run {
+    fn new(settings: &ConnSettings, stream: Vec<u8>) -> Run {
+        let mut cfg = ConnConfig::default();
+        if let Some(n) = settings.small_header_size {
+            cfg.parse.max_header_size = 64 + usize::from(n % 1024);
+        }
+        cfg.parse.insecure = settings.insecure;
+        if let Some(n) = settings.small_high_water_mark {
+            cfg.high_water_mark = 1 + usize::from(n % 4096);
+        }
+        cfg.require_host_header = settings.require_host_header;
+        cfg.max_requests_per_socket = u32::from(settings.max_requests_per_socket % 4);
+        cfg.timeout = Duration::from_millis(u64::from(settings.timeout));
+        let hwm = cfg.high_water_mark;
+        let now = Instant::now();
+        Run {
+            c: Connection::new(cfg, now),
+            now,
+            stream,
+            fed: 0,
+            largest_recv: 0,
+            hwm,
+            seen: Vec::new(),
+            written: Vec::new(),
+            error_replied: false,
+            reset: false,
+        }
+    }
+
+    /// Handle the events, as a server with no optional listener does.
+    fn events(&mut self) {
+        while let Some(ev) = self.c.poll_event() {
+            match ev {
+                Event::Request { id, info, .. } => {
+                    let content_length = match info.headers.get("content-length") {
+                        Some(HeaderValue::Single(v))
+                            if info.headers.get("transfer-encoding").is_none() =>
+                        {
+                            v.trim().parse().ok()
+                        }
+                        _ => None,
+                    };
+                    assert!(
+                        self.seen.iter().filter(|s| !s.ended).count() < MAX_PIPELINED,
+                        "more than {MAX_PIPELINED} requests waiting for their response"
+                    );
+                    self.seen.push(Seen {
+                        id,
+                        content_length,
+                        body: Vec::new(),
+                        ended: false,
+                    });
+                }
+                Event::ClientError { error, .. } => {
+                    self.c.default_client_error(&error);
+                    self.error_replied = true;
+                }
+                Event::Timeout | Event::Upgrade { .. } => self.c.destroy(),
+                Event::DropRequest { .. } | Event::Aborted(_) | Event::Finish(_) => {}
+            }
+        }
+        if self.error_replied {
+            assert_ne!(
+                self.c.closing(),
+                Closing::No,
+                "still open after a client error"
+            );
+        }
+    }
+
+    fn open(&self, i: u8) -> Option<usize> {
+        let open: Vec<usize> = (0..self.seen.len())
+            .filter(|&k| !self.seen[k].ended)
+            .collect();
+        (!open.is_empty()).then(|| open[usize::from(i) % open.len()])
+    }
+
+    fn read_body(&mut self, k: usize) {
+        let id = self.seen[k].id;
+        let mut unread = 0;
+        while let Some(chunk) = self.c.read_body(id) {
+            unread += chunk.len();
+            self.seen[k].body.extend_from_slice(&chunk);
+        }
+        // Backpressure: unread body never exceeds highWaterMark by more
+        // than one read from the socket.
+        assert!(
+            unread <= self.hwm + self.largest_recv,
+            "{unread} body bytes buffered (highWaterMark {}, largest read {})",
+            self.hwm,
+            self.largest_recv
+        );
+        let s = &self.seen[k];
+        if self.c.body_complete(id) {
+            if let Some(n) = s.content_length {
+                assert_eq!(s.body.len() as u64, n, "body length vs Content-Length");
+            }
+        }
+        if s.content_length.is_some() && !s.body.is_empty() {
+            assert!(
+                self.stream[..self.fed]
+                    .windows(s.body.len())
+                    .any(|w| w == &s.body[..]),
+                "a Content-Length body that is not a piece of the input"
+            );
+        }
+        assert!(s.body.len() <= self.fed, "more body than input");
+    }
+
+    fn transmit(&mut self, n: Option<u16>) {
+        let out = self.c.transmit();
+        let n = n.map_or(out.len(), |n| usize::from(n).min(out.len()));
+        self.written.extend_from_slice(&out[..n]);
+        self.c.transmitted(n, self.now);
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Recv(n) => {
+                let left = self.stream.len() - self.fed;
+                if left > 0 && self.c.wants_read() {
+                    let n = usize::from(n) % left + 1;
+                    self.largest_recv = self.largest_recv.max(n);
+                    let piece = self.stream[self.fed..self.fed + n].to_vec();
+                    self.fed += n;
+                    self.c.recv(&piece, self.now);
+                }
+            }
+            Op::Advance(ms) => {
+                self.now += Duration::from_millis(u64::from(ms));
+                self.c.handle_timeout(self.now);
+                self.c.check_expired(
+                    self.now,
+                    Duration::from_millis(2_000),
+                    Duration::from_millis(10_000),
+                );
+            }
+            Op::Eof => self.c.recv_eof(self.now),
+            Op::Reset => {
+                self.c.recv_reset();
+                self.reset = true;
+            }
+            Op::Write(i, n) => {
+                if let Some(k) = self.open(i) {
+                    let data = vec![b'w'; usize::from(n)];
+                    let _ = self.c.with_response(self.seen[k].id, |r, out| {
+                        r.write(&data, SystemTime::UNIX_EPOCH, out)
+                    });
+                }
+            }
+            Op::End(i, body) => {
+                if let Some(k) = self.open(i) {
+                    let body = body.then_some(&b"done"[..]);
+                    let _ = self.c.end(self.seen[k].id, body, SystemTime::UNIX_EPOCH);
+                    self.seen[k].ended = true;
+                }
+            }
+            Op::ReadBody(i) => {
+                if !self.seen.is_empty() {
+                    self.read_body(usize::from(i) % self.seen.len());
+                }
+            }
+            Op::Transmit(n) => self.transmit(n),
+        }
+        self.events();
+    }
+
+    /// After the script: read every body, answer every request, feed what
+    /// is left, then close, until nothing moves.
+    fn finish(&mut self) {
+        for _ in 0..(self.stream.len() + 4 * MAX_PIPELINED) {
+            let before = (self.fed, self.seen.len(), self.written.len());
+            for k in 0..self.seen.len() {
+                self.read_body(k);
+                if !self.seen[k].ended {
+                    let id = self.seen[k].id;
+                    let _ = self.c.end(id, Some(b"ok"), SystemTime::UNIX_EPOCH);
+                    self.seen[k].ended = true;
+                }
+            }
+            self.events();
+            self.transmit(None);
+            self.apply(&Op::Recv(u16::MAX));
+            if (self.fed, self.seen.len(), self.written.len()) == before {
+                break;
+            }
+        }
+        self.apply(&Op::Eof);
+        for k in 0..self.seen.len() {
+            self.read_body(k);
+        }
+        self.events();
+        self.transmit(None);
+    }
+}
+
+/// Parses `bytes` as the responses a server wrote: complete HTTP/1.1
+/// responses, each to a GET or a HEAD, then possibly one cut short.
+/// Returns whether the last one is cut short.
+pub fn check_responses(bytes: &[u8]) -> Result<bool, String> {
+    let opts = ParseOptions::default();
+    // The offsets where a response may start, each reached by reading the
+    // one before as the answer to a GET or to a HEAD.
+    let mut todo = vec![0];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cut = false;
+    let mut first_error = None;
+    while let Some(at) = todo.pop() {
+        if at == bytes.len() {
+            return Ok(false);
+        }
+        if !seen.insert(at) {
+            continue;
+        }
+        for method in ["GET", "HEAD"] {
+            match one_response(&bytes[at..], method, &opts) {
+                Ok(Some(n)) => todo.push(at + n),
+                Ok(None) => cut = true,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) if !cut => Err(e),
+        _ => Ok(true),
+    }
+}
+
+/// One response: `Some(length)`, `None` if cut short.
+fn one_response(bytes: &[u8], method: &str, opts: &ParseOptions) -> Result<Option<usize>, String> {
+    let head = match parse::parse_response(bytes, method, opts) {
+        Ok(Status::Complete(h)) => h,
+        Ok(Status::Partial) => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "{e} ({}): {:?}",
+                e.code(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            ))
+        }
+    };
+    if head.version != (1, 1) {
+        return Err(format!("version {:?}", head.version));
+    }
+    let rest = &bytes[head.head_len..];
+    Ok(match head.body {
+        BodyKind::None => Some(head.head_len),
+        BodyKind::ContentLength(n) => {
+            let n = usize::try_from(n).map_err(|e| e.to_string())?;
+            (rest.len() >= n).then_some(head.head_len + n)
+        }
+        BodyKind::Chunked => {
+            let mut d = ChunkedDecoder::new(*opts);
+            let mut body = Vec::new();
+            let p = d.decode(rest, &mut body).map_err(|e| e.to_string())?;
+            p.done.then_some(head.head_len + p.consumed)
+        }
+        BodyKind::UntilEof => Some(bytes.len()),
+    })
+}
+
+/// Runs `ops` against a connection receiving `stream`, then answers and
+/// closes everything (see [`connection`] for what is checked).
+pub fn run_connection(settings: &ConnSettings, stream: &[u8], ops: &[Op]) {
+    let mut run = Run::new(settings, stream.to_vec());
+    for op in ops {
+        run.apply(op);
+    }
+    run.finish();
+    let cut = check_responses(&run.written).unwrap_or_else(|e| panic!("the output: {e}"));
+    if cut {
+        // Only a connection destroyed mid-response leaves one cut short.
+        assert_eq!(run.c.closing(), Closing::Now, "a response cut short");
+    }
+    if run.error_replied || run.reset {
+        assert_ne!(run.c.closing(), Closing::No);
+    }
+}
+
+/// The stateful target: the input is a little-endian `u16` length `L`, `L`
+/// bytes of request stream, then the [`Op`]s and [`ConnSettings`] (decoded
+/// with `arbitrary`; none is fine: the stream is then received in one
+/// piece). Checks: no panic; every byte written parses as HTTP/1.1
+/// responses; after an error reply the connection closes; a body framed by
+/// `Content-Length` arrives whole and as sent; unread body bytes stay under
+/// `highWaterMark` plus one read; no more than [`MAX_PIPELINED`] requests
+/// wait for a response.
+pub fn connection(data: &[u8]) {
+    let (stream, rest) = split_stream(data);
+    let mut u = Unstructured::new(rest);
+    let settings = ConnSettings::arbitrary(&mut u).unwrap_or_default();
+    let ops = Vec::<Op>::arbitrary_take_rest(u).unwrap_or_default();
+    run_connection(&settings, stream, &ops);
+}
+
+/// Splits a [`connection`] input into its stream and the rest.
+fn split_stream(data: &[u8]) -> (&[u8], &[u8]) {
+    if data.len() < 2 {
+        return (&[], data);
+    }
+    let len = usize::from(u16::from_le_bytes([data[0], data[1]])).min(data.len() - 2);
+    data[2..].split_at(len)
+}
+
+/// A [`connection`] input for a request stream (what the seed corpus holds).
+pub fn connection_input(stream: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(stream.len()).unwrap_or(u16::MAX);
+    let mut v = len.to_le_bytes().to_vec();
+    v.extend_from_slice(&stream[..usize::from(len)]);
+    v
+}
+
+/// A fuzz target: bytes in, a panic on a broken invariant.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, for the seed tests and the regression replayer.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("parse_request", parse_request),
+    ("parse_response", parse_response),
+    ("chunked_decoder", chunked_decoder),
+    ("validators", validators),
+    ("headers", headers),
+    ("connection", connection),
+];
