@@ -26,6 +26,10 @@ use tokio::sync::Notify;
 
 use crate::protocol::PROTOCOL_VERSION;
 
+/// The client half (scenarios with `"side":"client"`).
+#[path = "embedded_client.rs"]
+mod client;
+
 /// Run the embedded adapter on stdin/stdout until stdin closes.
 pub fn main() -> std::process::ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -249,7 +253,8 @@ type Script = Vec<Value>;
 
 struct Running {
     sc: Arc<Scenario>,
-    server: Server<ScenarioHandler>,
+    server: Option<Server<ScenarioHandler>>,
+    client: Option<client::Client>,
 }
 
 impl Running {
@@ -264,11 +269,21 @@ impl Running {
         {
             t.abort();
         }
-        self.server.close_all_connections();
-        self.server.close();
+        if let Some(server) = &self.server {
+            server.close_all_connections();
+            server.close();
+        }
+        if let Some(client) = &self.client {
+            client.teardown();
+        }
     }
 
     fn call(&self, msg: &Map<String, Value>) {
+        if let Some(client) = &self.client {
+            client.call(msg);
+            return;
+        }
+        let Some(server) = &self.server else { return };
         let target = msg
             .get("target")
             .and_then(Value::as_str)
@@ -286,13 +301,12 @@ impl Running {
             .cloned()
             .unwrap_or_default();
         match method.as_str() {
-            "close" => self.server.close(),
-            "closeIdleConnections" => self.server.close_idle_connections(),
-            "closeAllConnections" => self.server.close_all_connections(),
+            "close" => server.close(),
+            "closeIdleConnections" => server.close_idle_connections(),
+            "closeAllConnections" => server.close_all_connections(),
             "setTimeout" => {
                 let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
-                self.server
-                    .set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+                server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
             }
             other => self.sc.emit(
                 "throw",
@@ -318,8 +332,7 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let send_error = |m: String| out.error(m);
     let id = msg.get("id").map(as_string).unwrap_or_default();
     if msg.get("side").and_then(Value::as_str) == Some("client") {
-        send(json!({"type": "unsupported", "reason": "the reference has no client yet"}));
-        return None;
+        return client::start(msg, out).await;
     }
     let mut listeners: HashMap<String, Script> = HashMap::new();
     if let Some(Value::Object(l)) = msg.get("listeners") {
@@ -381,7 +394,11 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     match server.listen("127.0.0.1:0").await {
         Ok(addr) => {
             send(json!({"type": "listening", "port": addr.port()}));
-            Some(Running { sc, server })
+            Some(Running {
+                sc,
+                server: Some(server),
+                client: None,
+            })
         }
         Err(e) => {
             send_error(format!("start {id}: listen: {e}"));

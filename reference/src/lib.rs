@@ -8,6 +8,8 @@
 //! passes a time in. [`server`] is the thin tokio layer on top, and the API
 //! an application uses.
 //!
+//! - [`client`]: `http.request()`, `http.get()`, `http.Agent`,
+//!   `ClientRequest` and the response `IncomingMessage`, on tokio.
 //! - [`server`]: `http.createServer()`, `http.Server`, `IncomingMessage`,
 //!   `ServerResponse`: the public server API, on tokio.
 //! - [`conn`]: one server connection as a state machine (parsing,
@@ -24,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod chunked;
+pub mod client;
 pub mod conn;
 pub mod encode;
 pub mod error;

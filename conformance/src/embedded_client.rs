@@ -1,0 +1,822 @@
+//! The client half of the embedded adapter: scenarios with
+//! `"side":"client"` (conformance/PROTOCOL.md, "Client scenarios") on the
+//! reference client, `nodehttp::client`. The twin of `startClient`,
+//! `clientRequest`, `observeClient` and `agentState` in
+//! adapters/node/adapter.mjs.
+//!
+//! One task reports the events of every request and response of the
+//! scenario, merged in the order the client emitted them (each event's
+//! place in `nodehttp`'s process-wide order), as one Node event loop
+//! would. A request's script runs its steps at once, as the Node adapter
+//! does, until a control step suspends it.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use nodehttp::client::{
+    self as http, AbortController, Agent, AgentChoice, AgentOptions, ClientError, ClientEvent,
+    ClientRequest, IncomingMessage, MessageEvent, RequestHeaders, RequestOptions, Scheduling,
+    UpgradedSocket,
+};
+
+use super::*;
+
+/// A running client scenario.
+pub(super) struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    sc: Arc<Scenario>,
+    msg: Map<String, Value>,
+    port: u16,
+    agents: HashMap<String, Agent>,
+    requests: Mutex<Vec<ClientRequest>>,
+    streams: Mutex<Vec<Stream>>,
+    /// The reporter's waker, woken when a request is added.
+    reporter: Mutex<Option<Waker>>,
+    /// Sockets of 'upgrade' and 'connect', kept until the scenario stops.
+    detached: Mutex<Vec<UpgradedSocket>>,
+}
+
+/// What a request's script can see of it.
+struct ReqCtx {
+    req: ClientRequest,
+    res: Mutex<Option<IncomingMessage>>,
+    seen: Mutex<HashSet<String>>,
+    seen_changed: Notify,
+    controller: Option<AbortController>,
+}
+
+enum Stream {
+    Req {
+        name: String,
+        ctx: Arc<ReqCtx>,
+    },
+    Res {
+        name: String,
+        res: IncomingMessage,
+        body: Vec<u8>,
+    },
+}
+
+pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
+    let id = msg.get("id").map(as_string).unwrap_or_default();
+    let port = msg.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
+    let mut agents = HashMap::new();
+    if let Some(Value::Object(list)) = msg.get("agents") {
+        for (name, options) in list {
+            match agent_options(options) {
+                Ok(o) => match Agent::new(o) {
+                    Ok(a) => {
+                        agents.insert(name.clone(), a);
+                    }
+                    Err(e) => {
+                        out.error(format!("start {id}: new Agent: {e}"));
+                        return None;
+                    }
+                },
+                Err(Unsupported(reason)) => {
+                    out.send(json!({"type": "unsupported", "reason": reason}));
+                    return None;
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(list)) = msg.get("requests") {
+        for spec in list.values() {
+            if let Some(Value::Object(o)) = spec.get("options") {
+                for key in o.keys() {
+                    if !KNOWN_OPTIONS.contains(&key.as_str()) {
+                        out.send(json!({"type": "unsupported",
+                            "reason": format!("the reference client has no option '{key}'")}));
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    let sc = Arc::new(Scenario {
+        out: out.clone(),
+        end_order: Mutex::new(HashMap::new()),
+        end_turn: Notify::new(),
+        alive: AtomicBool::new(true),
+        signals: Mutex::new(HashSet::new()),
+        signal_changed: Notify::new(),
+        tasks: Mutex::new(Vec::new()),
+    });
+    let inner = Arc::new(ClientInner {
+        sc: sc.clone(),
+        msg: msg.clone(),
+        port,
+        agents,
+        requests: Mutex::new(Vec::new()),
+        streams: Mutex::new(Vec::new()),
+        reporter: Mutex::new(None),
+        detached: Mutex::new(Vec::new()),
+    });
+    let reporter = inner.clone();
+    sc.spawn(async move { reporter.report().await });
+    out.send(json!({"type": "started"}));
+    Some(Running {
+        sc,
+        server: None,
+        client: Some(Client { inner }),
+    })
+}
+
+const KNOWN_OPTIONS: &[&str] = &[
+    "method",
+    "path",
+    "host",
+    "hostname",
+    "port",
+    "defaultPort",
+    "headers",
+    "setHost",
+    "setDefaultHeaders",
+    "auth",
+    "agent",
+    "timeout",
+    "signal",
+    "uniqueHeaders",
+    "joinDuplicateHeaders",
+    "maxHeaderSize",
+    "insecureHTTPParser",
+    "socketPath",
+    "localAddress",
+    "family",
+    "protocol",
+];
+
+fn agent_options(v: &Value) -> Result<AgentOptions, Unsupported> {
+    let mut o = AgentOptions::default();
+    let Some(map) = v.as_object() else {
+        return Ok(o);
+    };
+    for (key, value) in map {
+        let bad = || Unsupported(format!("agent option {key} = {value} is not understood"));
+        let count = || -> Result<Option<usize>, Unsupported> {
+            match value.as_f64() {
+                Some(f) if f.is_infinite() => Ok(None),
+                Some(f) if f >= 0.0 => Ok(Some(f as usize)),
+                _ => Err(bad()),
+            }
+        };
+        match key.as_str() {
+            "keepAlive" => o.keep_alive = truthy(value),
+            "keepAliveMsecs" => o.keep_alive_msecs = millis(value).ok_or_else(bad)?,
+            // 0 is falsy: Node falls back to the default.
+            "maxSockets" => o.max_sockets = count()?.filter(|n| *n != 0),
+            "maxTotalSockets" => o.max_total_sockets = count()?,
+            "maxFreeSockets" => o.max_free_sockets = count()?.filter(|n| *n != 0).unwrap_or(256),
+            "scheduling" => {
+                o.scheduling = match value.as_str() {
+                    Some("fifo") => Scheduling::Fifo,
+                    Some("lifo") => Scheduling::Lifo,
+                    _ => return Err(bad()),
+                }
+            }
+            "timeout" => o.timeout = millis(value).filter(|d| !d.is_zero()),
+            _ => {
+                return Err(Unsupported(format!(
+                    "the reference agent has no option '{key}'"
+                )))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// `{{port}}` and `"$closedPort"` filled in, as the Node adapter's
+/// `fillPorts`.
+fn fill_ports(v: &Value, msg: &Map<String, Value>) -> Value {
+    match v {
+        Value::String(s) if s == "$closedPort" => {
+            msg.get("closedPort").cloned().unwrap_or(Value::Null)
+        }
+        Value::String(s) => {
+            let port = msg.get("port").map(js_string).unwrap_or_default();
+            Value::String(s.replace("{{port}}", &port))
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill_ports(x, msg)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), fill_ports(x, msg)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn port_value(v: &Value) -> Option<u16> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|f| f as u16),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Client {
+    pub(super) fn teardown(&self) {
+        let inner = &self.inner;
+        for req in lock(&inner.requests).iter() {
+            req.destroy(None);
+        }
+        for agent in inner.agents.values() {
+            agent.destroy();
+        }
+        lock(&inner.detached).clear();
+        lock(&inner.streams).clear();
+    }
+
+    pub(super) fn call(&self, msg: &Map<String, Value>) {
+        let inner = &self.inner;
+        let target = msg.get("target").and_then(Value::as_str).unwrap_or("");
+        let method = msg.get("method").map(as_string).unwrap_or_default();
+        let arg = msg
+            .get("args")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .map(as_string)
+            .unwrap_or_default();
+        let result = match (target, method.as_str()) {
+            ("client", "request") => inner.issue(&arg),
+            ("agent", "state") => inner.agent_state(&arg),
+            _ => Err(type_error(format!("{target}.{method} is not supported"))),
+        };
+        if let Err(t) = result {
+            emit_thrown(&inner.sc, &format!("{target}.{method}"), t);
+        }
+        inner.sc.out.send(json!({"type": "called"}));
+    }
+}
+
+fn emit_thrown(sc: &Scenario, call: &str, t: Thrown) {
+    let mut fields = json!({"call": call, "name": t.name, "message": t.message});
+    if let Some(code) = t.code {
+        fields["code"] = json!(code);
+    }
+    sc.emit("throw", fields);
+}
+
+impl From<ClientError> for Thrown {
+    fn from(e: ClientError) -> Self {
+        Thrown {
+            code: e.code().map(str::to_owned),
+            name: e.name().to_owned(),
+            message: e.message().to_owned(),
+        }
+    }
+}
+
+impl ClientInner {
+    fn agent_state(&self, name: &str) -> Result<(), Thrown> {
+        let agent = self
+            .agents
+            .get(name)
+            .ok_or_else(|| type_error(format!("no agent '{name}'")))?;
+        let port = format!(":{}:", self.port);
+        let counts = |list: Vec<(String, usize)>| {
+            Value::Object(
+                list.into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| (k.replace(&port, ":{{port}}:"), json!(n)))
+                    .collect(),
+            )
+        };
+        self.sc.emit(
+            "agent",
+            json!({
+                "agent": name,
+                "sockets": counts(agent.sockets()),
+                "freeSockets": counts(agent.free_sockets()),
+                "requests": counts(agent.requests()),
+            }),
+        );
+        Ok(())
+    }
+
+    /// `http.request()` for the named request, then its script.
+    fn issue(self: &Arc<Self>, name: &str) -> Result<(), Thrown> {
+        let spec = self
+            .msg
+            .get("requests")
+            .and_then(|r| r.get(name))
+            .cloned()
+            .ok_or_else(|| type_error(format!("no request '{name}'")))?;
+        let mut options = Map::new();
+        options.insert("host".into(), json!("127.0.0.1"));
+        options.insert("port".into(), json!(self.port));
+        if let Some(Value::Object(o)) = spec.get("options").map(|o| fill_ports(o, &self.msg)) {
+            options.extend(o);
+        }
+        let controller =
+            (options.get("signal") == Some(&Value::Bool(true))).then(AbortController::new);
+        let mut o = self.request_options(&options, controller.as_ref())?;
+        if let Some(url) = spec.get("url").map(|u| fill_ports(u, &self.msg)) {
+            o = match o.with_url(&as_string(&url)) {
+                Ok(o) => o,
+                Err(e) => {
+                    emit_thrown(&self.sc, "http.request", e.into());
+                    return Ok(());
+                }
+            };
+        }
+        let get = spec.get("get") == Some(&Value::Bool(true));
+        let issued = if get { http::get(o) } else { http::request(o) };
+        let req = match issued {
+            Ok(r) => r,
+            Err(e) => {
+                let call = if get { "http.get" } else { "http.request" };
+                emit_thrown(&self.sc, call, e.into());
+                return Ok(());
+            }
+        };
+        lock(&self.requests).push(req.clone());
+        let ctx = Arc::new(ReqCtx {
+            req,
+            res: Mutex::new(None),
+            seen: Mutex::new(HashSet::new()),
+            seen_changed: Notify::new(),
+            controller,
+        });
+        lock(&self.streams).push(Stream::Req {
+            name: name.to_owned(),
+            ctx: ctx.clone(),
+        });
+        if let Some(w) = lock(&self.reporter).take() {
+            w.wake();
+        }
+        let script = match spec.get("script") {
+            Some(Value::Array(s)) => s.clone(),
+            _ if get => Vec::new(),
+            _ => vec![json!(["end"])],
+        };
+        let me = self.clone();
+        let place = format!("request {name}");
+        let fut = async move { me.run_script(ctx, script, place).await };
+        // The steps before the first control step run now, as in Node.
+        let mut fut = Box::pin(fut);
+        let waker = std::task::Waker::noop();
+        if fut
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending()
+        {
+            self.sc.spawn(fut);
+        }
+        Ok(())
+    }
+
+    fn request_options(
+        &self,
+        map: &Map<String, Value>,
+        controller: Option<&AbortController>,
+    ) -> Result<RequestOptions, Thrown> {
+        let mut o = RequestOptions::default();
+        let ms = |v: &Value| v.as_f64().map(|f| Duration::from_millis(f.max(0.0) as u64));
+        for (key, v) in map {
+            let some_str = || (!v.is_null()).then(|| as_string(v));
+            match key.as_str() {
+                "method" => o.method = some_str(),
+                "path" => o.path = some_str(),
+                "host" => o.host = some_str(),
+                "hostname" => o.hostname = some_str(),
+                "port" => o.port = port_value(v),
+                "defaultPort" => o.default_port = port_value(v),
+                "headers" => {
+                    o.headers = match v {
+                        Value::Array(a) => {
+                            Some(RequestHeaders::Array(a.iter().map(js_string).collect()))
+                        }
+                        Value::Object(_) => {
+                            let mut list = Vec::new();
+                            for (k, x) in pairs(v).unwrap_or_default() {
+                                list.push((k.clone(), out_value(&k, Some(&x))?));
+                            }
+                            Some(RequestHeaders::Object(list))
+                        }
+                        _ => None,
+                    }
+                }
+                "setHost" => o.set_host = Some(truthy(v)),
+                "setDefaultHeaders" => o.set_default_headers = v.as_bool(),
+                "auth" => o.auth = some_str(),
+                "agent" => {
+                    o.agent = match v {
+                        Value::Bool(false) => AgentChoice::Fresh,
+                        Value::String(name) => AgentChoice::Agent(
+                            self.agents
+                                .get(name)
+                                .cloned()
+                                .ok_or_else(|| type_error(format!("no agent '{name}'")))?,
+                        ),
+                        _ => AgentChoice::Global,
+                    }
+                }
+                "timeout" => o.timeout = ms(v),
+                "signal" => o.signal = controller.map(AbortController::signal),
+                "uniqueHeaders" => {
+                    o.unique_headers = v
+                        .as_array()
+                        .map(|a| a.iter().map(as_string).collect())
+                        .unwrap_or_default()
+                }
+                "joinDuplicateHeaders" => o.join_duplicate_headers = truthy(v),
+                "maxHeaderSize" => o.max_header_size = v.as_u64().map(|n| n as usize),
+                "insecureHTTPParser" => o.insecure_http_parser = truthy(v),
+                "socketPath" => o.socket_path = some_str(),
+                "localAddress" => o.local_address = v.as_str().and_then(|s| s.parse().ok()),
+                "family" => o.family = v.as_u64().map(|n| n as u8),
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+
+    // ------------------------------------------------------------ reporting
+
+    /// Report every event of the scenario's requests and responses, merged
+    /// in emission order.
+    async fn report(self: Arc<Self>) {
+        loop {
+            let batch = std::future::poll_fn(|cx| self.collect(cx)).await;
+            for (_, item) in batch {
+                self.process(item);
+            }
+        }
+    }
+
+    /// Everything the streams have ready (responses found on the way are
+    /// polled too), sorted by emission order.
+    fn collect(&self, cx: &mut Context<'_>) -> Poll<Vec<(u64, Item)>> {
+        let mut batch = Vec::new();
+        let mut streams = lock(&self.streams);
+        *lock(&self.reporter) = Some(cx.waker().clone());
+        let mut i = 0;
+        while i < streams.len() {
+            loop {
+                let item = match &streams[i] {
+                    Stream::Req { name, ctx } => match ctx.req.poll_next_event(cx) {
+                        Poll::Ready(Some((seq, e))) => {
+                            Some((seq, Item::Req(name.clone(), ctx.clone(), e)))
+                        }
+                        _ => None,
+                    },
+                    Stream::Res { name, res, .. } => match res.poll_next_event(cx) {
+                        Poll::Ready(Some((seq, e))) => Some((seq, Item::Res(name.clone(), e))),
+                        _ => None,
+                    },
+                };
+                let Some((seq, item)) = item else { break };
+                if let Item::Req(name, _, ClientEvent::Response(res)) = &item {
+                    streams.push(Stream::Res {
+                        name: name.clone(),
+                        res: res.clone(),
+                        body: Vec::new(),
+                    });
+                }
+                batch.push((seq, item));
+            }
+            i += 1;
+        }
+        if batch.is_empty() {
+            return Poll::Pending;
+        }
+        batch.sort_by_key(|(seq, _)| *seq);
+        Poll::Ready(batch)
+    }
+
+    fn process(&self, item: Item) {
+        let sc = &self.sc;
+        match item {
+            Item::Req(name, ctx, event) => {
+                let (event_name, fields) = match event {
+                    ClientEvent::Socket { reused } => ("socket", json!({"reusedSocket": reused})),
+                    ClientEvent::Finish => ("finish", json!({})),
+                    ClientEvent::Continue => ("continue", json!({})),
+                    ClientEvent::Information(i) => (
+                        "information",
+                        json!({
+                            "statusCode": i.status_code,
+                            "statusMessage": i.status_message,
+                            "httpVersion": format!("{}.{}", i.http_version.0, i.http_version.1),
+                            "headers": header_object(&i.headers),
+                            "rawHeaders": flat(&i.raw_headers),
+                        }),
+                    ),
+                    ClientEvent::Response(res) => {
+                        let mut f = message_fields(&res);
+                        f["headersDistinct"] = header_object(res.headers_distinct());
+                        *lock(&ctx.res) = Some(res);
+                        ("response", f)
+                    }
+                    ClientEvent::Timeout => ("timeout", json!({})),
+                    ClientEvent::Upgrade { res, socket, head } => {
+                        lock(&self.detached).push(socket);
+                        let mut f = message_fields(&res);
+                        f["head"] = json!(latin1(&head));
+                        ("upgrade", f)
+                    }
+                    ClientEvent::Connect { res, socket, head } => {
+                        lock(&self.detached).push(socket);
+                        let mut f = message_fields(&res);
+                        f["head"] = json!(latin1(&head));
+                        ("connect", f)
+                    }
+                    ClientEvent::Abort => ("abort", json!({})),
+                    ClientEvent::Error(e) => {
+                        let mut f = json!({"name": e.name(), "message": e.message()});
+                        if let Some(code) = e.code() {
+                            f["code"] = json!(code);
+                        }
+                        ("error", f)
+                    }
+                    ClientEvent::Close => ("close", json!({})),
+                };
+                let mut fields = fields;
+                fields["request"] = json!(name);
+                sc.emit(event_name, fields);
+                mark_seen(&ctx, event_name);
+            }
+            Item::Res(name, event) => {
+                let mut streams = lock(&self.streams);
+                let Some(Stream::Res { res, body, .. }) = streams
+                    .iter_mut()
+                    .find(|s| matches!(s, Stream::Res { name: n, .. } if *n == name))
+                else {
+                    return;
+                };
+                let (event_name, mut fields) = match event {
+                    MessageEvent::Data(d) => {
+                        body.extend_from_slice(&d);
+                        return;
+                    }
+                    MessageEvent::End => (
+                        "response.end",
+                        json!({
+                            "body": latin1(body),
+                            "complete": res.complete(),
+                            "trailers": header_object(&res.trailers()),
+                            "trailersDistinct": header_object(&res.trailers_distinct()),
+                            "rawTrailers": flat(&res.raw_trailers()),
+                        }),
+                    ),
+                    MessageEvent::Aborted => {
+                        ("response.aborted", json!({"complete": res.complete()}))
+                    }
+                    MessageEvent::Error(e) => (
+                        "response.error",
+                        json!({"code": e.code(), "message": e.message()}),
+                    ),
+                    MessageEvent::Close => ("response.close", json!({})),
+                };
+                drop(streams);
+                fields["request"] = json!(name);
+                sc.emit(event_name, fields);
+                if let Some(Stream::Req { ctx, .. }) = lock(&self.streams)
+                    .iter()
+                    .find(|s| matches!(s, Stream::Req { name: n, .. } if *n == name))
+                {
+                    mark_seen(ctx, event_name);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ scripts
+
+    async fn run_script(self: Arc<Self>, ctx: Arc<ReqCtx>, script: Script, place: String) {
+        let sc = self.sc.clone();
+        for step in script {
+            if !sc.alive.load(Ordering::SeqCst) {
+                return;
+            }
+            let Some((report, call, args)) = parse_step(&step) else {
+                sc.out.error(format!("{place}: malformed step {step}"));
+                continue;
+            };
+            let args = args.as_slice();
+            let (prefix, method) = match call.split_once('.') {
+                Some((p, m)) => (Some(p), m),
+                None => (None, call.as_str()),
+            };
+            match method {
+                "await" => {
+                    sc.wait_signal(&args.first().map(as_string).unwrap_or_default())
+                        .await;
+                    continue;
+                }
+                "sleep" => {
+                    let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+                    tokio::time::sleep(Duration::from_millis(ms.max(0.0) as u64)).await;
+                    continue;
+                }
+                "awaitEvent" => {
+                    let want = args.first().map(as_string).unwrap_or_default();
+                    loop {
+                        let n = ctx.seen_changed.notified();
+                        tokio::pin!(n);
+                        n.as_mut().enable();
+                        if lock(&ctx.seen).contains(&want) {
+                            break;
+                        }
+                        n.await;
+                    }
+                    continue;
+                }
+                "abortSignal" => {
+                    match &ctx.controller {
+                        Some(c) => c.abort(),
+                        None => emit_thrown(
+                            &sc,
+                            &call,
+                            type_error(
+                                "abortSignal: the request has no signal (options.signal = true)"
+                                    .into(),
+                            ),
+                        ),
+                    }
+                    continue;
+                }
+                "awaitDrain" => {
+                    ctx.req.drained().await;
+                    continue;
+                }
+                _ => {}
+            }
+            let result = match prefix {
+                None | Some("req") => client_req_step(&ctx.req, method, args),
+                Some("res") => match lock(&ctx.res).clone() {
+                    Some(res) => client_res_step(&res, &ctx.req, method, args),
+                    None => Err(type_error(format!("there is no 'res' in '{place}' yet"))),
+                },
+                Some(p) => Err(type_error(format!("there is no '{p}' in a client script"))),
+            };
+            match result {
+                Err(t) => emit_thrown(&sc, &call, t),
+                Ok(ret) if report || method == "get" => {
+                    sc.emit("return", return_fields(&call, ret))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// `["name?", args...]`: whether the result is reported, the call
+/// without `?`, the arguments.
+fn parse_step(step: &Value) -> Option<(bool, String, Vec<Value>)> {
+    let (first, args) = step.as_array()?.split_first()?;
+    let name = first.as_str()?;
+    Some((
+        name.ends_with('?'),
+        name.trim_end_matches('?').to_owned(),
+        args.to_vec(),
+    ))
+}
+
+enum Item {
+    Req(String, Arc<ReqCtx>, ClientEvent),
+    Res(String, MessageEvent),
+}
+
+fn mark_seen(ctx: &ReqCtx, event: &str) {
+    lock(&ctx.seen).insert(event.to_owned());
+    ctx.seen_changed.notify_waiters();
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn message_fields(res: &IncomingMessage) -> Value {
+    json!({
+        "statusCode": res.status_code(),
+        "statusMessage": res.status_message(),
+        "httpVersion": res.http_version(),
+        "headers": header_object(res.headers()),
+        "rawHeaders": flat(res.raw_headers()),
+    })
+}
+
+/// `new Error(message)` from `{"$error": message}`.
+fn error_arg(v: Option<&Value>) -> Option<ClientError> {
+    match v {
+        Some(Value::Object(m)) if m.len() == 1 => {
+            m.get("$error").map(|e| ClientError::other(as_string(e)))
+        }
+        _ => None,
+    }
+}
+
+fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let arg_str = |i: usize| {
+        args.get(i)
+            .map(as_string)
+            .unwrap_or_else(|| "undefined".into())
+    };
+    Ok(match method {
+        "get" => Ret::Value(match arg_str(0).as_str() {
+            "method" => json!(req.method()),
+            "path" => json!(req.path()),
+            "host" => json!(req.host()),
+            "protocol" => json!("http:"),
+            "reusedSocket" => json!(req.reused_socket()),
+            "destroyed" => json!(req.destroyed()),
+            "aborted" => json!(req.aborted()),
+            "headersSent" => json!(req.headers_sent()),
+            "writableEnded" | "finished" => json!(req.writable_ended()),
+            _ => return Ok(Ret::Undefined),
+        }),
+        "setHeader" => {
+            let name = arg_str(0);
+            req.set_header(&name, out_value(&name, args.get(1))?)?;
+            Ret::This
+        }
+        "getHeader" => match req.get_header(&arg_str(0)) {
+            Some(v) => Ret::Value(out_value_json(&v)),
+            None => Ret::Undefined,
+        },
+        "getHeaders" => Ret::Value(Value::Object(
+            req.get_headers()
+                .into_iter()
+                .map(|(k, v)| (k, out_value_json(&v)))
+                .collect(),
+        )),
+        "getHeaderNames" => Ret::Value(json!(req.get_header_names())),
+        "getRawHeaderNames" => Ret::Value(json!(req.get_raw_header_names())),
+        "hasHeader" => Ret::Value(json!(req.has_header(&arg_str(0)))),
+        "removeHeader" => {
+            req.remove_header(&arg_str(0))?;
+            Ret::Undefined
+        }
+        "flushHeaders" => {
+            req.flush_headers()?;
+            Ret::Undefined
+        }
+        "write" => Ret::Value(json!(
+            req.write(&body_arg(args.first()).unwrap_or_default())?
+        )),
+        "end" => {
+            req.end(body_arg(args.first()).as_deref())?;
+            Ret::This
+        }
+        "addTrailers" => {
+            let list = args
+                .first()
+                .and_then(pairs)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, js_string(&v)))
+                .collect::<Vec<_>>();
+            req.add_trailers(&list)?;
+            Ret::Undefined
+        }
+        "setTimeout" => {
+            let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+            req.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+            Ret::This
+        }
+        "setNoDelay" | "setSocketKeepAlive" => Ret::Undefined,
+        "destroy" => {
+            req.destroy(error_arg(args.first()));
+            Ret::This
+        }
+        "abort" => {
+            req.abort();
+            Ret::Undefined
+        }
+        other => return Err(type_error(format!("req.{other} is not a function"))),
+    })
+}
+
+fn client_res_step(
+    res: &IncomingMessage,
+    req: &ClientRequest,
+    method: &str,
+    args: &[Value],
+) -> Result<Ret, Thrown> {
+    Ok(match method {
+        "get" => Ret::Value(
+            match args.first().map(as_string).unwrap_or_default().as_str() {
+                "statusCode" => json!(res.status_code()),
+                "statusMessage" => json!(res.status_message()),
+                "httpVersion" => json!(res.http_version()),
+                "complete" => json!(res.complete()),
+                "aborted" => json!(res.aborted()),
+                "headers" => header_object(res.headers()),
+                "rawHeaders" => flat(res.raw_headers()),
+                "trailers" => header_object(&res.trailers()),
+                "rawTrailers" => flat(&res.raw_trailers()),
+                _ => return Ok(Ret::Undefined),
+            },
+        ),
+        "destroy" => {
+            req.destroy(error_arg(args.first()));
+            Ret::This
+        }
+        other => return Err(type_error(format!("res.{other} is not a function"))),
+    })
+}

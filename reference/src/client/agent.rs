@@ -1,0 +1,485 @@
+//! `http.Agent`: connection pools keyed by `getName()`.
+//!
+//! Node equivalent: lib/_http_agent.js (Node 23.5.0). The pools hold
+//! socket handles; each socket is one task (module `socket`) that asks
+//! the agent what to do when its request is done (Node's `'free'`
+//! handler) and tells it when it closes (`removeSocket`).
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::socket::{self, Target};
+use super::ReqInner;
+use crate::error::Error;
+
+/// Which free socket a request gets.
+///
+/// Node equivalent: the `scheduling` option of `new Agent()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduling {
+    /// `'lifo'` (the default): the most recently freed socket.
+    #[default]
+    Lifo,
+    /// `'fifo'`: the socket freed longest ago.
+    Fifo,
+}
+
+/// The options of `new http.Agent([options])`, with Node's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentOptions {
+    /// `keepAlive`: keep sockets in a pool after their request (default
+    /// false).
+    pub keep_alive: bool,
+    /// `keepAliveMsecs`: the TCP keep-alive initial delay of pooled
+    /// sockets (default 1000 ms).
+    pub keep_alive_msecs: Duration,
+    /// `maxSockets` per pool name; `None` is `Infinity` (the default).
+    pub max_sockets: Option<usize>,
+    /// `maxTotalSockets` over all names; `None` is `Infinity`.
+    pub max_total_sockets: Option<usize>,
+    /// `maxFreeSockets` per name (default 256).
+    pub max_free_sockets: usize,
+    /// `scheduling` (default lifo).
+    pub scheduling: Scheduling,
+    /// `timeout`: the socket timeout of the agent's sockets, in use and
+    /// free (a free socket that times out is closed). `None`: none.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            keep_alive: false,
+            keep_alive_msecs: Duration::from_millis(1000),
+            max_sockets: None,
+            max_total_sockets: None,
+            max_free_sockets: 256,
+            scheduling: Scheduling::Lifo,
+            timeout: None,
+        }
+    }
+}
+
+/// What `agent.getName(options)` reads.
+///
+/// Node equivalent: the `host`, `port`, `localAddress`, `family` and
+/// `socketPath` of the request options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameOptions {
+    /// `host` (default `localhost`).
+    pub host: Option<String>,
+    /// `port`.
+    pub port: Option<u16>,
+    /// `localAddress`.
+    pub local_address: Option<IpAddr>,
+    /// `family` (4 or 6; other values are not part of the name).
+    pub family: Option<u8>,
+    /// `socketPath`.
+    pub socket_path: Option<String>,
+}
+
+/// A Vec-backed map keeping insertion order, as a JavaScript object does
+/// for Node's `agent.sockets`, `freeSockets` and `requests`.
+#[derive(Debug)]
+struct Pools<V> {
+    entries: Vec<(String, V)>,
+}
+
+impl<V> Default for Pools<V> {
+    fn default() -> Self {
+        Pools {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V: Default> Pools<V> {
+    fn get_mut(&mut self, k: &str) -> Option<&mut V> {
+        self.entries
+            .iter_mut()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v)
+    }
+    fn entry(&mut self, k: &str) -> &mut V {
+        let i = match self.entries.iter().position(|(n, _)| n == k) {
+            Some(i) => i,
+            None => {
+                self.entries.push((k.to_owned(), V::default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+    fn remove(&mut self, k: &str) {
+        self.entries.retain(|(n, _)| n != k);
+    }
+}
+
+/// A socket as the pools see it: its task's mailbox.
+pub(crate) struct Sock {
+    pub(crate) name: String,
+    /// Requests handed to this socket (by `addRequest` or `'free'`).
+    pub(crate) assigned: Mutex<VecDeque<(Arc<ReqInner>, bool)>>,
+    pub(crate) wake: Notify,
+    pub(crate) destroyed: AtomicBool,
+    /// Counted in `totalSocketCount` (until it closes).
+    counted: AtomicBool,
+}
+
+impl Sock {
+    pub(crate) fn new(name: String) -> Arc<Sock> {
+        Arc::new(Sock {
+            name,
+            assigned: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            destroyed: AtomicBool::new(false),
+            counted: AtomicBool::new(true),
+        })
+    }
+
+    /// Hand `req` to the socket (`reused`: through `reuseSocket`).
+    pub(crate) fn assign(&self, req: Arc<ReqInner>, reused: bool) {
+        lock(&req.st).socket_pending = true;
+        lock(&self.assigned).push_back((req, reused));
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn take_assigned(&self) -> Option<(Arc<ReqInner>, bool)> {
+        lock(&self.assigned).pop_front()
+    }
+
+    /// `socket.destroy()` from outside the task.
+    pub(crate) fn destroy(&self) {
+        self.destroyed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct State {
+    sockets: Pools<Vec<Arc<Sock>>>,
+    free: Pools<Vec<Arc<Sock>>>,
+    requests: Pools<VecDeque<(Arc<ReqInner>, Target)>>,
+    total: usize,
+}
+
+struct AgentInner {
+    opts: AgentOptions,
+    state: Mutex<State>,
+}
+
+/// `http.Agent`: keeps and reuses the sockets of client requests.
+///
+/// Node equivalent: `new http.Agent([options])`. Cloning gives another
+/// handle to the same agent.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<AgentInner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the `'free'` handler decided.
+pub(crate) enum Free {
+    /// Serve this queued request next.
+    Serve(Arc<ReqInner>),
+    /// The socket went to `freeSockets`.
+    Pooled,
+    /// Destroy the socket.
+    Destroy,
+}
+
+impl Agent {
+    /// Node equivalent: `new http.Agent(options)`. Fails as Node does with
+    /// `ERR_OUT_OF_RANGE` for a `maxTotalSockets` of 0.
+    pub fn new(opts: AgentOptions) -> Result<Agent, Error> {
+        if opts.max_total_sockets == Some(0) {
+            return Err(Error::out_of_range("maxTotalSockets", "> 0", "0"));
+        }
+        Ok(Agent {
+            inner: Arc::new(AgentInner {
+                opts,
+                state: Mutex::new(State::default()),
+            }),
+        })
+    }
+
+    /// The options the agent was created with.
+    pub fn options(&self) -> &AgentOptions {
+        &self.inner.opts
+    }
+
+    /// `agent.keepAlive`.
+    pub fn keep_alive(&self) -> bool {
+        self.inner.opts.keep_alive
+    }
+
+    /// `agent.maxSockets` (`None`: `Infinity`).
+    pub fn max_sockets(&self) -> Option<usize> {
+        self.inner.opts.max_sockets
+    }
+
+    /// Whether two handles are the same agent.
+    pub fn same(&self, other: &Agent) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Node equivalent: `agent.getName(options)`:
+    /// `host:port:localAddress`, then `:family` for 4 or 6, then
+    /// `:socketPath` when there is one.
+    pub fn get_name(&self, o: &NameOptions) -> String {
+        let mut name = o.host.clone().unwrap_or_else(|| "localhost".into());
+        name.push(':');
+        if let Some(p) = o.port.filter(|p| *p != 0) {
+            name.push_str(&p.to_string());
+        }
+        name.push(':');
+        if let Some(a) = o.local_address {
+            name.push_str(&a.to_string());
+        }
+        if let Some(f @ (4 | 6)) = o.family {
+            name.push_str(&format!(":{f}"));
+        }
+        if let Some(p) = &o.socket_path {
+            name.push(':');
+            name.push_str(p);
+        }
+        name
+    }
+
+    fn counts<V>(pools: &Pools<V>, len: impl Fn(&V) -> usize) -> Vec<(String, usize)> {
+        pools
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), len(v)))
+            .collect()
+    }
+
+    /// Node equivalent: `agent.sockets`, as the number of sockets in use
+    /// per name (a name stays listed with 0 until its sockets close).
+    pub fn sockets(&self) -> Vec<(String, usize)> {
+        Self::counts(&lock(&self.inner.state).sockets, Vec::len)
+    }
+
+    /// Node equivalent: `agent.freeSockets`, counts per name.
+    pub fn free_sockets(&self) -> Vec<(String, usize)> {
+        Self::counts(&lock(&self.inner.state).free, Vec::len)
+    }
+
+    /// Node equivalent: `agent.requests`: requests waiting for a socket,
+    /// counts per name.
+    pub fn requests(&self) -> Vec<(String, usize)> {
+        Self::counts(&lock(&self.inner.state).requests, VecDeque::len)
+    }
+
+    /// Node equivalent: `agent.totalSocketCount`.
+    pub fn total_socket_count(&self) -> usize {
+        lock(&self.inner.state).total
+    }
+
+    /// Node equivalent: `agent.destroy()`: destroy every socket, free or in
+    /// use.
+    pub fn destroy(&self) {
+        let st = lock(&self.inner.state);
+        for (_, list) in st.free.entries.iter().chain(st.sockets.entries.iter()) {
+            for s in list {
+                s.destroy();
+            }
+        }
+    }
+
+    /// `agent.addRequest(req, options)`.
+    pub(crate) fn add_request(&self, req: Arc<ReqInner>, target: Target) {
+        let name = target.name.clone();
+        let opts = &self.inner.opts;
+        let mut st = lock(&self.inner.state);
+        st.sockets.entry(&name);
+        let mut reuse = None;
+        if let Some(free) = st.free.get_mut(&name) {
+            while free
+                .first()
+                .is_some_and(|s| s.destroyed.load(Ordering::SeqCst))
+            {
+                free.remove(0);
+            }
+            reuse = match opts.scheduling {
+                Scheduling::Fifo if !free.is_empty() => Some(free.remove(0)),
+                Scheduling::Fifo => None,
+                Scheduling::Lifo => free.pop(),
+            };
+            if free.is_empty() {
+                st.free.remove(&name);
+            }
+        }
+        let free_len = st.free.get_mut(&name).map_or(0, |f| f.len());
+        let sock_len = free_len + st.sockets.get_mut(&name).map_or(0, |s| s.len());
+        if let Some(sock) = reuse {
+            st.sockets.entry(&name).push(sock.clone());
+            drop(st);
+            sock.assign(req, true);
+        } else if sock_len < opts.max_sockets.unwrap_or(usize::MAX)
+            && st.total < opts.max_total_sockets.unwrap_or(usize::MAX)
+        {
+            let sock = Sock::new(name.clone());
+            st.sockets.entry(&name).push(sock.clone());
+            st.total += 1;
+            drop(st);
+            socket::spawn(sock, Some(self.clone()), target, req);
+        } else {
+            st.requests.entry(&name).push_back((req, target));
+        }
+    }
+
+    /// The `'free'` handler: `sock` finished a request (`keep` is that
+    /// request's `shouldKeepAlive`; `writable` whether the socket still
+    /// is).
+    pub(crate) fn free(&self, sock: &Arc<Sock>, keep: bool, writable: bool) -> Free {
+        let opts = &self.inner.opts;
+        let mut st = lock(&self.inner.state);
+        let name = sock.name.clone();
+        if !writable || sock.destroyed.load(Ordering::SeqCst) {
+            return Free::Destroy;
+        }
+        if let Some(q) = st.requests.get_mut(&name) {
+            if let Some((req, _)) = q.pop_front() {
+                if q.is_empty() {
+                    st.requests.remove(&name);
+                }
+                lock(&req.st).socket_pending = true;
+                return Free::Serve(req);
+            }
+        }
+        if !keep || !opts.keep_alive {
+            return Free::Destroy;
+        }
+        let free_len = st.free.get_mut(&name).map_or(0, |f| f.len());
+        let count = free_len + st.sockets.get_mut(&name).map_or(0, |s| s.len());
+        if st.total > opts.max_total_sockets.unwrap_or(usize::MAX)
+            || count > opts.max_sockets.unwrap_or(usize::MAX)
+            || free_len >= opts.max_free_sockets
+        {
+            return Free::Destroy;
+        }
+        st.free.entry(&name).push(sock.clone());
+        let pending = Self::remove_from(&mut st, sock, false);
+        drop(st);
+        self.serve_pending(pending);
+        Free::Pooled
+    }
+
+    /// Take `sock` out of `sockets` (and of `freeSockets` when `closed`);
+    /// returns a queued request that now may get a new socket.
+    fn remove_from(
+        st: &mut State,
+        sock: &Arc<Sock>,
+        closed: bool,
+    ) -> Option<(Arc<ReqInner>, Target)> {
+        let name = sock.name.clone();
+        let drop_name = |pools: &mut Pools<Vec<Arc<Sock>>>| {
+            if let Some(list) = pools.get_mut(&name) {
+                if let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, sock)) {
+                    list.remove(i);
+                    if list.is_empty() {
+                        pools.remove(&name);
+                    }
+                }
+            }
+        };
+        drop_name(&mut st.sockets);
+        if closed {
+            drop_name(&mut st.free);
+            if sock.counted.swap(false, Ordering::SeqCst) {
+                st.total = st.total.saturating_sub(1);
+            }
+        }
+        // A queued request of this name, or of the first other name with
+        // no socket in use, gets a new socket.
+        let mut key = None;
+        if st.requests.get_mut(&name).is_some_and(|q| !q.is_empty()) {
+            key = Some(name.clone());
+        } else if let Some((k, _)) = st.requests.entries.first() {
+            let busy = st
+                .sockets
+                .entries
+                .iter()
+                .any(|(n, l)| n == k && !l.is_empty());
+            if !busy {
+                key = Some(k.clone());
+            }
+        }
+        let key = key?;
+        let q = st.requests.get_mut(&key)?;
+        let next = q.pop_front();
+        if q.is_empty() {
+            st.requests.remove(&key);
+        }
+        next
+    }
+
+    fn serve_pending(&self, pending: Option<(Arc<ReqInner>, Target)>) {
+        if let Some((req, target)) = pending {
+            let mut st = lock(&self.inner.state);
+            let sock = Sock::new(target.name.clone());
+            st.sockets.entry(&target.name).push(sock.clone());
+            st.total += 1;
+            drop(st);
+            socket::spawn(sock, Some(self.clone()), target, req);
+        }
+    }
+
+    /// `removeSocket`: the socket closed (or left for an upgrade).
+    pub(crate) fn remove_socket(&self, sock: &Arc<Sock>) {
+        let pending = Self::remove_from(&mut lock(&self.inner.state), sock, true);
+        self.serve_pending(pending);
+    }
+
+    /// A free socket is being reused or closed: whether it was still in
+    /// `freeSockets` (then it is removed).
+    pub(crate) fn take_free(&self, sock: &Arc<Sock>) -> bool {
+        let mut st = lock(&self.inner.state);
+        let Some(list) = st.free.get_mut(&sock.name) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, sock)) else {
+            return false;
+        };
+        list.remove(i);
+        if list.is_empty() {
+            st.free.remove(&sock.name);
+        }
+        true
+    }
+}
+
+/// `http.globalAgent`: since Node 19, `new Agent({ keepAlive: true,
+/// scheduling: 'lifo', timeout: 5000 })`.
+pub fn global_agent() -> Agent {
+    static GLOBAL: OnceLock<Agent> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| Agent {
+            inner: Arc::new(AgentInner {
+                opts: AgentOptions {
+                    keep_alive: true,
+                    timeout: Some(Duration::from_millis(5000)),
+                    ..AgentOptions::default()
+                },
+                state: Mutex::new(State::default()),
+            }),
+        })
+        .clone()
+}

@@ -1,0 +1,237 @@
+//! The response side of one client connection as a sans-IO state machine:
+//! bytes in, [`ResponseEvent`]s out.
+//!
+//! Node equivalent: the llhttp parser in `HTTP_RESPONSE` mode that
+//! `tickOnSocket` attaches to a socket, with `parserOnIncomingClient`'s
+//! decisions: 1xx heads other than 101 restart the parser (`'information'`,
+//! and `'continue'` for 100); 101, and 2xx to `CONNECT`, stop it with the
+//! rest of the bytes as the `head` of `'upgrade'` / `'connect'`; HEAD and
+//! 304 answers have no body; a body without length runs until EOF.
+
+use crate::chunked::ChunkedDecoder;
+use crate::error::{Error, Parse};
+use crate::parse::{parse_response, BodyKind, ParseOptions, ResponseHead, Status};
+
+/// What the bytes of the connection produced.
+#[derive(Debug)]
+pub enum ResponseEvent {
+    /// A 1xx head other than 101 (`'information'`; `'continue'` too for 100).
+    Information(ResponseHead),
+    /// The final head (`'response'`).
+    Head(ResponseHead),
+    /// Body bytes (`'data'` on the response).
+    Data(Vec<u8>),
+    /// The body is complete (`res.complete`, `'end'`), with the trailers
+    /// as raw pairs (`res.rawTrailers`).
+    End {
+        /// `res.rawTrailers` as pairs.
+        trailers: Vec<(String, String)>,
+    },
+    /// A 101 answer, or a 2xx answer to `CONNECT`: the parser stops; `rest`
+    /// is what followed the head (`'upgrade'` / `'connect'`'s `head`).
+    Upgrade {
+        /// The head.
+        head: ResponseHead,
+        /// The bytes after it.
+        rest: Vec<u8>,
+    },
+    /// A parse error (`HPE_*`): the connection is unusable.
+    Error(Error),
+}
+
+#[derive(Debug)]
+enum Read {
+    Head,
+    Body(Body),
+    Done,
+    Stopped,
+}
+
+#[derive(Debug)]
+enum Body {
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    UntilEof,
+}
+
+/// The response reader of one exchange on a client connection.
+///
+/// ```
+/// use nodehttp::client::conn::{ClientConn, ResponseEvent};
+/// use nodehttp::parse::ParseOptions;
+/// let mut c = ClientConn::new("GET", ParseOptions::default());
+/// let mut ev = Vec::new();
+/// c.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &mut ev);
+/// assert!(matches!(&ev[0], ResponseEvent::Head(h) if h.status == 200));
+/// assert!(matches!(&ev[1], ResponseEvent::Data(d) if d == b"ok"));
+/// assert!(matches!(ev[2], ResponseEvent::End { .. }));
+/// assert!(c.is_complete() && c.keep_alive());
+/// ```
+#[derive(Debug)]
+pub struct ClientConn {
+    method: String,
+    opts: ParseOptions,
+    buf: Vec<u8>,
+    read: Read,
+    keep_alive: bool,
+}
+
+impl ClientConn {
+    /// A reader for the answer to a request with `method`.
+    pub fn new(method: &str, opts: ParseOptions) -> ClientConn {
+        ClientConn {
+            method: method.to_owned(),
+            opts,
+            buf: Vec::new(),
+            read: Read::Head,
+            keep_alive: false,
+        }
+    }
+
+    /// Whether the final response was read to its end (`res.complete`).
+    pub fn is_complete(&self) -> bool {
+        matches!(self.read, Read::Done)
+    }
+
+    /// Whether the final head was read.
+    pub fn has_response(&self) -> bool {
+        matches!(self.read, Read::Body(_) | Read::Done)
+    }
+
+    /// Whether the parser stopped (upgrade, error).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.read, Read::Stopped)
+    }
+
+    /// llhttp's `should_keep_alive` for the final response.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Parse `data`, appending what it produced to `out`. Bytes after a
+    /// complete response are kept (they belong to no request).
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<ResponseEvent>) {
+        let mut input: &[u8] = data;
+        let mut owned;
+        loop {
+            match &mut self.read {
+                Read::Stopped | Read::Done => return,
+                Read::Head => {
+                    self.buf.extend_from_slice(input);
+                    match parse_response(&self.buf, &self.method, &self.opts) {
+                        Ok(Status::Partial) => return,
+                        Err(e) => {
+                            self.read = Read::Stopped;
+                            out.push(ResponseEvent::Error(e));
+                            return;
+                        }
+                        Ok(Status::Complete(head)) => {
+                            let rest = self.buf.split_off(head.head_len);
+                            self.buf.clear();
+                            // parserOnIncomingClient: any answer to CONNECT
+                            // is treated as an upgrade.
+                            if head.upgrade || self.method == "CONNECT" {
+                                self.read = Read::Stopped;
+                                out.push(ResponseEvent::Upgrade { head, rest });
+                                return;
+                            }
+                            if (100..200).contains(&head.status) {
+                                out.push(ResponseEvent::Information(head));
+                                owned = rest;
+                                input = &owned;
+                                continue;
+                            }
+                            self.keep_alive = head.should_keep_alive;
+                            let body = match head.body {
+                                BodyKind::None => None,
+                                BodyKind::ContentLength(0) => None,
+                                BodyKind::ContentLength(n) => Some(Body::Length(n)),
+                                BodyKind::Chunked => {
+                                    Some(Body::Chunked(Box::new(ChunkedDecoder::new(self.opts))))
+                                }
+                                BodyKind::UntilEof => Some(Body::UntilEof),
+                            };
+                            out.push(ResponseEvent::Head(head));
+                            match body {
+                                None => {
+                                    self.read = Read::Done;
+                                    out.push(ResponseEvent::End {
+                                        trailers: Vec::new(),
+                                    });
+                                    self.buf = rest;
+                                    return;
+                                }
+                                Some(b) => self.read = Read::Body(b),
+                            }
+                            owned = rest;
+                            input = &owned;
+                        }
+                    }
+                }
+                Read::Body(body) => {
+                    if input.is_empty() {
+                        return;
+                    }
+                    match body {
+                        Body::UntilEof => {
+                            out.push(ResponseEvent::Data(input.to_vec()));
+                            return;
+                        }
+                        Body::Length(left) => {
+                            let n = (*left).min(input.len() as u64) as usize;
+                            *left -= n as u64;
+                            out.push(ResponseEvent::Data(input[..n].to_vec()));
+                            if *left == 0 {
+                                self.read = Read::Done;
+                                self.buf = input[n..].to_vec();
+                                out.push(ResponseEvent::End {
+                                    trailers: Vec::new(),
+                                });
+                            }
+                            return;
+                        }
+                        Body::Chunked(dec) => {
+                            let mut data = Vec::new();
+                            let result = dec.decode(input, &mut data);
+                            if !data.is_empty() {
+                                out.push(ResponseEvent::Data(data));
+                            }
+                            match result {
+                                Err(e) => {
+                                    self.read = Read::Stopped;
+                                    out.push(ResponseEvent::Error(e));
+                                }
+                                Ok(p) if p.done => {
+                                    let trailers = dec.trailers().to_vec();
+                                    self.buf = input[p.consumed..].to_vec();
+                                    self.read = Read::Done;
+                                    out.push(ResponseEvent::End { trailers });
+                                }
+                                Ok(_) => {}
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The peer closed its side (`parser.finish()`): a body that runs
+    /// until EOF ends here; anything else is left incomplete (the caller
+    /// reports "socket hang up" or "aborted").
+    pub fn feed_eof(&mut self, out: &mut Vec<ResponseEvent>) {
+        if let Read::Body(Body::UntilEof) = self.read {
+            self.read = Read::Done;
+            out.push(ResponseEvent::End {
+                trailers: Vec::new(),
+            });
+        }
+    }
+
+    /// The error llhttp reports for EOF inside a message, for callers that
+    /// want one.
+    pub fn eof_error() -> Error {
+        Error::parse(Parse::InvalidEofState, "Invalid EOF state", 0)
+    }
+}

@@ -1,0 +1,526 @@
+//! One outgoing request as a sans-IO state machine: the `OutgoingMessage`
+//! half of Node's `ClientRequest` (lib/_http_outgoing.js and the
+//! constructor of lib/_http_client.js, Node 23.5.0), without sockets.
+//!
+//! [`RequestState`] holds the queued headers (`kOutHeaders`), renders the
+//! head as `_storeHeader` does (header order and case as given, `Host`
+//! first when Node adds it, `Connection: keep-alive` / `close`,
+//! `Content-Length` or `Transfer-Encoding: chunked` by
+//! `useChunkedEncodingByDefault`), and frames body writes. Every byte it
+//! produces is appended to an output buffer (Node's `outputData`), which
+//! the connection takes with [`RequestState::take_output`].
+
+use crate::encode::{js_number_to_string, OutValue};
+use crate::error::Error;
+use crate::validate::{validate_header_name, validate_header_value};
+
+/// Node's default `highWaterMark` of an `OutgoingMessage` (64 KiB since
+/// Node 22): `write()` returns false once this much waits unsent.
+pub const HIGH_WATER_MARK: usize = 64 * 1024;
+
+/// What the head rendering needs to know of the request.
+///
+/// Node equivalent: the fields the `ClientRequest` constructor sets before
+/// any header is stored (`method`, `path`, `shouldKeepAlive`, `agent`,
+/// `useChunkedEncodingByDefault`, `kUniqueHeaders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `req.method`, upper-cased.
+    pub method: String,
+    /// `req.path`.
+    pub path: String,
+    /// `req.shouldKeepAlive` as the constructor sets it: true with an agent
+    /// that keeps sockets alive or has a finite `maxSockets`.
+    pub should_keep_alive: bool,
+    /// Whether the request goes through an agent (`this.agent` truthy).
+    pub has_agent: bool,
+    /// The option `uniqueHeaders`: array values of these names go on one
+    /// line joined with `"; "`.
+    pub unique_headers: Vec<String>,
+}
+
+impl RequestContext {
+    /// A context for `method path` through a keep-alive agent.
+    pub fn new(method: &str, path: &str) -> RequestContext {
+        RequestContext {
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            should_keep_alive: true,
+            has_agent: true,
+            unique_headers: Vec::new(),
+        }
+    }
+
+    /// `useChunkedEncodingByDefault`: false for GET, HEAD, DELETE, OPTIONS,
+    /// TRACE and CONNECT.
+    pub fn use_chunked_encoding_by_default(&self) -> bool {
+        !matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE" | "CONNECT"
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    name: String,
+    value: OutValue,
+}
+
+/// The state of one `ClientRequest` as an outgoing message.
+///
+/// ```
+/// use nodehttp::client::request::{RequestContext, RequestState};
+/// let mut req = RequestState::new(RequestContext::new("POST", "/x"));
+/// req.set_header("Host", "a".into()).unwrap();
+/// req.write(b"abc").unwrap();
+/// req.end(None).unwrap();
+/// assert_eq!(
+///     req.take_output(),
+///     b"POST /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestState {
+    ctx: RequestContext,
+    headers: Vec<Entry>,
+    header: Option<Vec<u8>>,
+    header_sent: bool,
+    should_keep_alive: bool,
+    chunked: bool,
+    last: bool,
+    removed_connection: bool,
+    removed_content_length: bool,
+    removed_transfer_encoding: bool,
+    content_length: Option<u64>,
+    trailer: String,
+    finished: bool,
+    destroyed: bool,
+    output: Vec<u8>,
+}
+
+impl RequestState {
+    /// A request with no header queued.
+    ///
+    /// Node equivalent: `OutgoingMessage` as the `ClientRequest`
+    /// constructor leaves it before `options.headers` are set.
+    pub fn new(ctx: RequestContext) -> RequestState {
+        RequestState {
+            should_keep_alive: ctx.should_keep_alive,
+            last: !ctx.should_keep_alive,
+            ctx,
+            headers: Vec::new(),
+            header: None,
+            header_sent: false,
+            chunked: false,
+            removed_connection: false,
+            removed_content_length: false,
+            removed_transfer_encoding: false,
+            content_length: None,
+            trailer: String::new(),
+            finished: false,
+            destroyed: false,
+            output: Vec::new(),
+        }
+    }
+
+    /// The context the request was created with.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// Set `uniqueHeaders` (Node sets them after the constructor may have
+    /// rendered the head).
+    pub fn set_unique_headers(&mut self, names: Vec<String>) {
+        self.ctx.unique_headers = names;
+    }
+
+    /// `req.shouldKeepAlive` after the head: a `Connection` header the
+    /// user set can change it.
+    pub fn should_keep_alive(&self) -> bool {
+        self.should_keep_alive
+    }
+
+    /// `req.headersSent`: the head is rendered.
+    pub fn headers_sent(&self) -> bool {
+        self.header.is_some()
+    }
+
+    /// `req.writableEnded` / `req.finished`: `end()` was called.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Stop producing bytes (`req.destroy()`); later writes fail with
+    /// `ERR_STREAM_DESTROYED`.
+    pub fn destroy(&mut self) {
+        self.destroyed = true;
+        self.output.clear();
+    }
+
+    /// `chunkedEncoding`: body writes are framed as chunks.
+    pub fn chunked_encoding(&self) -> bool {
+        self.chunked
+    }
+
+    /// Bytes waiting for the socket (Node's `outputSize`).
+    pub fn pending_len(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Take the bytes produced so far (the head once sent, framed body
+    /// data, the last chunk), in wire order.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    // ------------------------------------------------------------ headers
+
+    /// Node equivalent: `req.setHeader(name, value)`: `ERR_HTTP_HEADERS_SENT`
+    /// once the head is rendered, `ERR_INVALID_HTTP_TOKEN`, `ERR_INVALID_CHAR`.
+    pub fn set_header(&mut self, name: &str, value: OutValue) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("set"));
+        }
+        validate_header_name(name)?;
+        check_value(name, &value)?;
+        let key = name.to_lowercase();
+        match self.headers.iter_mut().find(|e| e.key == key) {
+            Some(e) => {
+                e.name = name.to_owned();
+                e.value = value;
+            }
+            None => self.headers.push(Entry {
+                key,
+                name: name.to_owned(),
+                value,
+            }),
+        }
+        Ok(())
+    }
+
+    /// Node equivalent: `req.getHeader(name)`.
+    pub fn get_header(&self, name: &str) -> Option<&OutValue> {
+        let key = name.to_lowercase();
+        self.headers.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    /// Node equivalent: `req.hasHeader(name)`.
+    pub fn has_header(&self, name: &str) -> bool {
+        self.get_header(name).is_some()
+    }
+
+    /// Node equivalent: `req.getHeaders()` (names lower-cased).
+    pub fn get_headers(&self) -> Vec<(String, OutValue)> {
+        self.headers
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect()
+    }
+
+    /// Node equivalent: `req.getHeaderNames()`.
+    pub fn get_header_names(&self) -> Vec<String> {
+        self.headers.iter().map(|e| e.key.clone()).collect()
+    }
+
+    /// Node equivalent: `req.getRawHeaderNames()`.
+    pub fn get_raw_header_names(&self) -> Vec<String> {
+        self.headers.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Node equivalent: `req.removeHeader(name)`; removing `Connection`,
+    /// `Content-Length` or `Transfer-Encoding` stops Node from adding its
+    /// own.
+    pub fn remove_header(&mut self, name: &str) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("remove"));
+        }
+        let key = name.to_lowercase();
+        match key.as_str() {
+            "connection" => self.removed_connection = true,
+            "content-length" => self.removed_content_length = true,
+            "transfer-encoding" => self.removed_transfer_encoding = true,
+            _ => {}
+        }
+        self.headers.retain(|e| e.key != key);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ head
+
+    /// Render the head from the queued headers (`_implicitHeader`).
+    fn implicit_header(&mut self) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("render"));
+        }
+        let entries: Vec<(String, OutValue)> = self
+            .headers
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect();
+        self.store_header(&entries, false)
+    }
+
+    /// Render the head from a raw array of headers (`options.headers` as
+    /// `[name, value, ...]`), validating each, as the constructor does:
+    /// nothing is queued and no `Host` is added.
+    ///
+    /// Node equivalent: `this._storeHeader(firstLine, options.headers)`.
+    pub fn store_raw_headers(&mut self, pairs: &[(String, OutValue)]) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("render"));
+        }
+        self.store_header(pairs, true)
+    }
+
+    /// Render the head now, as the constructor does when an `Expect`
+    /// header is queued (the head is then sent at once).
+    pub fn store_queued_headers(&mut self) -> Result<(), Error> {
+        self.implicit_header()
+    }
+
+    /// `_storeHeader(firstLine, headers)`.
+    fn store_header(
+        &mut self,
+        entries: &[(String, OutValue)],
+        validate: bool,
+    ) -> Result<(), Error> {
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.ctx.method, self.ctx.path);
+        let mut seen = Seen::default();
+        for (name, value) in entries {
+            if validate {
+                validate_header_name(name)?;
+            }
+            let lower = name.to_lowercase();
+            let unique = self
+                .ctx
+                .unique_headers
+                .iter()
+                .any(|u| u.to_lowercase() == lower);
+            let lines = match value {
+                OutValue::Many(v) if (v.len() < 2 || lower != "cookie") && !unique => v.clone(),
+                OutValue::Many(v) => vec![v.join("; ")],
+                OutValue::One(s) => vec![s.clone()],
+                OutValue::Number(n) => vec![js_number_to_string(*n)],
+            };
+            for line in &lines {
+                if validate {
+                    validate_header_value(name, Some(line))?;
+                }
+                head.push_str(name);
+                head.push_str(": ");
+                head.push_str(line);
+                head.push_str("\r\n");
+                self.match_header(&lower, line, &mut seen);
+            }
+        }
+        if self.removed_connection {
+            self.last = !self.should_keep_alive;
+        } else if !seen.connection {
+            let send_keep_alive = self.should_keep_alive
+                && (seen.content_length
+                    || self.ctx.use_chunked_encoding_by_default()
+                    || self.ctx.has_agent);
+            if send_keep_alive {
+                head.push_str("Connection: keep-alive\r\n");
+            } else {
+                self.last = true;
+                head.push_str("Connection: close\r\n");
+            }
+        }
+        if !seen.content_length && !seen.transfer_encoding {
+            if !self.ctx.use_chunked_encoding_by_default() {
+                self.last = true;
+            } else if !seen.trailer && !self.removed_content_length && self.content_length.is_some()
+            {
+                head.push_str(&format!(
+                    "Content-Length: {}\r\n",
+                    self.content_length.unwrap_or(0)
+                ));
+            } else if !self.removed_transfer_encoding {
+                head.push_str("Transfer-Encoding: chunked\r\n");
+                self.chunked = true;
+            } else {
+                self.last = true;
+            }
+        }
+        if !self.chunked && seen.trailer {
+            return Err(Error::trailer_invalid());
+        }
+        head.push_str("\r\n");
+        self.header = Some(crate::encode::latin1_bytes(&head));
+        self.header_sent = false;
+        if seen.expect {
+            self.send(&[]);
+        }
+        Ok(())
+    }
+
+    /// `matchHeader`: what the header lines written tell Node.
+    fn match_header(&mut self, lower: &str, value: &str, seen: &mut Seen) {
+        match lower {
+            "connection" => {
+                seen.connection = true;
+                self.removed_connection = false;
+                if has_token(value, "close") {
+                    self.last = true;
+                } else {
+                    self.should_keep_alive = true;
+                }
+            }
+            "transfer-encoding" => {
+                seen.transfer_encoding = true;
+                self.removed_transfer_encoding = false;
+                if has_token(value, "chunked") {
+                    self.chunked = true;
+                }
+            }
+            "content-length" => {
+                seen.content_length = true;
+                self.content_length = value.trim().parse().ok();
+                self.removed_content_length = false;
+            }
+            "expect" => seen.expect = true,
+            "trailer" => seen.trailer = true,
+            _ => {}
+        }
+    }
+
+    /// `_send(data)`: the head goes out with the first bytes.
+    fn send(&mut self, data: &[u8]) {
+        if self.destroyed {
+            return;
+        }
+        if !self.header_sent {
+            if let Some(h) = &self.header {
+                self.output.extend_from_slice(h);
+                self.header_sent = true;
+            }
+        }
+        self.output.extend_from_slice(data);
+    }
+
+    /// Whether the head went to the output (`_headerSent`).
+    pub fn header_sent(&self) -> bool {
+        self.header_sent
+    }
+
+    // ------------------------------------------------------------ body
+
+    /// Node equivalent: `req.write(chunk)`. Returns Node's boolean: false
+    /// once [`HIGH_WATER_MARK`] bytes wait for the socket. Fails with
+    /// `ERR_STREAM_WRITE_AFTER_END` after `end()`, `ERR_STREAM_DESTROYED`
+    /// after `destroy()`.
+    pub fn write(&mut self, data: &[u8]) -> Result<bool, Error> {
+        self.write_inner(data, false)?;
+        Ok(self.output.len() < HIGH_WATER_MARK)
+    }
+
+    fn write_inner(&mut self, data: &[u8], from_end: bool) -> Result<(), Error> {
+        if self.finished {
+            return Err(Error::write_after_end());
+        }
+        if self.destroyed {
+            return Err(Error::stream_destroyed("write"));
+        }
+        if self.header.is_none() {
+            if from_end {
+                self.content_length = Some(data.len() as u64);
+            }
+            self.implicit_header()?;
+        }
+        if self.chunked && !data.is_empty() {
+            self.send(format!("{:x}\r\n", data.len()).as_bytes());
+            self.send(data);
+            self.send(b"\r\n");
+        } else {
+            self.send(data);
+        }
+        Ok(())
+    }
+
+    /// Node equivalent: `req.end([data])`: the head if not yet rendered
+    /// (`Content-Length` of `data` when the method uses chunked encoding by
+    /// default), the data, and the last chunk with the trailers. A second
+    /// `end()` does nothing; `end(data)` after `end()` fails with
+    /// `ERR_STREAM_WRITE_AFTER_END`.
+    pub fn end(&mut self, data: Option<&[u8]>) -> Result<(), Error> {
+        match data {
+            Some(d) if !d.is_empty() => {
+                if self.finished {
+                    return Err(Error::write_after_end());
+                }
+                self.write_inner(d, true)?;
+            }
+            _ if self.finished => return Ok(()),
+            _ => {
+                if self.header.is_none() {
+                    self.content_length = Some(0);
+                    self.implicit_header()?;
+                }
+            }
+        }
+        if self.chunked {
+            let last = format!("0\r\n{}\r\n", self.trailer);
+            self.send(&crate::encode::latin1_bytes(&last));
+        } else {
+            self.send(&[]);
+        }
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Node equivalent: `req.flushHeaders()`: render the head if needed and
+    /// send it now.
+    pub fn flush_headers(&mut self) -> Result<(), Error> {
+        if self.header.is_none() {
+            self.implicit_header()?;
+        }
+        self.send(&[]);
+        Ok(())
+    }
+
+    /// Node equivalent: `req.addTrailers(headers)`: sent with the last
+    /// chunk of a chunked request.
+    pub fn add_trailers(&mut self, trailers: &[(String, String)]) -> Result<(), Error> {
+        let mut rendered = String::new();
+        for (name, value) in trailers {
+            crate::validate::validate_token(name, "Trailer name")?;
+            validate_header_value(name, Some(value))?;
+            rendered.push_str(&format!("{name}: {value}\r\n"));
+        }
+        self.trailer = rendered;
+        Ok(())
+    }
+}
+
+/// What `_storeHeader` saw among the header lines (its `state`).
+#[derive(Default)]
+struct Seen {
+    connection: bool,
+    content_length: bool,
+    transfer_encoding: bool,
+    expect: bool,
+    trailer: bool,
+}
+
+/// `validateHeaderValue(name, value)` for the value forms of `setHeader`.
+fn check_value(name: &str, value: &OutValue) -> Result<(), Error> {
+    match value {
+        OutValue::One(s) => validate_header_value(name, Some(s)),
+        OutValue::Many(v) => validate_header_value(name, Some(&v.join(","))),
+        OutValue::Number(_) => Ok(()),
+    }
+}
+
+/// `/(?:^|\W)word(?:$|\W)/i`, Node's `RE_CONN_CLOSE` and `RE_TE_CHUNKED`.
+fn has_token(value: &str, word: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    lower.match_indices(word).any(|(i, _)| {
+        let end = i + word.len();
+        (i == 0 || !is_word(bytes[i - 1])) && (end == bytes.len() || !is_word(bytes[end]))
+    })
+}

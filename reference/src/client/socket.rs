@@ -1,0 +1,679 @@
+//! One client socket as a tokio task: it connects, then serves the
+//! requests its agent hands it one after the other, moving bytes between
+//! the stream, the request's [`RequestState`](super::request::RequestState)
+//! and a [`ClientConn`], and emitting the events Node's socket listeners
+//! (`socketOnData`, `socketOnEnd`, `socketCloseListener`,
+//! `socketErrorListener`, `responseOnEnd`, `responseKeepAlive`) emit, in
+//! their order.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::time::Instant;
+
+use super::agent::{lock, Agent, Free, Sock};
+use super::conn::{ClientConn, ResponseEvent};
+use super::{
+    BoxStream, ClientError, ClientEvent, ConnectFuture, CreateConnection, IncomingMessage,
+    Information, Lookup, MessageEvent, ReqInner, UpgradedSocket,
+};
+use crate::headers::{HeaderMap, HeaderOptions};
+
+/// Where a socket connects.
+#[derive(Clone)]
+pub(crate) enum TargetKind {
+    Tcp {
+        host: String,
+        port: u16,
+        local: Option<IpAddr>,
+        family: Option<u8>,
+        lookup: Option<Lookup>,
+    },
+    Unix(PathBuf),
+    Custom(CreateConnection, String, u16),
+}
+
+/// A socket to open for a request: its pool name, where, and the socket
+/// timeout it starts with.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) kind: TargetKind,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// A connection being made.
+type Connecting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<BoxStream, ClientError>> + Send>>;
+
+/// Start the task of a new socket whose first request is `first`.
+pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
+    lock(&first.st).socket_pending = true;
+    tokio::spawn(run(sock, agent, target, first));
+}
+
+async fn resolve(
+    host: &str,
+    port: u16,
+    family: Option<u8>,
+    lookup: &Option<Lookup>,
+) -> Result<Vec<SocketAddr>, ClientError> {
+    let not_found = || ClientError::coded("ENOTFOUND", &format!("getaddrinfo ENOTFOUND {host}"));
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addrs: Vec<SocketAddr> = if let Ok(ip) = bare.parse::<IpAddr>() {
+        vec![SocketAddr::new(ip, port)]
+    } else if let Some(l) = lookup {
+        l(host, family)
+            .map_err(|_| not_found())?
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect()
+    } else {
+        tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| not_found())?
+            .collect()
+    };
+    match family {
+        Some(4) => addrs.retain(SocketAddr::is_ipv4),
+        Some(6) => addrs.retain(SocketAddr::is_ipv6),
+        _ => {}
+    }
+    if addrs.is_empty() {
+        return Err(not_found());
+    }
+    Ok(addrs)
+}
+
+fn connect(kind: TargetKind) -> Connecting {
+    Box::pin(async move {
+        match kind {
+            TargetKind::Tcp {
+                host,
+                port,
+                local,
+                family,
+                lookup,
+            } => {
+                let addrs = resolve(&host, port, family, &lookup).await?;
+                let mut last = None;
+                for addr in addrs {
+                    let socket = if addr.is_ipv4() {
+                        tokio::net::TcpSocket::new_v4()
+                    } else {
+                        tokio::net::TcpSocket::new_v6()
+                    };
+                    let attempt = async {
+                        let socket = socket?;
+                        if let Some(l) = local {
+                            socket.bind(SocketAddr::new(l, 0))?;
+                        }
+                        socket.connect(addr).await
+                    };
+                    match attempt.await {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            return Ok(Box::new(s) as BoxStream);
+                        }
+                        Err(e) => {
+                            last = Some(ClientError::io(&e, "connect", Some(&addr.to_string())))
+                        }
+                    }
+                }
+                Err(last.unwrap_or_else(ClientError::hang_up))
+            }
+            #[cfg(unix)]
+            TargetKind::Unix(path) => match tokio::net::UnixStream::connect(&path).await {
+                Ok(s) => Ok(Box::new(s) as BoxStream),
+                Err(e) => Err(ClientError::io(
+                    &e,
+                    "connect",
+                    Some(&path.to_string_lossy()),
+                )),
+            },
+            #[cfg(not(unix))]
+            TargetKind::Unix(_) => Err(ClientError::other("Unix sockets are not supported here")),
+            TargetKind::Custom(hook, host, port) => {
+                let fut: ConnectFuture = hook(&host, port);
+                fut.await.map_err(|e| ClientError::io(&e, "connect", None))
+            }
+        }
+    })
+}
+
+/// The socket timeout (`socket.setTimeout`): a deadline refreshed by
+/// activity, fired once per idle period.
+struct Timer {
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Timer {
+    fn set(&mut self, t: Option<Duration>) {
+        self.timeout = t.filter(|d| !d.is_zero());
+        self.touch();
+    }
+    fn touch(&mut self) {
+        self.deadline = self.timeout.map(|t| Instant::now() + t);
+    }
+}
+
+async fn sleep_until(d: Option<Instant>) {
+    match d {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The stream, split so that reads and writes wait together.
+struct Io {
+    rd: Option<ReadHalf<BoxStream>>,
+    wr: Option<WriteHalf<BoxStream>>,
+    connecting: Option<Connecting>,
+    /// Bytes read while no request was being served.
+    leftover: Vec<u8>,
+    eof: bool,
+}
+
+impl Io {
+    fn open(&self) -> bool {
+        self.rd.is_some()
+    }
+    fn close(&mut self) {
+        self.rd = None;
+        self.wr = None;
+        self.connecting = None;
+    }
+}
+
+enum Outcome {
+    /// The response ended and the socket may serve another request; the
+    /// response's `'close'` comes after the `'socket'` of a queued request
+    /// that gets the socket.
+    KeepAlive(Option<IncomingMessage>),
+    /// The socket is closed.
+    Closed,
+    /// The socket left for an upgrade or a CONNECT tunnel.
+    Detached,
+}
+
+async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
+    let mut io = Io {
+        rd: None,
+        wr: None,
+        connecting: Some(connect(target.kind.clone())),
+        leftover: Vec::new(),
+        eof: false,
+    };
+    let agent_timeout = agent.as_ref().and_then(|a| a.options().timeout);
+    let mut timer = Timer {
+        timeout: None,
+        deadline: None,
+    };
+    timer.set(target.timeout);
+    let mut next = Some((first, false));
+    let mut res_close: Option<IncomingMessage> = None;
+    let close_res = |r: &mut Option<IncomingMessage>| {
+        if let Some(res) = r.take() {
+            res.push(MessageEvent::Close);
+        }
+    };
+    while let Some((req, reused)) = next.take() {
+        // onSocketNT
+        let destroyed = {
+            let mut st = lock(&req.st);
+            st.socket_pending = true;
+            st.destroyed
+        };
+        if destroyed || sock.destroyed.load(Ordering::SeqCst) {
+            destroyed_before_socket(&req);
+            close_res(&mut res_close);
+            if let Some(a) = &agent {
+                if let Free::Serve(r) = a.free(&sock, false, io.connecting.is_some() || io.open()) {
+                    next = Some((r, false));
+                }
+            }
+            continue;
+        }
+        {
+            let mut st = lock(&req.st);
+            st.has_socket = true;
+            st.reused = reused;
+            // setRequestSocket: a request timeout other than the agent's.
+            if st.timeout.is_some() && st.timeout != agent_timeout {
+                timer.set(st.timeout);
+            }
+        }
+        req.emit(ClientEvent::Socket { reused });
+        flush_deferred(&req);
+        close_res(&mut res_close);
+        match exchange(&mut io, &mut timer, &req, &sock).await {
+            Outcome::KeepAlive(res) => {
+                res_close = res;
+                let Some(a) = &agent else { break };
+                match a.free(&sock, true, io.open() && !io.eof) {
+                    Free::Serve(r) => next = Some((r, false)),
+                    Free::Pooled => {
+                        close_res(&mut res_close);
+                        // keepSocketAlive: the agent's timeout on free sockets.
+                        timer.set(agent_timeout);
+                        next = idle(&mut io, &mut timer, &sock, a).await;
+                    }
+                    Free::Destroy => {}
+                }
+            }
+            Outcome::Closed | Outcome::Detached => {}
+        }
+    }
+    close_res(&mut res_close);
+    io.close();
+    sock.destroyed.store(true, Ordering::SeqCst);
+    if let Some(a) = &agent {
+        a.remove_socket(&sock);
+    }
+    // Requests handed over while the socket was closing: it is gone.
+    while let Some((req, reused)) = sock.take_assigned() {
+        lock(&req.st).has_socket = true;
+        req.emit(ClientEvent::Socket { reused });
+        lock(&req.st).destroyed = true;
+        req.emit(ClientEvent::Error(ClientError::hang_up()));
+        req.emit(ClientEvent::Close);
+    }
+}
+
+/// `onSocketNT` for a request destroyed before it had its socket.
+fn destroyed_before_socket(req: &Arc<ReqInner>) {
+    let (err, aborted) = {
+        let mut st = lock(&req.st);
+        st.destroyed = true;
+        (st.error.clone(), st.aborted)
+    };
+    match err {
+        Some(e) => req.emit(ClientEvent::Error(e)),
+        None if !aborted => req.emit(ClientEvent::Error(ClientError::hang_up())),
+        None => {}
+    }
+    req.emit(ClientEvent::Close);
+    flush_deferred(req);
+}
+
+/// Events of the request's own calls (`'abort'`, a write after end) that
+/// Node emits on the next tick, after the `onSocketNT` already queued.
+fn flush_deferred(req: &Arc<ReqInner>) {
+    let events = {
+        let mut st = lock(&req.st);
+        st.socket_pending = false;
+        std::mem::take(&mut st.deferred)
+    };
+    for e in events {
+        req.emit_after_close(e);
+    }
+}
+
+/// A free socket in the pool: wait for a request, or close when the
+/// server closes it, the agent's timeout passes or the agent destroys it.
+async fn idle(
+    io: &mut Io,
+    timer: &mut Timer,
+    sock: &Arc<Sock>,
+    agent: &Agent,
+) -> Option<(Arc<ReqInner>, bool)> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        if let Some(next) = sock.take_assigned() {
+            timer.touch();
+            return Some(next);
+        }
+        if sock.destroyed.load(Ordering::SeqCst) {
+            agent.take_free(sock);
+            return None;
+        }
+        if io.eof || !io.open() {
+            if agent.take_free(sock) {
+                return None;
+            }
+            // Reused just as it closed: serve the request, which will
+            // see the closed stream.
+            continue;
+        }
+        let rd = io.rd.as_mut()?;
+        tokio::select! {
+            _ = sock.wake.notified() => {}
+            r = rd.read(&mut buf) => match r {
+                Ok(0) | Err(_) => {
+                    io.eof = true;
+                    if agent.take_free(sock) {
+                        return None;
+                    }
+                }
+                Ok(n) => io.leftover.extend_from_slice(&buf[..n]),
+            },
+            _ = sleep_until(timer.deadline) => {
+                timer.deadline = None;
+                if agent.take_free(sock) {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The response as far as it got.
+struct Exchange<'a> {
+    req: &'a Arc<ReqInner>,
+    parser: ClientConn,
+    res: Option<IncomingMessage>,
+    had_error: bool,
+    keep: bool,
+    res_ended: bool,
+    join: bool,
+}
+
+impl Exchange<'_> {
+    /// `socketCloseListener`.
+    fn close(&mut self) -> Outcome {
+        lock(&self.req.st).destroyed = true;
+        match &self.res {
+            Some(res) if !res.complete() => {
+                res.push(MessageEvent::Aborted);
+                self.req.emit(ClientEvent::Close);
+                res.push(MessageEvent::Error(ClientError::aborted()));
+                res.push(MessageEvent::Close);
+            }
+            Some(_) => self.req.emit(ClientEvent::Close),
+            None => {
+                if !self.had_error {
+                    self.had_error = true;
+                    self.req.emit(ClientEvent::Error(ClientError::hang_up()));
+                }
+                self.req.emit(ClientEvent::Close);
+            }
+        }
+        Outcome::Closed
+    }
+
+    /// `socketErrorListener`, then the close.
+    fn fail(&mut self, e: ClientError) -> Outcome {
+        self.had_error = true;
+        self.req.emit(ClientEvent::Error(e));
+        self.close()
+    }
+
+    /// Handle what the parser produced; `Some` ends the exchange.
+    fn handle(&mut self, events: Vec<ResponseEvent>, io: &mut Io) -> Option<Outcome> {
+        for ev in events {
+            match ev {
+                ResponseEvent::Information(h) => {
+                    if h.status == 100 {
+                        self.req.emit(ClientEvent::Continue);
+                    }
+                    self.req.emit(ClientEvent::Information(Information {
+                        status_code: h.status,
+                        status_message: h.reason.clone(),
+                        http_version: h.version,
+                        headers: HeaderMap::from_raw(
+                            h.headers.iter().cloned(),
+                            HeaderOptions {
+                                join_duplicate_headers: self.join,
+                                max_headers_count: None,
+                            },
+                        ),
+                        raw_headers: h.headers,
+                    }));
+                }
+                ResponseEvent::Head(h) => {
+                    if !h.should_keep_alive {
+                        self.keep = false;
+                    }
+                    let res = IncomingMessage::new(&h, self.join, self.req);
+                    lock(&self.req.st).res = Some(res.clone());
+                    self.res = Some(res.clone());
+                    self.req.emit(ClientEvent::Response(res));
+                }
+                ResponseEvent::Data(d) => {
+                    if let Some(res) = &self.res {
+                        res.push(MessageEvent::Data(d));
+                    }
+                }
+                ResponseEvent::End { trailers } => {
+                    let Some(res) = self.res.clone() else {
+                        continue;
+                    };
+                    res.finish(trailers);
+                    res.push(MessageEvent::End);
+                    self.res_ended = true;
+                    let finished = {
+                        let mut st = lock(&self.req.st);
+                        st.ended = true;
+                        st.out.finished()
+                    };
+                    if !self.keep {
+                        // destroySoon: the response closes, then the socket.
+                        res.push(MessageEvent::Close);
+                        io.close();
+                        lock(&self.req.st).destroyed = true;
+                        self.req.emit(ClientEvent::Close);
+                        return Some(Outcome::Closed);
+                    }
+                    if finished {
+                        // responseKeepAlive: 'close' (emitFreeNT) before
+                        // the response's own 'close'.
+                        lock(&self.req.st).destroyed = true;
+                        self.req.emit(ClientEvent::Close);
+                        return Some(Outcome::KeepAlive(Some(res)));
+                    }
+                    res.push(MessageEvent::Close);
+                }
+                ResponseEvent::Upgrade { head, rest } => {
+                    let res = IncomingMessage::new(&head, self.join, self.req);
+                    res.finish(Vec::new());
+                    let (Some(rd), Some(wr)) = (io.rd.take(), io.wr.take()) else {
+                        return Some(self.close());
+                    };
+                    let socket = UpgradedSocket::new(rd.unsplit(wr));
+                    let connect = lock(&self.req.st).out.context().method == "CONNECT";
+                    lock(&self.req.st).destroyed = true;
+                    self.req.emit(if connect {
+                        ClientEvent::Connect {
+                            res,
+                            socket,
+                            head: rest,
+                        }
+                    } else {
+                        ClientEvent::Upgrade {
+                            res,
+                            socket,
+                            head: rest,
+                        }
+                    });
+                    self.req.emit(ClientEvent::Close);
+                    return Some(Outcome::Detached);
+                }
+                ResponseEvent::Error(e) => {
+                    io.close();
+                    return Some(self.fail(ClientError::from(&e)));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Serve one request on the socket: connect if needed, write the request
+/// as it is produced, read the answer.
+async fn exchange(
+    io: &mut Io,
+    timer: &mut Timer,
+    req: &Arc<ReqInner>,
+    sock: &Arc<Sock>,
+) -> Outcome {
+    let (method, popts, join, keep) = {
+        let st = lock(&req.st);
+        (
+            st.out.context().method.clone(),
+            st.parse,
+            st.join_duplicate_headers,
+            st.out.should_keep_alive(),
+        )
+    };
+    let mut x = Exchange {
+        req,
+        parser: ClientConn::new(&method, popts),
+        res: None,
+        had_error: false,
+        keep,
+        res_ended: false,
+        join,
+    };
+    let mut wbuf: Vec<u8> = Vec::new();
+    let mut finish_sent = false;
+    let mut pending_timeout: Option<Duration> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    if !io.leftover.is_empty() {
+        let data = std::mem::take(&mut io.leftover);
+        let mut evs = Vec::new();
+        x.parser.feed(&data, &mut evs);
+        if let Some(o) = x.handle(evs, io) {
+            return o;
+        }
+    }
+    loop {
+        // What the request did since the last turn.
+        let (destroyed, error, finished, listens) = {
+            let mut st = lock(&req.st);
+            if let Some(t) = st.pending_timeout.take() {
+                pending_timeout = Some(t);
+            }
+            if io.open() {
+                wbuf.extend(st.out.take_output());
+            }
+            x.keep = x.keep && st.out.should_keep_alive();
+            (
+                st.destroyed,
+                st.error.clone(),
+                st.out.finished(),
+                st.listens_timeout,
+            )
+        };
+        if destroyed || sock.destroyed.load(Ordering::SeqCst) {
+            // socket.destroy(err): 'error' with err, then the close.
+            io.close();
+            if let Some(e) = error {
+                x.had_error = true;
+                req.emit(ClientEvent::Error(e));
+            }
+            return x.close();
+        }
+        if io.open() {
+            if let Some(t) = pending_timeout.take() {
+                timer.set(Some(t));
+            }
+        }
+        if io.open() && finished && wbuf.is_empty() && !finish_sent && !x.had_error {
+            finish_sent = true;
+            req.emit(ClientEvent::Finish);
+        }
+        if x.res_ended && finish_sent {
+            // requestOnPrefinish: the response ended before the request.
+            lock(&req.st).destroyed = true;
+            req.emit(ClientEvent::Close);
+            return Outcome::KeepAlive(None);
+        }
+        let paused = x
+            .res
+            .as_ref()
+            .is_some_and(|r| r.unread() >= super::request::HIGH_WATER_MARK);
+        let can_read = io.open() && !io.eof && !paused;
+        let can_write = io.open() && !wbuf.is_empty();
+        let Io {
+            rd, wr, connecting, ..
+        } = &mut *io;
+        tokio::select! {
+            _ = req.wake.notified() => {}
+            _ = sock.wake.notified() => {}
+            c = async {
+                match connecting.as_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            }, if connecting.is_some() => {
+                *connecting = None;
+                match c {
+                    Ok(stream) => {
+                        let (r, w) = tokio::io::split(stream);
+                        *rd = Some(r);
+                        *wr = Some(w);
+                        timer.touch();
+                    }
+                    Err(e) => return x.fail(e),
+                }
+            }
+            r = async {
+                match rd.as_mut() {
+                    Some(rd) => rd.read(&mut buf).await,
+                    None => std::future::pending().await,
+                }
+            }, if can_read => {
+                match r {
+                    Ok(0) => {
+                        // socketOnEnd
+                        io.eof = true;
+                        if x.res.is_none() && !x.had_error {
+                            x.had_error = true;
+                            req.emit(ClientEvent::Error(ClientError::hang_up()));
+                        }
+                        let mut evs = Vec::new();
+                        x.parser.feed_eof(&mut evs);
+                        if let Some(o) = x.handle(evs, io) {
+                            return o;
+                        }
+                        io.close();
+                        return x.close();
+                    }
+                    Ok(n) => {
+                        timer.touch();
+                        let mut evs = Vec::new();
+                        x.parser.feed(&buf[..n], &mut evs);
+                        if let Some(o) = x.handle(evs, io) {
+                            return o;
+                        }
+                    }
+                    Err(e) => {
+                        io.close();
+                        return x.fail(ClientError::io(&e, "read", None));
+                    }
+                }
+            }
+            w = async {
+                match wr.as_mut() {
+                    Some(wr) => wr.write(&wbuf).await,
+                    None => std::future::pending().await,
+                }
+            }, if can_write => {
+                match w {
+                    Ok(n) => {
+                        wbuf.drain(..n);
+                        timer.touch();
+                        if wbuf.is_empty() {
+                            req.drain.notify_waiters();
+                        }
+                    }
+                    Err(e) => {
+                        io.close();
+                        return x.fail(ClientError::io(&e, "write", None));
+                    }
+                }
+            }
+            _ = sleep_until(timer.deadline) => {
+                timer.deadline = None;
+                if listens {
+                    req.emit(ClientEvent::Timeout);
+                }
+            }
+        }
+    }
+}

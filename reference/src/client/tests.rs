@@ -1,0 +1,2 @@
+//! Unit tests of the sans-IO client: request heads and response parsing
+//! with plain bytes.
