@@ -103,9 +103,10 @@ impl ClientConn {
         matches!(self.read, Read::Stopped)
     }
 
-    /// llhttp's `should_keep_alive` for the final response.
+    /// llhttp's `should_keep_alive` for the final response (false once
+    /// the parser stopped).
     pub fn keep_alive(&self) -> bool {
-        self.keep_alive
+        self.keep_alive && !self.is_stopped()
     }
 
     /// Parse `data`, appending what it produced to `out`. Bytes after a
