@@ -728,6 +728,7 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
             "aborted" => json!(req.aborted()),
             "headersSent" => json!(req.headers_sent()),
             "writableEnded" | "finished" => json!(req.writable_ended()),
+            "writableFinished" => json!(req.writable_finished()),
             _ => return Ok(Ret::Undefined),
         }),
         "setHeader" => {

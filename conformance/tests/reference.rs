@@ -146,3 +146,38 @@ fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] pa
         });
     });
 }
+
+/// Every client fixture against the reference client, whole, under paused
+/// time (a failure is confirmed on the real clock, as above); the
+/// transcripts are kept in `tests/snapshots/reference_client/`.
+#[rstest]
+fn client_fixture_passes_on_the_reference(#[files("../fixtures/client/*.md")] path: PathBuf) {
+    let text = std::fs::read_to_string(&path).unwrap();
+    let scenarios = parse_file(&path, &text, Side::Client, &Sections::embedded())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    paused_runtime().block_on(async {
+        let mut adapter = Adapter::in_process().await.expect("the embedded adapter starts");
+        let mut snapshot = String::new();
+        for s in &scenarios {
+            if let Some(why) = skip_reason(s, &adapter.info, true) {
+                snapshot.push_str(&format!("## {}\n\nskipped: {why}\n\n", s.id));
+                continue;
+            }
+            let transcript = check(&mut adapter, s, None).await;
+            snapshot.push_str(&format!("## {}\n\n", s.id));
+            for line in &transcript {
+                snapshot.push_str(line);
+                snapshot.push('\n');
+            }
+            snapshot.push('\n');
+        }
+        insta::with_settings!({
+            snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/reference_client"),
+            prepend_module_to_snapshot => false,
+            description => format!("the reference's transcript of fixtures/client/{name}.md"),
+        }, {
+            insta::assert_snapshot!(name, snapshot);
+        });
+    });
+}

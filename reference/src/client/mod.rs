@@ -646,6 +646,8 @@ pub(crate) struct ReqSt {
     pub(crate) parse: ParseOptions,
     pub(crate) join_duplicate_headers: bool,
     pub(crate) host: String,
+    /// `'finish'` was emitted (`writableFinished`).
+    pub(crate) finish_emitted: bool,
     /// A socket was handed over and its `onSocketNT` has not run yet.
     pub(crate) socket_pending: bool,
     /// Events to emit once it ran.
@@ -840,6 +842,7 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         },
         join_duplicate_headers: o.join_duplicate_headers,
         host: host.clone(),
+        finish_emitted: false,
         socket_pending: false,
         deferred: Vec::new(),
     };
@@ -965,6 +968,11 @@ impl ClientRequest {
     /// `req.writableEnded` (`req.finished`).
     pub fn writable_ended(&self) -> bool {
         self.st().out.finished()
+    }
+
+    /// `req.writableFinished`: `'finish'` was emitted.
+    pub fn writable_finished(&self) -> bool {
+        self.st().finish_emitted
     }
 
     /// `req.setHeader(name, value)`.

@@ -575,6 +575,7 @@ async fn exchange(
         }
         if io.open() && finished && wbuf.is_empty() && !finish_sent && !x.had_error {
             finish_sent = true;
+            lock(&req.st).finish_emitted = true;
             req.emit(ClientEvent::Finish);
         }
         if x.res_ended && finish_sent {
