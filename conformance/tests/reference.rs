@@ -108,12 +108,19 @@ async fn check(adapter: &mut Adapter, scenario: &Scenario, split: Option<Split>)
     result.actual
 }
 
-#[rstest]
-fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] path: PathBuf) {
-    let text = std::fs::read_to_string(&path).unwrap();
-    let scenarios = parse_file(&path, &text, Side::Server, &Sections::embedded())
-        .unwrap_or_else(|e| panic!("{e:?}"));
+/// Runs every scenario of the fixture file at `path` (sends split too when
+/// `splits` and the scenario allows it) and snapshots the transcripts in
+/// `tests/snapshots/{dir}/`.
+fn run_fixture_file(path: &Path, side: Side, splits: bool, dir: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let scenarios =
+        parse_file(path, &text, side, &Sections::embedded()).unwrap_or_else(|e| panic!("{e:?}"));
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let folder = path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     paused_runtime().block_on(async {
         let mut adapter = Adapter::in_process().await.expect("the embedded adapter starts");
         let mut snapshot = String::new();
@@ -129,7 +136,7 @@ fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] pa
                 snapshot.push('\n');
             }
             snapshot.push('\n');
-            if !s.split {
+            if !splits || !s.split {
                 continue;
             }
             check(&mut adapter, s, Some(Split::Pieces(1))).await;
@@ -138,13 +145,18 @@ fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] pa
             }
         }
         insta::with_settings!({
-            snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/reference"),
+            snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(dir),
             prepend_module_to_snapshot => false,
-            description => format!("the reference's transcript of fixtures/server/{name}.md"),
+            description => format!("the reference's transcript of fixtures/{folder}/{name}.md"),
         }, {
             insta::assert_snapshot!(name, snapshot);
         });
     });
+}
+
+#[rstest]
+fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] path: PathBuf) {
+    run_fixture_file(&path, Side::Server, true, "reference");
 }
 
 /// Every client fixture against the reference client, whole, under paused
@@ -152,32 +164,5 @@ fn server_fixture_passes_on_the_reference(#[files("../fixtures/server/*.md")] pa
 /// transcripts are kept in `tests/snapshots/reference_client/`.
 #[rstest]
 fn client_fixture_passes_on_the_reference(#[files("../fixtures/client/*.md")] path: PathBuf) {
-    let text = std::fs::read_to_string(&path).unwrap();
-    let scenarios = parse_file(&path, &text, Side::Client, &Sections::embedded())
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-    paused_runtime().block_on(async {
-        let mut adapter = Adapter::in_process().await.expect("the embedded adapter starts");
-        let mut snapshot = String::new();
-        for s in &scenarios {
-            if let Some(why) = skip_reason(s, &adapter.info, true) {
-                snapshot.push_str(&format!("## {}\n\nskipped: {why}\n\n", s.id));
-                continue;
-            }
-            let transcript = check(&mut adapter, s, None).await;
-            snapshot.push_str(&format!("## {}\n\n", s.id));
-            for line in &transcript {
-                snapshot.push_str(line);
-                snapshot.push('\n');
-            }
-            snapshot.push('\n');
-        }
-        insta::with_settings!({
-            snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/reference_client"),
-            prepend_module_to_snapshot => false,
-            description => format!("the reference's transcript of fixtures/client/{name}.md"),
-        }, {
-            insta::assert_snapshot!(name, snapshot);
-        });
-    });
+    run_fixture_file(&path, Side::Client, false, "reference_client");
 }
