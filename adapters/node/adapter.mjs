@@ -3,11 +3,56 @@
 // Speaks protocol 1 (conformance/PROTOCOL.md): newline-delimited JSON, runner
 // messages on stdin, adapter messages on stdout, free-form logs on stderr.
 // Scripts (handler and listeners) follow fixtures/README.md, "Scripts".
-// Node built-ins only; runs on Node 20 and later.
+// Node built-ins only; runs on Node 20 and later, and unchanged on the
+// runtimes that re-implement node:http: `bun adapter.mjs`, `deno run -A
+// adapter.mjs`. There it names itself after the runtime (`bun 1.4.5`) and
+// claims the Node version the runtime reports (process.version).
 
 import http from 'node:http';
+import net from 'node:net';
 import readline from 'node:readline';
 import { Buffer } from 'node:buffer';
+
+// ---------------------------------------------------------------- runtime
+
+const IMPLEMENTATION = globalThis.Bun !== undefined ? `bun ${globalThis.Bun.version}`
+  : globalThis.Deno !== undefined ? `deno ${globalThis.Deno.version.deno}`
+  : 'node';
+
+// The documented methods a script may call, per class. At start, the adapter
+// notes which ones this runtime lacks; a scenario whose scripts call one of
+// them is answered `unsupported` (a missing API), not run and failed. Node 20
+// and later have them all.
+const API = {
+  ServerResponse: [http.ServerResponse, 'addTrailers appendHeader cork destroy end flushHeaders getHeader getHeaderNames getHeaders hasHeader removeHeader setHeader setHeaders setTimeout uncork write writeContinue writeEarlyHints writeHead writeProcessing'],
+  IncomingMessage: [http.IncomingMessage, 'destroy pause read resume setEncoding setTimeout'],
+  ClientRequest: [http.ClientRequest, 'abort appendHeader cork destroy end flushHeaders getHeader getHeaderNames getHeaders getRawHeaderNames hasHeader removeHeader setHeader setHeaders setNoDelay setSocketKeepAlive setTimeout uncork write'],
+  Server: [http.Server, 'address close closeAllConnections closeIdleConnections listen setTimeout'],
+  Socket: [net.Socket, 'destroy destroySoon end pause resume setKeepAlive setNoDelay setTimeout write'],
+};
+const MISSING = new Set();
+for (const [name, [cls, methods]] of Object.entries(API)) {
+  for (const m of methods.split(' ')) {
+    if (typeof cls?.prototype?.[m] !== 'function') MISSING.add(`${name}.prototype.${m}`);
+  }
+}
+
+// The first missing method a script calls, as `Class.prototype.name`, or
+// null. `types` maps the script's targets (self, req, res...) to class names.
+function missingCall(script, types) {
+  if (MISSING.size === 0 || !Array.isArray(script)) return null;
+  for (const step of script) {
+    if (!Array.isArray(step) || typeof step[0] !== 'string') continue;
+    const call = step[0].replace(/\?$/, '');
+    const dot = call.indexOf('.');
+    const type = types[dot < 0 ? 'self' : call.slice(0, dot)];
+    const key = `${type}.prototype.${dot < 0 ? call : call.slice(dot + 1)}`;
+    if (MISSING.has(key)) return key;
+  }
+  return null;
+}
+const unsupportedCall = (key) => send({ type: 'unsupported', reason: `${IMPLEMENTATION} has no ${key}()` });
+const SERVER_TYPES = { req: 'IncomingMessage', res: 'ServerResponse', socket: 'Socket', server: 'Server' };
 
 // ---------------------------------------------------------------- output
 
@@ -425,6 +470,11 @@ function startClient(msg) {
     sockets: new Set(), signals: new Set(), signalWaiters: new Map(), pending: new Set(),
     agents: new Map(), requests: new Map(), msg,
   };
+  for (const spec of Object.values(msg.requests ?? {})) {
+    const types = { self: 'ClientRequest', req: 'ClientRequest', res: 'IncomingMessage', socket: 'Socket' };
+    const missing = missingCall(spec?.script, types);
+    if (missing) { unsupportedCall(missing); return; }
+  }
   current = sc;
   try {
     for (const [name, options] of Object.entries(msg.agents ?? {})) {
@@ -502,6 +552,11 @@ function start(msg) {
   }
   // An absent handler means [["end"]]; [] is a handler that does nothing.
   const handler = msg.handler ?? [['end']];
+  for (const [event, script] of [['request', handler], ...Object.entries(listeners)]) {
+    const self = event === 'request' || REQUEST_EVENTS.has(event) ? 'ServerResponse' : 'Socket';
+    const missing = missingCall(script, { ...SERVER_TYPES, self });
+    if (missing) { unsupportedCall(missing); return; }
+  }
 
   let server;
   try {
@@ -632,7 +687,8 @@ process.on('uncaughtException', (err) => reportUncaught('uncaught exception', er
 process.on('unhandledRejection', (reason) => reportUncaught('unhandled rejection', reason));
 process.stdout.on('error', () => process.exit(0)); // the runner went away
 
-send({ type: 'ready', protocol: 1, implementation: 'node', version: process.version.slice(1) });
+if (MISSING.size > 0) log(`${IMPLEMENTATION} lacks ${[...MISSING].join(', ')}`);
+send({ type: 'ready', protocol: 1, implementation: IMPLEMENTATION, version: process.version.slice(1) });
 
 const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 input.on('line', onLine);

@@ -378,3 +378,42 @@ fn the_embedded_adapter_answers_the_protocol() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_runtime_lacking_an_api_gets_unsupported_not_fail() {
+    // Node with res.writeEarlyHints() deleted by a preload, as a runtime
+    // without that API: the adapter's feature test answers `unsupported`.
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
+    let adapter = format!(
+        "{node} --import ./conformance/tests/shims/without-write-early-hints.mjs adapters/node/adapter.mjs"
+    );
+    let o = bin()
+        .args([
+            "run",
+            "--adapter",
+            &adapter,
+            "--only",
+            "server/responsewriteearlyhintshints-callback/*",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let unsupported: Vec<&serde_json::Value> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "unsupported")
+        .collect();
+    assert!(!unsupported.is_empty(), "{out}");
+    for r in unsupported {
+        assert_eq!(
+            r["reason"], "node has no ServerResponse.prototype.writeEarlyHints()",
+            "{r}"
+        );
+    }
+    assert_eq!(v["counts"]["fail"], 0, "{out}");
+}
