@@ -693,7 +693,11 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
                 break;
             }
             Err(_) => {
-                sc.emit("aborted", json!({"complete": req.complete()}));
+                // Node emits 'aborted' only for a request still owed its
+                // response.
+                if req.aborted() {
+                    sc.emit("aborted", json!({"complete": req.complete()}));
+                }
                 break;
             }
         }

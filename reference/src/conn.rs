@@ -249,6 +249,9 @@ struct BodyState {
     dumped: bool,
     /// A reader started (`req._consuming`).
     consuming: bool,
+    /// The connection ended before the body did, after its response
+    /// finished: neither `'end'` nor `'aborted'` comes.
+    ended_unfinished: bool,
     raw_trailers: Vec<(String, String)>,
 }
 
@@ -536,7 +539,13 @@ impl Connection {
                     Status::Complete(head) => {
                         let used = head.head_len;
                         self.headers_done = true;
+                        let invalid_te = head.invalid_transfer_encoding;
                         let after = self.on_head(head, pos + used, now);
+                        if invalid_te {
+                            // llhttp fails after on_headers_complete: the
+                            // request is dispatched, then the error comes.
+                            return Err(crate::parse::invalid_transfer_encoding_error(used));
+                        }
                         Ok(Some(after.unwrap_or(used)))
                     }
                 }
@@ -733,6 +742,9 @@ impl Connection {
         });
         match decoder {
             Some(body) => self.reading = Reading::Body { id, body },
+            // A head that fails right after dispatch (invalid
+            // Transfer-Encoding) never completes.
+            None if head.invalid_transfer_encoding => {}
             None => self.complete_body(id, Vec::new()),
         }
         match (dispatch, auto) {
@@ -805,7 +817,14 @@ impl Connection {
     }
 
     fn abort_body(&mut self, id: ReqId) {
+        // Node aborts only the requests still in `state.incoming`: one whose
+        // response finished was taken out of it (resOnFinish).
+        let answered = self.response_finished(id);
         if let Some(b) = self.body_mut(id) {
+            if answered && !b.complete {
+                b.ended_unfinished = true;
+                return;
+            }
             if !b.complete && !b.aborted {
                 b.aborted = true;
                 self.events.push_back(Event::Aborted(id));
@@ -849,6 +868,7 @@ impl Connection {
             Some(b) if !b.chunks.is_empty() => BodyStatus::Data,
             Some(b) if b.complete => BodyStatus::Complete,
             Some(b) if b.aborted => BodyStatus::Aborted,
+            Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
             Some(_) if self.closing == Closing::Now => BodyStatus::Aborted,
             Some(_) => BodyStatus::Waiting,
         }
@@ -1261,6 +1281,9 @@ pub enum BodyStatus {
     Complete,
     /// The peer went away before the end.
     Aborted,
+    /// The connection ended before the body, but after the response: Node
+    /// reports neither `'end'` nor `'aborted'`.
+    Unfinished,
     /// The request is gone (dumped).
     Gone,
 }

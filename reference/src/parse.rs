@@ -125,6 +125,22 @@ pub struct RequestHead {
     /// Length of the head in bytes (including skipped leading empty lines);
     /// the body starts here.
     pub head_len: usize,
+    /// A `Transfer-Encoding` whose final coding is not `chunked` (strict
+    /// mode). llhttp fails on it only after `on_headers_complete`: Node
+    /// dispatches the request, then reports
+    /// `HPE_INVALID_TRANSFER_ENCODING` ([`invalid_transfer_encoding_error`]).
+    pub invalid_transfer_encoding: bool,
+}
+
+/// The error llhttp raises after the head of a request whose
+/// `Transfer-Encoding` does not end in `chunked`
+/// ([`RequestHead::invalid_transfer_encoding`]).
+pub fn invalid_transfer_encoding_error(head_len: usize) -> Error {
+    Error::parse(
+        Parse::InvalidTransferEncoding,
+        "Request has invalid `Transfer-Encoding`",
+        head_len,
+    )
 }
 
 /// A parsed response head, for the client side.
@@ -277,17 +293,17 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     let head_len = s.pos;
 
     // 6. Body framing, as llhttp's on_headers_complete.
+    let mut invalid_transfer_encoding = false;
     let body = if fields.chunked {
         BodyKind::Chunked
     } else if fields.has_te {
         if !opts.insecure {
-            return Err(Error::parse(
-                Parse::InvalidTransferEncoding,
-                "Request has invalid `Transfer-Encoding`",
-                head_len,
-            ));
+            // Reported after the head is dispatched, as llhttp does.
+            invalid_transfer_encoding = true;
+            BodyKind::None
+        } else {
+            BodyKind::UntilEof
         }
-        BodyKind::UntilEof
     } else if let Some(n) = fields.content_length {
         BodyKind::ContentLength(n)
     } else {
@@ -306,6 +322,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
         upgrade,
         should_keep_alive,
         head_len,
+        invalid_transfer_encoding,
     }))
 }
 
@@ -1309,7 +1326,14 @@ mod tests {
         #[case] code: &str,
         #[case] bytes_parsed: usize,
     ) {
-        let e = parse_request(input, &opts).expect_err("must fail");
+        // An invalid Transfer-Encoding fails after the head, as in llhttp.
+        let e = match parse_request(input, &opts) {
+            Err(e) => e,
+            Ok(Status::Complete(h)) if h.invalid_transfer_encoding => {
+                invalid_transfer_encoding_error(h.head_len)
+            }
+            other => panic!("must fail: {other:?}"),
+        };
         assert_eq!(e.code(), code, "{e:?}");
         assert_eq!(e.bytes_parsed(), Some(bytes_parsed), "{e:?}");
     }

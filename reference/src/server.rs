@@ -469,8 +469,9 @@ impl IncomingMessage {
     }
 
     /// The next chunk of the body (`'data'`); `Ok(None)` at its end
-    /// (`'end'`); `Err` with `ECONNRESET` if the peer went away before
-    /// (`'aborted'`, then `'error'`).
+    /// (`'end'`); `Err` with `ECONNRESET` if the connection ended before:
+    /// [`aborted`](Self::aborted) then tells whether Node would emit
+    /// `'aborted'` (it does not once the response has finished).
     pub async fn read(&self) -> Result<Option<Vec<u8>>, Error> {
         if self.ended.load(Ordering::SeqCst) {
             return Ok(None);
@@ -484,7 +485,9 @@ impl IncomingMessage {
             .wait_for(|c| match c.consume_body(id) {
                 BodyStatus::Data => c.read_body(id).map(|d| Ok(Some(d))),
                 BodyStatus::Complete => Some(Ok(None)),
-                BodyStatus::Aborted => Some(Err(())),
+                BodyStatus::Aborted => Some(Err(true)),
+                // The connection closed after the response: no 'aborted'.
+                BodyStatus::Unfinished => Some(Err(false)),
                 // Dumped: what was not read is discarded; the body ends.
                 BodyStatus::Gone => Some(Ok(None)),
                 BodyStatus::Waiting => None,
@@ -500,8 +503,10 @@ impl IncomingMessage {
                 self.ended.store(true, Ordering::SeqCst);
                 Ok(None)
             }
-            Err(()) => {
-                self.aborted.store(true, Ordering::SeqCst);
+            Err(aborted) => {
+                if aborted {
+                    self.aborted.store(true, Ordering::SeqCst);
+                }
                 Err(Error::connection_reset())
             }
         }
