@@ -18,7 +18,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
@@ -219,6 +219,12 @@ struct Shared {
     wake_io: Notify,
     /// Something changed for the application (body data, drain, finish).
     changed: Notify,
+    /// How many [`Shared::wait_for`] calls are waiting on `changed`.
+    /// `Notify::notify_waiters` takes a lock even when nobody waits, and
+    /// the connection task signals a change several times per request
+    /// while, in the usual handler, nobody waits: with this count it
+    /// skips them.
+    waiters: AtomicUsize,
     peer: SocketAddr,
     local: SocketAddr,
 }
@@ -237,8 +243,30 @@ impl Shared {
         r
     }
 
+    /// Wake whoever waits in [`wait_for`](Self::wait_for): something
+    /// changed. Call it after the change, with the lock released.
+    ///
+    /// Skipping it when the count is zero loses no wake-up: a waiter counts
+    /// itself (SeqCst) before it locks and checks, and a notifier reads the
+    /// count (SeqCst) after it unlocked. If the notifier reads zero, the
+    /// waiter's lock comes after the change, so its check sees it.
+    fn notify_changed(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
+
     /// Wait until `ready` returns `Some`, re-checking on every change.
     async fn wait_for<T>(&self, mut ready: impl FnMut(&mut Connection) -> Option<T>) -> T {
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Uncounted when the wait ends, or when its future is dropped.
+        let _counted = Counted(&self.waiters);
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -290,7 +318,7 @@ impl Socket {
     /// `socket.destroy()`: close now.
     pub fn destroy(&self) {
         self.shared.with(Connection::destroy);
-        self.shared.changed.notify_waiters();
+        self.shared.notify_changed();
     }
 
     /// `socket.writable`.
@@ -322,7 +350,7 @@ impl Socket {
     /// 413 by error) unless a response head went out, then destroy.
     pub fn default_client_error(&self, error: &Error) {
         self.shared.with(|c| c.default_client_error(error));
-        self.shared.changed.notify_waiters();
+        self.shared.notify_changed();
     }
 
     /// After an upgrade: the next bytes from the peer; `None` once it
@@ -723,7 +751,7 @@ impl ServerResponse {
         f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T,
     ) -> Option<(T, bool)> {
         let r = self.shared.with(|c| c.with_response(self.id, f));
-        self.shared.changed.notify_waiters();
+        self.shared.notify_changed();
         r
     }
 
@@ -751,7 +779,7 @@ impl ServerResponse {
     pub fn end(&self, data: Option<&[u8]>) -> Result<WriteOutcome, Error> {
         let now = SystemTime::now();
         let r = self.shared.with(|c| c.end(self.id, data, now));
-        self.shared.changed.notify_waiters();
+        self.shared.notify_changed();
         r.unwrap_or_else(|| Ok(WriteOutcome::destroyed()))
     }
 
@@ -987,7 +1015,7 @@ impl<H: Handler> Server<H> {
                 continue;
             }
             shared.with(Connection::destroy);
-            shared.changed.notify_waiters();
+            shared.notify_changed();
         }
     }
 
@@ -998,7 +1026,7 @@ impl<H: Handler> Server<H> {
             let idle = shared.lock().is_idle();
             if idle {
                 shared.with(Connection::destroy);
-                shared.changed.notify_waiters();
+                shared.notify_changed();
             }
         }
     }
@@ -1246,6 +1274,7 @@ impl<H: Handler> Server<H> {
         let shared = Arc::new(Shared {
             state: Mutex::new(Connection::new(self.conn_config(), now())),
             wake_io: Notify::new(),
+            waiters: AtomicUsize::new(0),
             changed: Notify::new(),
             peer,
             local,
@@ -1267,7 +1296,7 @@ impl<H: Handler> Server<H> {
             }
         });
         self.dispatch(&shared, &mut handlers);
-        shared.changed.notify_waiters();
+        shared.notify_changed();
         drop(stream);
         self.inner
             .conns
@@ -1373,7 +1402,7 @@ impl<H: Handler> Server<H> {
                     }));
                 }
                 Event::Timeout => self.inner.handler.timeout(socket),
-                Event::Aborted(_) | Event::Finish(_) => shared.changed.notify_waiters(),
+                Event::Aborted(_) | Event::Finish(_) => shared.notify_changed(),
             }
         }
     }
@@ -1446,7 +1475,7 @@ impl<H: Handler> Server<H> {
                     c.should_shutdown(),
                 )
             };
-            shared.changed.notify_waiters();
+            shared.notify_changed();
             match closing {
                 Closing::Now => return Ok(()),
                 Closing::AfterFlush if shutdown_now && !shut_down => {
@@ -1496,7 +1525,7 @@ impl<H: Handler> Server<H> {
                         if self.read_socket(stream, shared, shut_down) {
                             return Ok(());
                         }
-                        shared.changed.notify_waiters();
+                        shared.notify_changed();
                     }
                 }
                 _ = &mut wake => {}

@@ -607,14 +607,22 @@ fn run(args: &Args) -> Result<(), String> {
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for &s in &scenarios {
         for t in &targets {
+            // wrk's Lua summary gives a p99 of 0 for some runs (seen with
+            // Node under pipelining): print n/a rather than a false 0.
+            let p99 = med(s, t.name, |r| r.p99_us);
+            let p99 = if p99 > 0.0 {
+                format!("{p99:.0} µs")
+            } else {
+                "n/a".to_string()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} µs | {:.0} µs | {:.1} MiB | {:.2} µs | {:.2} cores |",
+                "| {} | {} | {:.0} | {:.0} µs | {} | {:.1} MiB | {:.2} µs | {:.2} cores |",
                 s.name(),
                 t.name,
                 med(s, t.name, |r| r.rps),
                 med(s, t.name, |r| r.p50_us),
-                med(s, t.name, |r| r.p99_us),
+                p99,
                 med(s, t.name, |r| r.peak_rss_kib) / 1024.0,
                 med(s, t.name, |r| r.cpu_us_per_req),
                 med(s, t.name, |r| r.others_cores),
