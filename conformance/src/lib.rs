@@ -6,7 +6,8 @@
 //! [`protocol`], specified in `conformance/PROTOCOL.md`) by [`exec`] and
 //! [`run`], compared by [`matching`], and reported by [`report`].
 //! [`embedded`] is the default target: the protocol on the reference
-//! server, crate `nodehttp`.
+//! server, crate `nodehttp`. [`matrix`] runs the suite against several
+//! targets, for a JSON and an HTML compatibility report.
 #![deny(missing_docs)]
 
 pub mod adapter;
@@ -16,6 +17,7 @@ pub mod escape;
 pub mod exec;
 pub mod fixture;
 pub mod matching;
+pub mod matrix;
 pub mod protocol;
 pub mod report;
 pub mod result;

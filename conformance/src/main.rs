@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use nodehttp_conformance::fixture::{Scenario, Suite};
+use nodehttp_conformance::matrix::{self, Baseline, MatrixConfig, Target};
 use nodehttp_conformance::report;
 use nodehttp_conformance::result::ScenarioResult;
 use nodehttp_conformance::run::{run, RunConfig};
@@ -49,6 +50,18 @@ struct Selection {
     section: Vec<String>,
 }
 
+/// How scenarios run: `run` and `matrix` (which runs its targets one after
+/// the other, each with -j adapters).
+#[derive(clap::Args)]
+struct How {
+    /// Also run scenarios marked strict (behaviour Node shows but does not document)
+    #[arg(long)]
+    strict: bool,
+    /// Scenarios in parallel (one adapter process each) [default: CPU count; 8 or more for the embedded reference]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios against an implementation
@@ -59,12 +72,8 @@ enum Command {
         adapter: Option<String>,
         #[command(flatten)]
         selection: Selection,
-        /// Also run scenarios marked strict (behaviour Node shows but does not document)
-        #[arg(long)]
-        strict: bool,
-        /// Scenarios in parallel (one adapter process each) [default: CPU count; 8 or more for the embedded reference]
-        #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
-        jobs: Option<u16>,
+        #[command(flatten)]
+        how: How,
         /// Write every send in pieces of N bytes, each read on its own: a conforming
         /// server answers the same however the bytes are split
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -75,6 +84,31 @@ enum Command {
         /// Write the report (in --format) to FILE; the human summary still goes to stdout
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+    },
+    /// Run the suite against several targets: a compatibility matrix (JSON,
+    /// HTML), checked against an expected-failure baseline
+    Matrix {
+        /// A target, NAME=CMD (repeatable): CMD is an adapter command, or
+        /// `embedded` for the embedded reference [default: reference=embedded]
+        #[arg(long = "target", value_name = "NAME=CMD", value_parser = Target::parse)]
+        targets: Vec<Target>,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        how: How,
+        /// Expected failures per target (TOML: [NAME] fail = [ids], flaky = [ids]):
+        /// exit 1 only for failures it does not list
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Write this run's failures as a baseline to FILE
+        #[arg(long, value_name = "FILE")]
+        write_baseline: Option<PathBuf>,
+        /// Write the machine-readable matrix to FILE
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the self-contained HTML report to FILE
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// List scenarios
     List {
@@ -190,8 +224,7 @@ fn main() -> ExitCode {
         Command::Run {
             adapter,
             selection,
-            strict,
-            jobs,
+            how,
             split,
             format,
             report,
@@ -199,12 +232,32 @@ fn main() -> ExitCode {
             adapter,
             &selection,
             RunFlags {
-                strict,
-                jobs,
+                strict: how.strict,
+                jobs: how.jobs,
                 split,
             },
             format,
             report,
+            &sections,
+        ),
+        Command::Matrix {
+            targets,
+            selection,
+            how,
+            baseline,
+            write_baseline,
+            json,
+            html,
+        } => cmd_matrix(
+            targets,
+            &selection,
+            &how,
+            MatrixFiles {
+                baseline,
+                write_baseline,
+                json,
+                html,
+            },
             &sections,
         ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
@@ -305,6 +358,105 @@ fn cmd_run(
         ),
     }
     Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The files `matrix` reads and writes.
+struct MatrixFiles {
+    baseline: Option<PathBuf>,
+    write_baseline: Option<PathBuf>,
+    json: Option<PathBuf>,
+    html: Option<PathBuf>,
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Usage> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Usage(format!("error: cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(path, text)
+        .map_err(|e| Usage(format!("error: cannot write {}: {e}", path.display())))
+}
+
+fn cmd_matrix(
+    mut targets: Vec<Target>,
+    selection: &Selection,
+    &How { strict, jobs }: &How,
+    files: MatrixFiles,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    if targets.is_empty() {
+        targets.push(Target {
+            name: "reference".into(),
+            command: matrix::EMBEDDED.into(),
+        });
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for t in &targets {
+        if !names.insert(t.name.as_str()) {
+            return Err(Usage(format!(
+                "error: --target: the name `{}` is given twice",
+                t.name
+            )));
+        }
+    }
+    let suite = load(selection.fixtures.as_deref(), sections)?;
+    // The baseline is checked against the whole suite, before anything runs.
+    let baseline = match &files.baseline {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Usage(format!("error: cannot read {}: {e}", path.display())))?;
+            let known = suite.scenarios.iter().map(|s| s.id.as_str()).collect();
+            Some(
+                Baseline::parse(&text, &known)
+                    .map_err(|e| Usage(format!("error: baseline {}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let scenarios = select(suite, selection, sections)?;
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = MatrixConfig {
+        embedded_command: embedded_command()?,
+        jobs: jobs.map_or(cpus, usize::from),
+        embedded_jobs: jobs.map_or(EMBEDDED_JOBS.max(cpus), usize::from),
+        strict,
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Usage(format!("error: {e}")))?;
+    let done = |run: &matrix::TargetRun| match &run.report {
+        Ok(r) => {
+            let c = r.counts();
+            eprintln!(
+                "{}: {} passed, {} failed, {} unsupported, {} errors ({:.1} s)",
+                run.target.name,
+                c.pass,
+                c.fail,
+                c.unsupported,
+                c.error,
+                r.duration.as_secs_f64()
+            );
+        }
+        Err(e) => eprintln!("{}: could not run: {e}", run.target.name),
+    };
+    let m = runtime.block_on(matrix::run_matrix(&targets, scenarios, &config, &done));
+    let checks = baseline.as_ref().map(|b| b.check(&m));
+    let data = matrix::json(&m, sections, checks.as_deref());
+    if let Some(path) = &files.json {
+        let mut text = serde_json::to_string_pretty(&data).expect("values serialise");
+        text.push('\n');
+        write_file(path, &text)?;
+    }
+    if let Some(path) = &files.html {
+        write_file(path, &matrix::html(&data))?;
+    }
+    if let Some(path) = &files.write_baseline {
+        write_file(path, &Baseline::from_matrix(&m).to_toml())?;
+    }
+    print!("{}", matrix::human(&m, sections, checks.as_deref()));
+    Ok(if matrix::failed(&m, checks.as_deref()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -417,3 +417,175 @@ fn a_runtime_lacking_an_api_gets_unsupported_not_fail() {
     }
     assert_eq!(v["counts"]["fail"], 0, "{out}");
 }
+
+/// The teapot scenario, and a copy of it expecting a PUT where a GET is
+/// sent: it passes on every conforming target, the copy fails on every one
+/// (on an event: the wire matches, so nothing waits after a difference).
+fn pass_and_fail() -> String {
+    let wrong = OK_SCENARIO
+        .trim_start_matches("# statusCode\n")
+        .replace("/teapot", "/wrong")
+        .replace("## A status code", "## A wrong status code")
+        .replace(r#""method": "GET""#, r#""method": "PUT""#);
+    format!("{OK_SCENARIO}{wrong}")
+}
+
+/// The matrix of `matrix_cmd` against a baseline file holding `baseline`.
+fn matrix_with_baseline(f: &TempFixtures, baseline: &str) -> (Option<i32>, String) {
+    let path = f.0.join("baseline.toml");
+    std::fs::write(&path, baseline).unwrap();
+    let o = matrix_cmd(f).arg("--baseline").arg(&path).output().unwrap();
+    let (out, err) = text(&o);
+    (o.status.code(), format!("{out}\n{err}"))
+}
+
+fn matrix_cmd(f: &TempFixtures) -> Command {
+    let mut c = bin();
+    c.args(["matrix", "--fixtures", f.path()])
+        .args(["--target", "reference=embedded"])
+        .arg("--target")
+        .arg(format!("node={}", node_adapter()));
+    c
+}
+
+#[test]
+fn matrix_writes_json_html_and_a_baseline_that_then_passes() {
+    let f = TempFixtures::new("matrix", "responsestatuscode", &pass_and_fail());
+    let (json, html, baseline) = (
+        f.0.join("out/m.json"),
+        f.0.join("out/m.html"),
+        f.0.join("b.toml"),
+    );
+    let o = matrix_cmd(&f)
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html)
+        .arg("--write-baseline")
+        .arg(&baseline)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("node: 1 failure\n  FAIL server/responsestatuscode/wrong"),
+        "{out}"
+    );
+    assert!(err.contains("reference: 1 passed, 1 failed"), "{err}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["reference", "node"]);
+    assert_eq!(v["targets"][1]["counts"]["fail"], 1);
+    assert_eq!(v["targets"][1]["sections"]["responsestatuscode"]["pass"], 1);
+    let wrong = &v["scenarios"][1];
+    assert_eq!(wrong["id"], "server/responsestatuscode/wrong");
+    let cell = &wrong["results"]["node"];
+    assert_eq!(cell["outcome"], "fail");
+    assert!(cell["duration_ms"].is_u64());
+    let diff = cell["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("\n- {\"event\":\"request\",\"method\":\"PUT\"")
+            && diff.contains("\n+ {\"event\":\"request\",\"method\":\"GET\""),
+        "{diff}"
+    );
+    let teapot = &v["scenarios"][0];
+    assert_eq!(teapot["results"]["reference"]["outcome"], "pass");
+    assert!(teapot["results"]["reference"].get("diff").is_none());
+    assert!(teapot["transcript"].as_array().unwrap().len() > 5);
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(r#"<script type="application/json" id="matrix-data">{"#));
+    assert!(page.contains("server/responsestatuscode/wrong"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no network"
+    );
+
+    // The written baseline expects exactly today's failures: the same run passes.
+    let written = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        written.contains("[\"node\"]\nfail = [\n  \"server/responsestatuscode/wrong\",\n]"),
+        "{written}"
+    );
+    let (code, out) = matrix_with_baseline(&f, &written);
+    assert_eq!(code, Some(0), "{out}");
+
+    // Expecting the teapot to fail too: still 0, and it is reported as passing now.
+    let (code, out) = matrix_with_baseline(
+        &f,
+        "[node]\nfail = [\"server/responsestatuscode/wrong\", \"server/responsestatuscode/teapot\"]\n\
+         [reference]\nflaky = [\"server/responsestatuscode/wrong\"]\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("node: 1 expected failure passes now (drop them from the baseline)\n  PASS server/responsestatuscode/teapot"),
+        "{out}"
+    );
+
+    // A baseline without the node target: its failure is new, exit 1.
+    let (code, out) = matrix_with_baseline(
+        &f,
+        "[reference]\nfail = [\"server/responsestatuscode/wrong\"]\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("node: 1 failure not in the baseline"), "{out}");
+}
+
+#[test]
+fn matrix_bad_targets_and_baselines_exit_2_with_a_reason() {
+    let f = TempFixtures::new("matrixbad", "responsestatuscode", OK_SCENARIO);
+    let bad = f.0.join("bad.toml");
+    let cases: Vec<(Vec<String>, Option<&str>, &str)> = vec![
+        (
+            vec!["--target".into(), "no-equals".into()],
+            None,
+            "is not NAME=CMD",
+        ),
+        (vec!["--target".into(), "a b=x".into()], None, "target name"),
+        (
+            vec![
+                "--target".into(),
+                "x=true".into(),
+                "--target".into(),
+                "x=true".into(),
+            ],
+            None,
+            "the name `x` is given twice",
+        ),
+        (
+            vec!["--baseline".into(), "/nonexistent/b.toml".into()],
+            None,
+            "cannot read /nonexistent/b.toml",
+        ),
+        (vec![], Some("[node\nfail = []"), "TOML parse error"),
+        (
+            vec![],
+            Some("[node]\nfail = [\"server/no/such\"]"),
+            "`server/no/such` is not a scenario of the suite",
+        ),
+        (
+            vec![],
+            Some("[node]\nexpected = []"),
+            "unknown field `expected`",
+        ),
+    ];
+    for (args, file, needle) in cases {
+        let mut c = bin();
+        c.args(["matrix", "--fixtures", f.path()]).args(&args);
+        if let Some(text) = file {
+            std::fs::write(&bad, text).unwrap();
+            c.arg("--baseline").arg(&bad);
+        }
+        let o = c.output().unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {file:?}: {out}\n{err}");
+        assert!(err.contains(needle), "{args:?} {file:?}: {err}");
+    }
+}
