@@ -1,0 +1,369 @@
+//! The matrix's HTML report in a real browser: headless Chromium driven
+//! through chromedriver (WebDriver, spoken here over a plain TCP socket).
+//! The report comes from a real run (the embedded reference and Node, on a
+//! scenario that passes and one that fails), is opened from the file system,
+//! and must render its table, filter by outcome and open a diff view.
+//!
+//! Chromium and chromedriver come from `just browser` (Debian's `chromium`
+//! and `chromium-driver`); `$CHROMIUM` and `$CHROMEDRIVER` override the
+//! binaries found on the PATH.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::{bin, node_adapter, pass_and_fail, text, TempFixtures};
+
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn find_binary(env: &str, names: &[&str]) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "this test needs headless Chromium and chromedriver: run `just browser` \
+         (apt-get install -y chromium chromium-driver), or set ${env}; looked for {names:?} on the PATH"
+    );
+}
+
+/// One HTTP/1.1 exchange with chromedriver; returns the answer's `value`.
+fn webdriver(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("chromedriver listens");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // chromedriver keeps the connection open whatever we ask: read the head,
+    // then Content-Length bytes (or chunks up to the last one).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let complete = |raw: &[u8]| {
+        let text = String::from_utf8_lossy(raw);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let head = head.to_ascii_lowercase();
+        match head.lines().find_map(|l| l.strip_prefix("content-length:")) {
+            Some(n) => body.len() >= n.trim().parse::<usize>().unwrap_or(0),
+            None => body.ends_with("0\r\n\r\n"),
+        }
+    };
+    while !complete(&raw) {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{method} {path}: chromedriver closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, mut payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let chunked;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        chunked = dechunk(payload);
+        payload = &chunked;
+    }
+    let v: Value = serde_json::from_str(payload)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {raw}"));
+    if v["value"].get("error").is_some() {
+        panic!("{method} {path} {body}: {}", v["value"]);
+    }
+    v["value"].clone()
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// A chromedriver process and one browser session.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    profile: PathBuf,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let chromium = find_binary(
+            "CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
+        let chromedriver = find_binary("CHROMEDRIVER", &["chromedriver"]);
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+        // Killed even if the session never starts.
+        let mut browser = Browser {
+            driver,
+            port,
+            session: String::new(),
+            profile: std::env::temp_dir().join(format!("nodehttp-chromium-{}", std::process::id())),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let profile =
+            std::env::temp_dir().join(format!("nodehttp-chromium-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        // The flags of ../shared/RUNTIMES.md: no sandbox (root in a
+        // container), no GPU, nothing fetched in the background.
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+            &format!("--user-data-dir={}", browser.profile.display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+        }}});
+        browser.session = webdriver(port, "POST", "/session", Some(&caps))["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_owned();
+        browser
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        webdriver(self.port, method, &path, body.as_ref())
+    }
+
+    fn open(&self, file: &Path) {
+        let url = format!("file://{}", file.display());
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn eval(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = el[ELEMENT].as_str().expect("an element").to_owned();
+        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// The text of every element matching `css`.
+    fn texts(&self, css: &str) -> Vec<String> {
+        let v = self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({
+                "script": "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent);",
+                "args": [css],
+            })),
+        );
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// The ids of the scenario rows a user can see.
+    fn visible_rows(&self) -> Vec<String> {
+        let v = self.eval(
+            "return [...document.querySelectorAll('tr.scenario')]\
+             .filter((r) => r.offsetParent !== null).map((r) => r.dataset.id);",
+        );
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn screenshot(&self, to: &Path) {
+        let b64 = self.call("GET", "/screenshot", None);
+        std::fs::write(to, base64_decode(b64.as_str().unwrap())).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let path = format!("/session/{}", self.session);
+            let _ = std::panic::catch_unwind(|| webdriver(self.port, "DELETE", &path, None));
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|c| !b"=\r\n".contains(c))
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn the_html_report_renders_filters_and_opens_a_diff_in_chromium() {
+    let f = TempFixtures::new("browser", "responsestatuscode", &pass_and_fail());
+    let html = f.0.join("matrix.html");
+    let o = bin()
+        .args([
+            "matrix",
+            "--fixtures",
+            f.path(),
+            "--target",
+            "reference=embedded",
+        ])
+        .arg("--target")
+        .arg(format!("node={}", node_adapter()))
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+
+    let browser = Browser::start();
+    browser.open(&html);
+
+    // The table: one section row, two scenarios, a column per target, and
+    // the summary's counts.
+    let head = browser.eval(
+        "return [...document.querySelectorAll('#matrix thead th')].map((th) => th.textContent);",
+    );
+    assert_eq!(head, json!(["scenario", "reference", "node"]));
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('tr.section-row').length;"),
+        json!(1)
+    );
+    assert_eq!(
+        browser.visible_rows(),
+        [
+            "server/responsestatuscode/teapot",
+            "server/responsestatuscode/wrong"
+        ]
+    );
+    assert_eq!(
+        browser.eval(
+            "return document.querySelector('#summary tr[data-target=\"node\"] td.o-fail').textContent;"
+        ),
+        json!("1")
+    );
+    assert_eq!(
+        browser.eval("return document.querySelector('tr.section-row td.count').textContent;"),
+        json!("1/2")
+    );
+
+    // The outcome filter, chosen as a user would.
+    browser.click("#outcome option[value='fail']");
+    assert_eq!(browser.visible_rows(), ["server/responsestatuscode/wrong"]);
+    assert_eq!(
+        browser.eval("return document.getElementById('shown').textContent;"),
+        json!("1 of 2 scenarios shown")
+    );
+    browser.click("#outcome option[value='pass']");
+    assert_eq!(browser.visible_rows(), ["server/responsestatuscode/teapot"]);
+    browser.click("#outcome option[value='all']");
+
+    // A failing cell opens the diff: expected in red, actual in green.
+    browser.click("tr[data-id='server/responsestatuscode/wrong'] td[data-target='node'] a");
+    let deleted = browser.texts("tr.detail pre.diff span.del");
+    let inserted = browser.texts("tr.detail pre.diff span.ins");
+    assert!(
+        deleted[0].starts_with(r#"- {"event":"request","method":"PUT""#),
+        "{deleted:?}"
+    );
+    assert!(
+        inserted[0].starts_with(r#"+ {"event":"request","method":"GET""#),
+        "{inserted:?}"
+    );
+    assert!(browser
+        .eval("return location.hash;")
+        .as_str()
+        .unwrap()
+        .contains("open=node%7Cserver%2Fresponsestatuscode%2Fwrong"),);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("matrix-browser.png");
+    browser.screenshot(&shot);
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"));
+
+    // Closing it removes it; a passing cell shows the transcript.
+    browser.click("tr.detail a.close");
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('tr.detail').length;"),
+        json!(0)
+    );
+    browser.click("tr[data-id='server/responsestatuscode/teapot'] td[data-target='reference'] a");
+    let transcript =
+        browser.eval("return document.querySelector('tr.detail pre.expected').textContent;");
+    assert!(
+        transcript
+            .as_str()
+            .unwrap()
+            .contains("< HTTP/1.1 418 I'm a Teapot"),
+        "{transcript}"
+    );
+}
