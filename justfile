@@ -38,6 +38,29 @@ report: node
     cargo run --release -q -p nodehttp-conformance -- run --adapter "{{node23}} adapters/node/adapter.mjs" --format json --report reports/node-23.5.0.json > /dev/null
     cargo run --release -q -p nodehttp-conformance -- run --adapter "node adapters/node/adapter.mjs" --format junit --report reports/node-system.xml
 
+# The compatibility matrix: installs Node 22, 23.5.0, 24, 26, Bun and Deno into .runtimes/,
+# runs the suite against them, the system Node (20) and the reference; writes
+# reports/matrix.html and reports/matrix.json; fails only on failures not in
+# conformance/matrix-baseline.toml. E.g. `just matrix --only 'server/*'`
+matrix *ARGS:
+    scripts/matrix.sh {{ARGS}}
+
+# Headless Chromium and chromedriver (Debian packages), for the HTML report's browser test
+browser:
+    scripts/browser.sh
+
+# docs/matrix.png: reports/matrix.html in headless Chromium, failing rows, one diff open
+matrix-screenshot: browser
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -f reports/matrix.html ] || just matrix || true
+    profile=$(mktemp -d)
+    trap 'rm -rf "$profile"' EXIT
+    chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+      --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
+      --window-size=1400,1100 --screenshot=docs/matrix.png \
+      "file://$PWD/reports/matrix.html#outcome=failing&open=bun%7Cserver%2Fevent-checkcontinue%2Flistener-refuses-417" 2> /dev/null
+
 # Section coverage of the fixtures
 coverage:
     cargo run --release -q -p nodehttp-conformance -- coverage
