@@ -446,7 +446,13 @@ impl IncomingMessage {
     /// `message.headersDistinct`.
     pub fn headers_distinct(&self) -> &HeaderMap {
         self.headers_distinct.get_or_init(|| {
-            HeaderMap::distinct_from_raw(self.info.raw_headers.iter().cloned(), self.header_options)
+            HeaderMap::distinct_from_raw(
+                self.info
+                    .raw_headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+                self.header_options,
+            )
         })
     }
 
