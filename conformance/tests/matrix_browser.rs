@@ -202,6 +202,18 @@ impl Browser {
         self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Waits (up to 10 s) until `script` returns true.
+    fn wait_for(&self, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.eval(script) != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "still false after 10 s: {script}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The text of every element matching `css`.
     fn texts(&self, css: &str) -> Vec<String> {
         let v = self.call(
@@ -320,17 +332,21 @@ fn the_html_report_renders_filters_and_opens_a_diff_in_chromium() {
 
     // The outcome filter, chosen as a user would.
     browser.click("#outcome option[value='fail']");
-    assert_eq!(browser.visible_rows(), ["server/responsestatuscode/wrong"]);
-    assert_eq!(
-        browser.eval("return document.getElementById('shown').textContent;"),
-        json!("1 of 2 scenarios shown")
+    browser.wait_for(
+        "return document.getElementById('shown').textContent === '1 of 2 scenarios shown';",
     );
+    assert_eq!(browser.visible_rows(), ["server/responsestatuscode/wrong"]);
     browser.click("#outcome option[value='pass']");
+    browser.wait_for("return location.hash === '#outcome=pass';");
     assert_eq!(browser.visible_rows(), ["server/responsestatuscode/teapot"]);
     browser.click("#outcome option[value='all']");
+    browser.wait_for(
+        "return document.getElementById('shown').textContent === '2 of 2 scenarios shown';",
+    );
 
     // A failing cell opens the diff: expected in red, actual in green.
     browser.click("tr[data-id='server/responsestatuscode/wrong'] td[data-target='node'] a");
+    browser.wait_for("return document.querySelector('tr.detail pre.diff') !== null;");
     let deleted = browser.texts("tr.detail pre.diff span.del");
     let inserted = browser.texts("tr.detail pre.diff span.ins");
     assert!(
@@ -352,11 +368,9 @@ fn the_html_report_renders_filters_and_opens_a_diff_in_chromium() {
 
     // Closing it removes it; a passing cell shows the transcript.
     browser.click("tr.detail a.close");
-    assert_eq!(
-        browser.eval("return document.querySelectorAll('tr.detail').length;"),
-        json!(0)
-    );
+    browser.wait_for("return document.querySelector('tr.detail') === null;");
     browser.click("tr[data-id='server/responsestatuscode/teapot'] td[data-target='reference'] a");
+    browser.wait_for("return document.querySelector('tr.detail pre.expected') !== null;");
     let transcript =
         browser.eval("return document.querySelector('tr.detail pre.expected').textContent;");
     assert!(
