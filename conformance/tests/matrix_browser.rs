@@ -23,18 +23,39 @@ use common::{bin, node_adapter, pass_and_fail, text, TempFixtures};
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_binary(env: &str, names: &[&str]) -> PathBuf {
-    if let Some(p) = std::env::var_os(env) {
-        return PathBuf::from(p);
-    }
+fn on_path(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
         for name in names {
             let candidate = dir.join(name);
             if candidate.is_file() {
-                return candidate;
+                return Some(candidate);
             }
         }
+    }
+    None
+}
+
+/// The project installs what its tests need: when Chromium or chromedriver
+/// is missing, `scripts/browser.sh` (Debian's packages) runs once.
+fn install_browser() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/browser.sh");
+        let _ = Command::new("bash").arg(script).status();
+    });
+}
+
+fn find_binary(env: &str, names: &[&str]) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = on_path(names) {
+        return p;
+    }
+    install_browser();
+    if let Some(p) = on_path(names) {
+        return p;
     }
     panic!(
         "this test needs headless Chromium and chromedriver: run `just browser` \
