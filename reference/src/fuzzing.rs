@@ -136,7 +136,9 @@ pub fn parse_response(data: &[u8]) {
                 |r| r.head_len,
             );
             if let Ok(Status::Complete(head)) = parse::parse_response(data, method, &opts) {
-                assert!((100..=999).contains(&head.status), "status {}", head.status);
+                // Three digits: llhttp (and Node, as statusCode 0) takes
+                // `000` too.
+                assert!(head.status <= 999, "status {}", head.status);
                 if method == "HEAD" {
                     assert_eq!(head.body, BodyKind::None, "a body for HEAD");
                 }
