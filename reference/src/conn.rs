@@ -97,6 +97,12 @@ pub struct ConnConfig {
     pub high_water_mark: usize,
     /// Which optional listeners are installed.
     pub listeners: Listeners,
+    /// Body data and ends become visible to readers only at
+    /// [`Connection::publish_bodies`], which a driver calls once the
+    /// listeners of a packet had their first run (Node emits `'data'` and
+    /// `'end'` after them). Off by default: a plain sans-IO user sees
+    /// bodies at once.
+    pub defer_body_delivery: bool,
 }
 
 impl Default for ConnConfig {
@@ -115,6 +121,7 @@ impl Default for ConnConfig {
             timeout: Duration::ZERO,
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             listeners: Listeners::default(),
+            defer_body_delivery: false,
         }
     }
 }
@@ -252,6 +259,13 @@ struct BodyState {
     /// The connection ended before the body did, after its response
     /// finished: neither `'end'` nor `'aborted'` comes.
     ended_unfinished: bool,
+    /// The last `hidden` chunks, and the completion, arrived in the packet
+    /// being handled: readers see them once [`Connection::publish_bodies`]
+    /// runs, after the listeners of that packet, as Node emits `'data'`
+    /// and `'end'` after them.
+    hidden: usize,
+    /// The completion is visible to readers.
+    complete_visible: bool,
     raw_trailers: Vec<(String, String)>,
 }
 
@@ -791,12 +805,55 @@ impl Connection {
         if data.is_empty() {
             return;
         }
+        let defer = self.cfg.defer_body_delivery;
         if let Some(b) = self.body_mut(id) {
             if !b.dumped {
                 b.buffered += data.len();
                 b.chunks.push_back(data);
+                if defer {
+                    b.hidden += 1;
+                }
             }
         }
+    }
+
+    /// Make what the last packet delivered visible to the body readers. The
+    /// driver calls this once the listeners of the packet's requests had
+    /// their first run. If the connection was destroyed meanwhile (a parse
+    /// error later in the same packet), a request still owed its response
+    /// is aborted instead (Node's `abortIncoming`): its `'data'` and
+    /// `'end'` never come. Returns whether anything changed.
+    pub fn publish_bodies(&mut self) -> bool {
+        let destroyed = self.closing == Closing::Now;
+        let mut aborts = Vec::new();
+        let mut changed = false;
+        for b in &mut self.bodies {
+            let pending = b.hidden > 0 || (b.complete && !b.complete_visible);
+            if !pending {
+                continue;
+            }
+            changed = true;
+            let owed = !self.finished.iter().any(|f| f.0 == b.id);
+            if destroyed && owed && !b.aborted && !b.dumped {
+                for _ in 0..b.hidden {
+                    if let Some(c) = b.chunks.pop_back() {
+                        b.buffered -= c.len();
+                    }
+                }
+                b.hidden = 0;
+                // req.complete stays as parsed; 'aborted' comes instead of
+                // 'end' (IncomingMessage._destroy: not readableEnded).
+                b.aborted = true;
+                aborts.push(b.id);
+            } else {
+                b.hidden = 0;
+                b.complete_visible = b.complete;
+            }
+        }
+        for id in aborts {
+            self.events.push_back(Event::Aborted(ReqId(id)));
+        }
+        changed
     }
 
     fn complete_body(&mut self, id: ReqId, trailers: Vec<(String, String)>) {
@@ -810,8 +867,10 @@ impl Connection {
         } else {
             Reading::Closed
         };
+        let defer = self.cfg.defer_body_delivery;
         if let Some(b) = self.body_mut(id) {
             b.complete = true;
+            b.complete_visible = !defer;
             b.raw_trailers = trailers;
         }
         self.gc_bodies();
@@ -857,6 +916,9 @@ impl Connection {
     /// [`body_status`](Self::body_status)).
     pub fn read_body(&mut self, id: ReqId) -> Option<Vec<u8>> {
         let b = self.body_mut(id)?;
+        if b.chunks.len() <= b.hidden {
+            return None;
+        }
         let chunk = b.chunks.pop_front()?;
         b.buffered -= chunk.len();
         Some(chunk)
@@ -866,10 +928,12 @@ impl Connection {
     pub fn body_status(&self, id: ReqId) -> BodyStatus {
         match self.body(id) {
             None => BodyStatus::Gone,
-            Some(b) if !b.chunks.is_empty() => BodyStatus::Data,
-            Some(b) if b.complete => BodyStatus::Complete,
+            Some(b) if b.chunks.len() > b.hidden => BodyStatus::Data,
+            Some(b) if b.complete_visible && b.chunks.is_empty() => BodyStatus::Complete,
             Some(b) if b.aborted => BodyStatus::Aborted,
             Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
+            // Delivered by the packet being handled: not visible yet.
+            Some(b) if b.complete || b.hidden > 0 => BodyStatus::Waiting,
             Some(_) if self.closing == Closing::Now => BodyStatus::Aborted,
             Some(_) => BodyStatus::Waiting,
         }

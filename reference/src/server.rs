@@ -1242,6 +1242,8 @@ impl<H: Handler> Server<H> {
                 upgrade: self.inner.handler.handles_upgrade(),
                 connect: self.inner.handler.handles_connect(),
             },
+            // Listeners run in this task, then `publish_bodies`.
+            defer_body_delivery: true,
         }
     }
 
@@ -1420,7 +1422,12 @@ impl<H: Handler> Server<H> {
             let before = handlers.len();
             self.dispatch(shared, handlers);
             if handlers.len() == before {
-                return;
+                // The listeners of the packet ran: its body data and ends
+                // become visible (Node emits 'data' and 'end' after them).
+                if !shared.lock().publish_bodies() {
+                    return;
+                }
+                shared.notify_changed();
             }
             std::future::poll_fn(|cx| {
                 handlers.retain_mut(|h| h.as_mut().poll(cx).is_pending());
