@@ -322,6 +322,9 @@ pub struct Connection {
     skip_rest_of_chunk: bool,
     /// Request events whose handler has not run yet.
     handlers_unrun: usize,
+    /// A response finished since the last [`Connection::publish_bodies`]
+    /// (driver mode only).
+    finished_in_packet: bool,
 }
 
 impl Connection {
@@ -360,6 +363,7 @@ impl Connection {
             keep_alive_pending: false,
             skip_rest_of_chunk: false,
             handlers_unrun: 0,
+            finished_in_packet: false,
         }
     }
 
@@ -824,6 +828,7 @@ impl Connection {
     /// is aborted instead (Node's `abortIncoming`): its `'data'` and
     /// `'end'` never come. Returns whether anything changed.
     pub fn publish_bodies(&mut self) -> bool {
+        self.finished_in_packet = false;
         let destroyed = self.closing == Closing::Now;
         let mut aborts = Vec::new();
         let mut changed = false;
@@ -1076,6 +1081,9 @@ impl Connection {
                 let id = ReqId(o.id);
                 let last = o.state.last();
                 self.events.push_back(Event::Finish(id));
+                if self.cfg.defer_body_delivery {
+                    self.finished_in_packet = true;
+                }
                 if let Some(done) = self.outgoing.pop_front() {
                     self.finished.push((done.id, done.state));
                 }
@@ -1135,7 +1143,11 @@ impl Connection {
     /// 413 or 431 if the socket is writable and no response head went out,
     /// then destroy the socket.
     pub fn default_client_error(&mut self, error: &Error) {
-        if self.closing == Closing::No && !self.in_flight_headers_sent() {
+        // A response that finished during this packet is still the
+        // socket's `_httpMessage` in Node ('finish' comes after the write):
+        // its head went out, so no reply is written.
+        if self.closing == Closing::No && !self.in_flight_headers_sent() && !self.finished_in_packet
+        {
             let reply = client_error_response(error);
             self.out.extend_from_slice(reply);
         }

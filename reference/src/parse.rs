@@ -251,7 +251,11 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     //    `POST /x\r\nContent-Length: 2\r\n\r\nhi` its headers and body).
     let (version, line_done) = match s.peek() {
         Some(b' ') => {
-            s.pos += 1;
+            // llhttp's req_http_start skips any number of spaces (Node 23.5.0
+            // takes `GET /  HTTP/1.1`).
+            while s.peek() == Some(b' ') {
+                s.pos += 1;
+            }
             if rtsp_only {
                 // Node 23.5 (llhttp 9): `FLUSH / HTTP/1.1` fails right after
                 // `HTTP/` with HPE_INVALID_CONSTANT (only `RTSP/` fits).
@@ -1343,6 +1347,8 @@ mod tests {
     #[rstest]
     #[case::basic(b"GET /a?b HTTP/1.1\r\nHost: x\r\nFoo:  bar  \r\n\r\n", strict(), "GET", "/a?b", (1, 1), &[("Host", "x"), ("Foo", "bar")], BodyKind::None, false, true)]
     #[case::two_spaces(b"GET  / HTTP/1.1\r\n\r\n", strict(), "GET", "/", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::spaces_before_version(b"GET /  HTTP/1.1\r\n\r\n", strict(), "GET", "/", (1, 1), &[], BodyKind::None, false, true)]
+    #[case::three_spaces_before_version(b"GET /   HTTP/1.0\r\n\r\n", strict(), "GET", "/", (1, 0), &[], BodyKind::None, false, false)]
     #[case::http2_line(b"GET / HTTP/2.0\r\n\r\n", strict(), "GET", "/", (2, 0), &[], BodyKind::None, false, false)]
     #[case::http09_version(b"GET / HTTP/0.9\r\n\r\n", strict(), "GET", "/", (0, 9), &[], BodyKind::None, false, false)]
     #[case::http10(b"GET / HTTP/1.0\r\n\r\n", strict(), "GET", "/", (1, 0), &[], BodyKind::None, false, false)]
