@@ -956,7 +956,13 @@ impl Connection {
 
     /// `req.complete`: the whole message was received (read or not).
     pub fn body_complete(&self, id: ReqId) -> bool {
-        self.body(id).is_some_and(|b| b.complete)
+        // In Node the listener of a request runs before llhttp reaches the
+        // end of the message, even when it is in the same packet: its
+        // synchronous part sees `complete` false. In driver mode, the end
+        // parsed in the packet being handled shows from `publish_bodies` on.
+        let defer = self.cfg.defer_body_delivery;
+        self.body(id)
+            .is_some_and(|b| b.complete && (!defer || b.complete_visible || b.aborted))
     }
 
     /// The trailers of a complete body (`req.rawTrailers`).
