@@ -92,6 +92,11 @@ fuzz TARGET SECONDS="60":
 bench-micro *ARGS:
     cargo bench -p nodehttp --bench micro -- {{ARGS}}
 
+# Client benchmark: the reference client against Node 23.5.0's, both against the hyper hello (BENCHMARKS.md)
+bench-client *ARGS:
+    cargo build --release -q -p nodehttp-bench
+    target/release/bench-client --node $(scripts/runtime.sh node 23.5.0) {{ARGS}}
+
 # Load benchmark: the reference's hello against Node 23.5.0, Bun and hyper (BENCHMARKS.md), e.g. `just bench-load --rounds 5`
 bench-load *ARGS:
     cargo build --release -q -p nodehttp --example hello
