@@ -1379,7 +1379,9 @@ impl<H: Handler> Server<H> {
                                 Dispatch::CheckExpectation => h.check_expectation(req, res).await,
                             }
                         },
-                        move || ran.with(Connection::handler_ran),
+                        // Polled by this task: no wake-up needed, the state is
+                        // checked after the listeners ran.
+                        move || ran.lock().handler_ran(),
                     )));
                 }
                 Event::Upgrade {
@@ -1589,16 +1591,17 @@ impl<H: Handler> Server<H> {
 }
 
 /// Runs `on_first` once, right after the first poll of `fut`: the end of
-/// the handler's synchronous part.
+/// the handler's synchronous part. `fut` is stored inline (the listener
+/// future is boxed once, around this).
 struct FirstRun<F, G> {
-    fut: std::pin::Pin<Box<F>>,
+    fut: F,
     on_first: Option<G>,
 }
 
 impl<F: Future, G: FnOnce()> FirstRun<F, G> {
     fn new(fut: F, on_first: G) -> Self {
         FirstRun {
-            fut: Box::pin(fut),
+            fut,
             on_first: Some(on_first),
         }
     }
@@ -1608,11 +1611,16 @@ impl<F: Future, G: FnOnce() + Unpin> Future for FirstRun<F, G> {
     type Output = F::Output;
 
     fn poll(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
-        let r = self.fut.as_mut().poll(cx);
-        if let Some(f) = self.on_first.take() {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of
+        // `self` (no method hands it out, FirstRun has no Drop and no
+        // manual Unpin), so pinning `self` pins it. `on_first` is not
+        // pinned and only taken.
+        let this = unsafe { self.get_unchecked_mut() };
+        let r = unsafe { std::pin::Pin::new_unchecked(&mut this.fut) }.poll(cx);
+        if let Some(f) = this.on_first.take() {
             f();
         }
         r
