@@ -755,21 +755,37 @@ fn type_error(message: String) -> Thrown {
     }
 }
 
+/// Report a thrown error as a `throw` event.
+fn emit_thrown(sc: &Scenario, call: &str, t: Thrown) {
+    let mut fields = json!({"call": call, "name": t.name, "message": t.message});
+    if let Some(code) = t.code {
+        fields["code"] = json!(code);
+    }
+    sc.emit("throw", fields);
+}
+
+/// `["name?", args...]`: whether the result is reported, the call
+/// without `?`, the arguments.
+fn parse_step(step: &Value) -> Option<(bool, String, Vec<Value>)> {
+    let (first, args) = step.as_array()?.split_first()?;
+    let name = first.as_str()?;
+    Some((
+        name.ends_with('?'),
+        name.trim_end_matches('?').to_owned(),
+        args.to_vec(),
+    ))
+}
+
 async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) {
     for step in script {
         if !sc.alive.load(Ordering::SeqCst) {
             return;
         }
-        let Some((first, args)) = step.as_array().and_then(|a| a.split_first()) else {
+        let Some((report, call, args)) = parse_step(&step) else {
             sc.out.error(format!("{place}: malformed step {step}"));
             continue;
         };
-        let Some(name) = first.as_str() else {
-            sc.out.error(format!("{place}: malformed step {step}"));
-            continue;
-        };
-        let report = name.ends_with('?');
-        let call = name.trim_end_matches('?').to_owned();
+        let args = args.as_slice();
         let (prefix, method) = match call.split_once('.') {
             Some((p, m)) => (Some(p), m),
             None => (None, call.as_str()),
@@ -863,13 +879,7 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             ))),
         };
         match result {
-            Err(t) => {
-                let mut fields = json!({"call": call, "name": t.name, "message": t.message});
-                if let Some(code) = t.code {
-                    fields["code"] = json!(code);
-                }
-                sc.emit("throw", fields);
-            }
+            Err(t) => emit_thrown(&sc, &call, t),
             Ok(ret) if report || method == "get" => sc.emit("return", return_fields(&call, ret)),
             Ok(_) => {}
         }

@@ -252,14 +252,6 @@ impl Client {
     }
 }
 
-fn emit_thrown(sc: &Scenario, call: &str, t: Thrown) {
-    let mut fields = json!({"call": call, "name": t.name, "message": t.message});
-    if let Some(code) = t.code {
-        fields["code"] = json!(code);
-    }
-    sc.emit("throw", fields);
-}
-
 impl From<ClientError> for Thrown {
     fn from(e: ClientError) -> Self {
         Thrown {
@@ -663,18 +655,6 @@ impl ClientInner {
             }
         }
     }
-}
-
-/// `["name?", args...]`: whether the result is reported, the call
-/// without `?`, the arguments.
-fn parse_step(step: &Value) -> Option<(bool, String, Vec<Value>)> {
-    let (first, args) = step.as_array()?.split_first()?;
-    let name = first.as_str()?;
-    Some((
-        name.ends_with('?'),
-        name.trim_end_matches('?').to_owned(),
-        args.to_vec(),
-    ))
 }
 
 enum Item {
