@@ -1210,8 +1210,7 @@ impl<H: Handler> Server<H> {
 
     fn conn_config(&self) -> ConnConfig {
         let o = &self.inner.options;
-        let p = &self.inner.props;
-        ConnConfig {
+        let mut cfg = ConnConfig {
             parse: ParseOptions {
                 // As Node's parser: 0 means the default.
                 max_header_size: match o.max_header_size {
@@ -1222,21 +1221,15 @@ impl<H: Handler> Server<H> {
             },
             headers: HeaderOptions {
                 join_duplicate_headers: o.join_duplicate_headers,
-                max_headers_count: match p.max_headers_count.load(Ordering::SeqCst) {
-                    0 => None,
-                    n => Some(n as usize),
-                },
+                max_headers_count: None,
             },
             require_host_header: o.require_host_header,
-            keep_alive_timeout: Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst)),
-            max_requests_per_socket: p.max_requests_per_socket.load(Ordering::SeqCst),
             reject_non_standard_body_writes: o.reject_non_standard_body_writes,
             unique_headers: o
                 .unique_headers
                 .iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
-            timeout: Duration::from_millis(p.timeout.load(Ordering::SeqCst)),
             high_water_mark: o.high_water_mark,
             listeners: Listeners {
                 upgrade: self.inner.handler.handles_upgrade(),
@@ -1244,22 +1237,30 @@ impl<H: Handler> Server<H> {
             },
             // Listeners run in this task, then `publish_bodies`.
             defer_body_delivery: true,
-        }
+            ..ConnConfig::default()
+        };
+        self.apply_props(&mut cfg);
+        cfg
     }
 
-    /// Refresh what Node reads from the server at each request.
-    fn refresh(&self, c: &mut Connection) {
+    /// The settings Node reads from the server's properties at each use
+    /// (`keepAliveTimeout`, `maxRequestsPerSocket`, `maxHeadersCount`, and
+    /// `server.timeout`, which `resetSocketTimeout` reads when the
+    /// keep-alive timer is replaced).
+    fn apply_props(&self, cfg: &mut ConnConfig) {
         let p = &self.inner.props;
-        let cfg = c.config_mut();
         cfg.keep_alive_timeout = Duration::from_millis(p.keep_alive_timeout.load(Ordering::SeqCst));
         cfg.max_requests_per_socket = p.max_requests_per_socket.load(Ordering::SeqCst);
-        // resetSocketTimeout reads server.timeout when the keep-alive timer
-        // is replaced.
         cfg.timeout = Duration::from_millis(p.timeout.load(Ordering::SeqCst));
         cfg.headers.max_headers_count = match p.max_headers_count.load(Ordering::SeqCst) {
             0 => None,
             n => Some(n as usize),
         };
+    }
+
+    /// Refresh what Node reads from the server at each request.
+    fn refresh(&self, c: &mut Connection) {
+        self.apply_props(c.config_mut());
     }
 
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
