@@ -500,8 +500,7 @@ pub fn parse_file(
             chunks.push((i, lines.len()));
         }
     }
-    if let Some((_, n)) = fence {
-        let _ = n;
+    if fence.is_some() {
         return Err(vec![err(
             lines.len(),
             "unclosed code fence at end of file".into(),

@@ -430,8 +430,7 @@ impl Connection {
                 break;
             }
             match self.step(pos, now) {
-                Ok(Some(used)) if self.skip_rest_of_chunk => {
-                    let _ = used;
+                Ok(Some(_)) if self.skip_rest_of_chunk => {
                     self.skip_rest_of_chunk = false;
                     pos = self.input.len();
                 }
@@ -1345,9 +1344,6 @@ impl Connection {
         let headers = !headers_timeout.is_zero() && !self.headers_done && elapsed > headers_timeout;
         let request = !request_timeout.is_zero() && elapsed > request_timeout;
         if headers || request {
-            if let Reading::Body { id, .. } = self.reading {
-                let _ = id;
-            }
             self.client_error(crate::error::Error::request_timeout(), None);
         }
     }
