@@ -562,13 +562,24 @@ impl<'a> Scanner<'a> {
 
     /// Scan the request target; `Ok(None)` if the input ends inside it,
     /// otherwise the end offset (the delimiter is not consumed).
+    ///
+    /// llhttp's URL states, as probed on Node 23.5.0: origin form (`/`,
+    /// `*`) takes any visible ASCII; absolute form is letters, `://`, then
+    /// a server part of [`is_server_char`] bytes up to `/` or `?`; a
+    /// `CONNECT` target starts in that server part.
     fn url(&mut self, is_connect: bool) -> Result<Option<usize>, Error> {
-        let start = self.pos;
-        match self.peek() {
+        #[derive(PartialEq)]
+        enum State {
+            Path,
+            Schema,
+            Slashes(u8),
+            Server,
+        }
+        let mut state = match self.peek() {
             None => return Ok(None),
-            Some(b'/' | b'*') => {}
-            Some(b) if b.is_ascii_alphabetic() => {}
-            Some(b) if is_connect && (b.is_ascii_digit() || b == b'[') => {}
+            Some(_) if is_connect => State::Server,
+            Some(b'/' | b'*') => State::Path,
+            Some(b) if b.is_ascii_alphabetic() => State::Schema,
             Some(_) => {
                 return Err(Error::parse(
                     Parse::InvalidUrl,
@@ -576,49 +587,41 @@ impl<'a> Scanner<'a> {
                     self.pos,
                 ))
             }
-        }
-        let absolute = !is_connect && self.buf[start].is_ascii_alphabetic();
+        };
+        let unexpected = |reason, at| Err(Error::parse(Parse::InvalidUrl, reason, at));
         loop {
             let Some(b) = self.peek() else {
                 return Ok(None);
             };
-            match b {
-                b' ' | b'\r' | b'\n' => break,
-                b'\t' => {
-                    return Err(Error::parse(
-                        Parse::InvalidUrl,
-                        "Invalid characters in url",
-                        self.pos + 1,
-                    ))
+            if matches!(b, b' ' | b'\r' | b'\n') {
+                if matches!(state, State::Schema | State::Slashes(_)) {
+                    return unexpected("Invalid characters in url", self.pos + 1);
                 }
-                0x21..=0x7e => self.pos += 1,
-                _ => {
-                    return Err(Error::parse(
-                        Parse::InvalidUrl,
-                        "Invalid char in url path",
-                        self.pos,
-                    ))
-                }
+                break;
             }
-        }
-        let url = &self.buf[start..self.pos];
-        if absolute {
-            // An absolute-form target is llhttp's `schema "://" server`:
-            // letters only, then `://` (Node 23.5.0 answers 400 to `h:1`,
-            // `h1://x`, `http:/x`), then no `\` before the path.
-            let scheme_len = url.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-            let server = url.get(scheme_len + 3..).unwrap_or_default();
-            let server = &server[..server
-                .iter()
-                .position(|b| matches!(b, b'/' | b'?' | b'#'))
-                .unwrap_or(server.len())];
-            if !url[scheme_len..].starts_with(b"://") || server.contains(&b'\\') {
-                return Err(Error::parse(
-                    Parse::InvalidUrl,
-                    "Invalid characters in url",
-                    self.pos + 1,
-                ));
+            match state {
+                State::Schema => match b {
+                    b':' => state = State::Slashes(0),
+                    _ if b.is_ascii_alphabetic() => {}
+                    _ => return unexpected("Unexpected char in url schema", self.pos),
+                },
+                State::Slashes(n) => match b {
+                    b'/' if n == 1 => state = State::Server,
+                    b'/' => state = State::Slashes(1),
+                    _ => return unexpected("Unexpected char in url schema", self.pos),
+                },
+                State::Server => match b {
+                    b'/' | b'?' => state = State::Path,
+                    _ if is_server_char(b) => {}
+                    _ => return unexpected("Unexpected char in url server", self.pos),
+                },
+                State::Path => match b {
+                    b'\t' => return unexpected("Invalid characters in url", self.pos + 1),
+                    0x21..=0x7e => {}
+                    _ => return unexpected("Invalid char in url path", self.pos),
+                },
             }
+            self.pos += 1;
         }
         Ok(Some(self.pos))
     }
@@ -883,7 +886,13 @@ impl<'a> Scanner<'a> {
             let raw_value = &self.buf[value_start..value_end];
             f.last_raw = latin1(raw_value);
             let value = trim_ows(&f.last_raw).to_owned();
-            self.special_header(&mut f, &name, &value, after_colon, value_start, lf_pos)?;
+            let raw = f.last_raw.clone();
+            let at = Offsets {
+                after_colon,
+                value_start,
+                lf_pos,
+            };
+            self.special_header(&mut f, &name, &raw, at)?;
             f.headers.push((name, value));
         }
     }
@@ -943,16 +952,24 @@ impl<'a> Scanner<'a> {
     }
 
     /// llhttp's handling of `Content-Length`, `Transfer-Encoding`,
-    /// `Connection` and `Upgrade`.
+    /// `Connection` and `Upgrade`. `raw` is the value from its first
+    /// non-blank byte, trailing blanks included: llhttp reads a token
+    /// (`chunked`, `close`, `keep-alive`, `upgrade`, a length) as followed
+    /// by spaces only, so a tab after it makes it another token (or, after
+    /// a length, an error), although Node trims the value it shows.
     fn special_header(
         &self,
         f: &mut Fields,
         name: &str,
-        value: &str,
-        after_colon: usize,
-        value_start: usize,
-        lf_pos: usize,
+        raw: &str,
+        at: Offsets,
     ) -> Result<(), Error> {
+        let Offsets {
+            after_colon,
+            value_start,
+            lf_pos,
+        } = at;
+        let value = trim_ows(raw);
         if name.eq_ignore_ascii_case("content-length") {
             if f.content_length.is_some() {
                 return Err(Error::parse(
@@ -968,7 +985,11 @@ impl<'a> Scanner<'a> {
                     after_colon,
                 ));
             }
-            f.content_length = Some(parse_content_length(value, value_start, lf_pos)?);
+            f.content_length = Some(parse_content_length(
+                raw.trim_end_matches(' '),
+                value_start,
+                lf_pos,
+            )?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             if f.content_length.is_some() && !self.lenient {
                 return Err(Error::parse(
@@ -977,9 +998,14 @@ impl<'a> Scanner<'a> {
                     after_colon,
                 ));
             }
+            if trim_ows(value).is_empty() {
+                // llhttp flags a Transfer-Encoding only once a value
+                // starts: an empty one frames nothing.
+                return Ok(());
+            }
             f.has_te = true;
             let mut offset = 0;
-            for raw in value.split(',') {
+            for raw in raw.split(',') {
                 if f.chunked && !self.lenient {
                     // Anything after `chunked`, even an empty item, is
                     // refused; llhttp stops one byte past the comma (or past
@@ -990,22 +1016,22 @@ impl<'a> Scanner<'a> {
                         value_start + offset.max(1),
                     ));
                 }
-                f.chunked = trim_ows(raw).eq_ignore_ascii_case("chunked");
+                f.chunked = is_token(raw, "chunked");
                 offset += raw.len() + 1;
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',') {
-                let token = trim_ows(token);
-                if token.eq_ignore_ascii_case("close") {
+            for token in raw.split(',') {
+                if is_token(token, "close") {
                     f.connection.close = true;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
+                } else if is_token(token, "keep-alive") {
                     f.connection.keep_alive = true;
-                } else if token.eq_ignore_ascii_case("upgrade") {
+                } else if is_token(token, "upgrade") {
                     f.connection.upgrade = true;
                 }
             }
         } else if name.eq_ignore_ascii_case("upgrade") {
-            f.has_upgrade = true;
+            // As for Transfer-Encoding: an empty value sets no flag.
+            f.has_upgrade |= !trim_ows(value).is_empty();
         }
         Ok(())
     }
@@ -1038,7 +1064,8 @@ fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Resul
                         )
                     })?;
             }
-            ' ' | '\t' => seen_ws = true,
+            // Spaces only: a tab after the digits is refused.
+            ' ' => seen_ws = true,
             _ => {
                 return Err(Error::parse(
                     Parse::InvalidContentLength,
@@ -1049,6 +1076,30 @@ fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Resul
         }
     }
     Ok(n)
+}
+
+/// A byte of the server part of an absolute URL or a `CONNECT` target:
+/// llhttp's userinfo characters plus `[`, `]` and `@` (Node 23.5.0 refuses
+/// `"#<>\\^`{|}` there with "Unexpected char in url server").
+fn is_server_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=@[]_~".contains(&b)
+}
+
+/// Where a header line's parts are, for errors.
+#[derive(Clone, Copy)]
+struct Offsets {
+    after_colon: usize,
+    value_start: usize,
+    lf_pos: usize,
+}
+
+/// Whether a list item of a `Transfer-Encoding` or `Connection` value is
+/// `token` as llhttp matches it (case-insensitive): blanks before it,
+/// spaces only after it (Node 23.5.0: `chunked\t` is not chunked, and
+/// `close\t` does not close).
+fn is_token(item: &str, token: &str) -> bool {
+    let item = item.trim_start_matches([' ', '\t']).trim_end_matches(' ');
+    item.eq_ignore_ascii_case(token)
 }
 
 /// Strip leading and trailing spaces and tabs (OWS).
@@ -1448,6 +1499,105 @@ mod tests {
         let input = format!("GET {url} HTTP/1.1\r\nHost: a\r\n\r\n");
         let e = parse_request(input.as_bytes(), &strict()).unwrap_err();
         assert_eq!(e.code(), "HPE_INVALID_URL", "{url}");
+    }
+
+    /// Probed on Node 23.5.0: llhttp reads `chunked`, `close`,
+    /// `keep-alive` and `upgrade` as followed by spaces only; an empty
+    /// Transfer-Encoding or Upgrade sets no flag.
+    #[rstest]
+    #[case::chunked("Transfer-Encoding: chunked ", BodyKind::Chunked, false, true)]
+    #[case::leading_tab("Transfer-Encoding: \tchunked", BodyKind::Chunked, false, true)]
+    #[case::tab_after_comma("Transfer-Encoding: gzip,\tchunked", BodyKind::Chunked, false, true)]
+    #[case::tab_before_comma("Transfer-Encoding: gzip\t,chunked", BodyKind::Chunked, false, true)]
+    #[case::chunked_tab("Transfer-Encoding: chunked\t", BodyKind::None, true, true)]
+    #[case::chunked_tab_gzip("Transfer-Encoding: chunked\t, gzip", BodyKind::None, true, true)]
+    #[case::empty_te(
+        "Transfer-Encoding:\r\nContent-Length: 3",
+        BodyKind::ContentLength(3),
+        false,
+        true
+    )]
+    #[case::blank_te("Transfer-Encoding:  ", BodyKind::None, false, true)]
+    #[case::close("Connection: close ", BodyKind::None, false, false)]
+    #[case::close_tab("Connection: close\t", BodyKind::None, false, true)]
+    #[case::tab_close("Connection: x,\tclose", BodyKind::None, false, false)]
+    fn framing_tokens_as_llhttp_reads_them(
+        #[case] line: &str,
+        #[case] body: BodyKind,
+        #[case] invalid_te: bool,
+        #[case] keep_alive: bool,
+    ) {
+        let input = format!("POST / HTTP/1.1\r\nHost: a\r\n{line}\r\n\r\n");
+        let h = req(input.as_bytes(), strict());
+        assert_eq!(h.body, body, "{line:?}");
+        assert_eq!(h.invalid_transfer_encoding, invalid_te, "{line:?}");
+        assert_eq!(h.should_keep_alive, keep_alive, "{line:?}");
+    }
+
+    #[rstest]
+    #[case::tab_after_upgrade("Connection: upgrade\t\r\nUpgrade: foo", false)]
+    #[case::space_after_upgrade("Connection: upgrade \r\nUpgrade: foo", true)]
+    #[case::empty_upgrade("Connection: upgrade\r\nUpgrade:", false)]
+    fn upgrade_tokens_as_llhttp_reads_them(#[case] lines: &str, #[case] upgrade: bool) {
+        let input = format!("GET / HTTP/1.1\r\nHost: a\r\n{lines}\r\n\r\n");
+        assert_eq!(
+            req(input.as_bytes(), strict()).upgrade,
+            upgrade,
+            "{lines:?}"
+        );
+    }
+
+    /// Node 23.5.0: "Invalid character in Content-Length" at the tab.
+    #[rstest]
+    #[case("0\t", 43)]
+    #[case("0 \t", 44)]
+    fn a_tab_after_a_content_length_is_refused(#[case] value: &str, #[case] at: usize) {
+        let input = format!("GET /1 HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\n\r\n");
+        let e = parse_request(input.as_bytes(), &strict()).unwrap_err();
+        assert_eq!(e.code(), "HPE_INVALID_CONTENT_LENGTH");
+        assert_eq!(e.reason(), Some("Invalid character in Content-Length"));
+        assert_eq!(e.bytes_parsed(), Some(at));
+    }
+
+    /// Probed on Node 23.5.0: the `clientError`'s reason and bytesParsed.
+    #[rstest]
+    #[case::lt_in_server("GET http://a<b/", "Unexpected char in url server", 12)]
+    #[case::backslash_in_server("GET http://x\\y", "Unexpected char in url server", 12)]
+    #[case::non_ascii_in_server("GET http://a\u{80}b/", "Unexpected char in url server", 12)]
+    #[case::lt_in_connect("CONNECT a<b:1", "Unexpected char in url server", 9)]
+    #[case::lt_first_in_connect("CONNECT <b:1", "Unexpected char in url server", 8)]
+    #[case::digit_after_colon("GET h:1", "Unexpected char in url schema", 6)]
+    #[case::digit_in_scheme("GET h1://x", "Unexpected char in url schema", 5)]
+    #[case::one_slash("GET http:/x", "Unexpected char in url schema", 10)]
+    #[case::scheme_only("GET h:", "Invalid characters in url", 7)]
+    fn url_errors_as_llhttp_reports_them(
+        #[case] line: &str,
+        #[case] reason: &str,
+        #[case] bytes_parsed: usize,
+    ) {
+        let mut input: Vec<u8> = line.chars().map(|c| c as u8).collect();
+        input.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        let e = parse_request(&input, &strict()).unwrap_err();
+        assert_eq!(e.code(), "HPE_INVALID_URL", "{line}");
+        assert_eq!(e.reason(), Some(reason), "{line}");
+        assert_eq!(e.bytes_parsed(), Some(bytes_parsed), "{line}");
+    }
+
+    /// Node 23.5.0 takes these: the server part allows llhttp's userinfo
+    /// characters, `[`, `]` and `@`; a CONNECT target starts there.
+    #[rstest]
+    #[case("GET http://a!$&'()*+,-.:;=@[]_~b/p")]
+    #[case("GET http://a@b@c/")]
+    #[case("GET http://a?<>")]
+    #[case("GET http://a/\"#<>\\^`{|}")]
+    #[case("CONNECT .org:;443")]
+    #[case("CONNECT /a:1")]
+    #[case("CONNECT *x")]
+    #[case("CONNECT a:1/<>")]
+    fn server_parts_node_accepts(#[case] line: &str) {
+        let input = format!("{line} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (_, url) = line.split_once(' ').unwrap();
+        assert_eq!(req(input.as_bytes(), strict()).url, url);
     }
 
     #[rstest]
