@@ -61,7 +61,8 @@ enum ChunkedState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// Bytes of the input consumed. Less than the input only when `done`
-    /// (the rest belongs to the next message).
+    /// (the rest belongs to the next message), or after a span of data
+    /// for [`ChunkedDecoder::decode_span`].
     pub consumed: usize,
     /// Whether the last chunk and the trailers have been read.
     pub done: bool,
@@ -126,9 +127,26 @@ impl ChunkedDecoder {
     /// Decode as much of `input` as possible, appending chunk data to
     /// `body`. Errors carry llhttp's code and the offset in `input`.
     pub fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Result<Progress, Error> {
+        self.decode_until(input, body, false)
+    }
+
+    /// As [`decode`](Self::decode), but stops right after the first span
+    /// of chunk data: llhttp's `on_body` callback, after which Node runs
+    /// the queued ticks before it parses on (`MakeCallback`).
+    pub fn decode_span(&mut self, input: &[u8], body: &mut Vec<u8>) -> Result<Progress, Error> {
+        self.decode_until(input, body, true)
+    }
+
+    fn decode_until(
+        &mut self,
+        input: &[u8],
+        body: &mut Vec<u8>,
+        one_span: bool,
+    ) -> Result<Progress, Error> {
         let mut pos = 0;
+        let start = body.len();
         while pos < input.len() {
-            if self.state == ChunkedState::End {
+            if self.state == ChunkedState::End || (one_span && body.len() > start) {
                 break;
             }
             if self.state == ChunkedState::Trailers {

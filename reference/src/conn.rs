@@ -57,6 +57,28 @@ pub const MAX_PIPELINED: usize = 64;
 /// `stream.getDefaultHighWaterMark()`, 64 KiB since Node 22.
 pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
 
+/// The number of header fields at which llhttp's binding in Node flushes
+/// the fields parsed so far to JavaScript (`kMaxHeaderFieldsCount`): a head
+/// with this many fields has a tick point (see
+/// [`Connection::paused_at_tick`]).
+const FLUSHED_FIELDS: usize = 32;
+
+/// How many header names (with their colon) of the head at the start of
+/// `rest` were read before offset `end`: llhttp hands a name to Node's
+/// binding (`on_header_field`) once its colon is reached.
+fn names_before(rest: &[u8], end: usize) -> usize {
+    let end = end.min(rest.len());
+    let skip = rest[..end]
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
+    rest[skip..end]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|l| !matches!(l.first(), Some(b' ' | b'\t')) && l.contains(&b':'))
+        .count()
+}
+
 /// Identifies one request (and its response) on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReqId(pub u64);
@@ -231,6 +253,12 @@ enum Reading {
     Closed,
     /// An upgrade took the connection: bytes are raw.
     Raw,
+    /// The body of an upgrade request nobody listens to failed to parse:
+    /// Node drops parse errors while llhttp's `upgrade` flag is set (the
+    /// binding reports an error only `if (!parser_.upgrade)`), and the
+    /// parser, stuck in its error, takes no more input. Bytes are dropped
+    /// without a reply; the connection stays open.
+    Discard,
     /// A parse error happened, or the connection is done: input is dropped.
     Stopped,
 }
@@ -320,11 +348,34 @@ pub struct Connection {
     /// Drop the rest of the chunk being parsed (after an upgrade request
     /// served as an ordinary one).
     skip_rest_of_chunk: bool,
+    /// llhttp's `upgrade` flag for the message being read (an upgrade
+    /// request served as an ordinary one): see [`Reading::Discard`].
+    message_upgrade: bool,
     /// Request events whose handler has not run yet.
     handlers_unrun: usize,
     /// A response finished since the last [`Connection::publish_bodies`]
     /// (driver mode only).
     finished_in_packet: bool,
+    /// The step just parsed reached one of Node's tick points (driver mode
+    /// only): see [`Connection::paused_at_tick`].
+    tick_point: bool,
+    /// Parsing stopped at a tick point: where it goes on in `input`, and
+    /// where the packet being parsed starts there.
+    resume_at: Option<(usize, usize)>,
+    /// A message whose last bytes came just before the tick point: llhttp
+    /// completes it (`on_message_complete`) after the ticks ran.
+    complete_after_tick: Option<(ReqId, Vec<(String, String)>)>,
+    /// The head being parsed already had its tick point.
+    head_flushed: bool,
+    /// Node's binding flushed header fields to JavaScript once on this
+    /// connection (`have_flushed_`, reset only when the parser is set up
+    /// for a new connection): from then on every head completes through a
+    /// flush, which is a tick point.
+    have_flushed: bool,
+    /// A `CONNECT` nobody listens to was parsed: the socket is destroyed
+    /// once the listeners of the packet ran their synchronous part (Node
+    /// destroys it when the parse returns, in `onParserExecuteCommon`).
+    destroy_pending: bool,
 }
 
 impl Connection {
@@ -362,8 +413,15 @@ impl Connection {
             keep_alive_timeout_set: false,
             keep_alive_pending: false,
             skip_rest_of_chunk: false,
+            message_upgrade: false,
             handlers_unrun: 0,
             finished_in_packet: false,
+            tick_point: false,
+            resume_at: None,
+            complete_after_tick: None,
+            head_flushed: false,
+            have_flushed: false,
+            destroy_pending: false,
         }
     }
 
@@ -384,7 +442,7 @@ impl Connection {
     /// stopped reading, or while a request body has `highWaterMark` bytes
     /// unread (backpressure).
     pub fn wants_read(&self) -> bool {
-        if self.closing == Closing::Now || self.peer_eof {
+        if self.closing == Closing::Now || self.peer_eof || self.resume_at.is_some() {
             return false;
         }
         match self.reading {
@@ -394,7 +452,7 @@ impl Connection {
                 .body(id)
                 .is_none_or(|b| b.buffered < self.cfg.high_water_mark),
             Reading::Head => !self.parsing_paused(),
-            Reading::Closed => true,
+            Reading::Closed | Reading::Discard => true,
         }
     }
 
@@ -409,33 +467,91 @@ impl Connection {
         }
         self.keep_alive_pending = false;
         match self.reading {
-            Reading::Stopped => return,
+            Reading::Stopped | Reading::Discard => return,
             Reading::Raw => {
                 self.raw_in.extend_from_slice(data);
                 return;
             }
             _ => {}
         }
+        if self.resume_at.is_some() {
+            // The driver goes on with a paused packet before it reads
+            // more; should it not, the new bytes simply follow.
+            self.input.extend_from_slice(data);
+            self.continue_packet(now);
+            return;
+        }
         let chunk_start = self.input.len();
         self.input.extend_from_slice(data);
-        self.parse(chunk_start, now);
+        self.parse(0, chunk_start, now);
     }
 
-    /// Parse what `input` holds, from its start; the last chunk received
-    /// starts at `chunk_start` (for `bytesParsed` and `rawPacket`).
-    fn parse(&mut self, chunk_start: usize, now: Instant) {
-        let mut pos = 0;
-        while pos < self.input.len() {
-            if matches!(self.reading, Reading::Head) && self.parsing_paused() {
-                break;
+    /// Whether parsing stopped inside a packet at one of the points where
+    /// Node runs its queued ticks (driver mode only).
+    ///
+    /// Node's parser calls JavaScript back inside a packet in two ways:
+    /// `'request'` and a message's completion run with the tick queue held
+    /// (`kSkipTaskQueues`), but a span of body data (`on_body`) and a flush
+    /// of header fields (after 31 fields, and for trailers) go through
+    /// `MakeCallback`, which runs every queued `process.nextTick` and
+    /// promise job before parsing goes on. So the requests parsed earlier
+    /// in the packet get their `'data'` and `'end'` there, and their
+    /// listeners answer, before a later parse error in the same packet
+    /// destroys the socket. The driver runs the listeners, then calls
+    /// [`continue_packet`](Self::continue_packet).
+    pub fn paused_at_tick(&self) -> bool {
+        self.resume_at.is_some()
+    }
+
+    /// Go on parsing the packet that stopped at a tick point. Returns
+    /// false when parsing was not paused.
+    pub fn continue_packet(&mut self, now: Instant) -> bool {
+        let Some((pos, chunk_start)) = self.resume_at.take() else {
+            return false;
+        };
+        if let Some((id, trailers)) = self.complete_after_tick.take() {
+            if matches!(self.reading, Reading::Body { id: at, .. } if at == id) {
+                self.complete_body(id, trailers);
             }
+        }
+        if std::mem::take(&mut self.skip_rest_of_chunk) {
+            self.input.clear();
+            return true;
+        }
+        if matches!(
+            self.reading,
+            Reading::Stopped | Reading::Raw | Reading::Discard
+        ) {
+            // Destroyed, or a closing response finished, meanwhile.
+            self.input.clear();
+            return true;
+        }
+        self.parse(pos.min(self.input.len()), chunk_start, now);
+        true
+    }
+
+    /// Parse what `input` holds from `pos`; the last chunk received starts
+    /// at `chunk_start` (for `bytesParsed` and `rawPacket`).
+    fn parse(&mut self, mut pos: usize, chunk_start: usize, now: Instant) {
+        while pos < self.input.len() {
             match self.step(pos, now) {
                 Ok(Some(_)) if self.skip_rest_of_chunk => {
                     self.skip_rest_of_chunk = false;
                     pos = self.input.len();
                 }
-                Ok(Some(used)) => pos += used,
+                Ok(Some(used)) => {
+                    pos += used;
+                    if std::mem::take(&mut self.tick_point) && pos < self.input.len() {
+                        self.resume_at = Some((pos, chunk_start));
+                        return;
+                    }
+                }
                 Ok(None) => break,
+                Err(_) if self.message_upgrade && matches!(self.reading, Reading::Body { .. }) => {
+                    self.reading = Reading::Discard;
+                    self.input.clear();
+                    return;
+                }
                 Err(mut error) => {
                     // bytesParsed counts from the start of this chunk, as
                     // llhttp's offset into the buffer it was given.
@@ -447,6 +563,8 @@ impl Connection {
                 }
             }
         }
+        self.tick_point = false;
+        self.complete_after_tick = None;
         // A response that closes the connection may have cleared the input.
         let parsed = pos.min(self.input.len());
         self.input.drain(..parsed);
@@ -457,22 +575,15 @@ impl Connection {
         self.out.len() + self.outgoing.iter().map(|o| o.pending.len()).sum::<usize>()
     }
 
-    /// Whether new request heads wait: Node pauses the socket while
-    /// `highWaterMark` bytes of responses are queued (`socket._paused` in
+    /// Whether reading waits: Node pauses the socket while `highWaterMark`
+    /// bytes of responses are queued (`socket._paused` in
     /// `parserOnIncoming`); the reference also waits while
     /// [`MAX_PIPELINED`] requests are unanswered, so that a client cannot
-    /// make it hold an unbounded number of requests.
+    /// make it hold more than that plus the requests of one read. As in
+    /// Node, where the parser is paused only once `execute` returns, a
+    /// packet already received is parsed to its end.
     fn parsing_paused(&self) -> bool {
         self.pending_output() >= self.cfg.high_water_mark || self.outgoing.len() >= MAX_PIPELINED
-    }
-
-    /// Parse input that waited while parsing was paused.
-    fn resume_parsing(&mut self, now: Instant) {
-        if matches!(self.reading, Reading::Head) && !self.input.is_empty() && !self.parsing_paused()
-        {
-            let start = self.input.len();
-            self.parse(start, now);
-        }
     }
 
     /// The peer closed its write side (Node: `socketOnEnd`).
@@ -551,14 +662,49 @@ impl Connection {
                     self.message_begun = true;
                     self.headers_done = false;
                 }
-                match parse_request(rest, &self.cfg.parse)? {
+                let parsed = match parse_request(rest, &self.cfg.parse) {
+                    Err(e)
+                        if self.cfg.defer_body_delivery
+                            && !self.head_flushed
+                            && names_before(rest, e.bytes_parsed().unwrap_or(0))
+                                >= FLUSHED_FIELDS =>
+                    {
+                        // The 32nd field's name was read before the error:
+                        // its flush (a tick point) came first.
+                        self.head_flushed = true;
+                        self.have_flushed = true;
+                        self.tick_point = true;
+                        return Ok(Some(0));
+                    }
+                    r => r?,
+                };
+                match parsed {
                     Status::Partial => Ok(None),
+                    Status::Complete(head)
+                        if (head.headers.len() >= FLUSHED_FIELDS || self.have_flushed)
+                            && self.cfg.defer_body_delivery
+                            && !self.head_flushed =>
+                    {
+                        // Node's binding hands the first 31 fields to
+                        // JavaScript when the 32nd begins, and every head
+                        // once it has flushed on this connection (`Flush`,
+                        // a MakeCallback): the ticks run before the
+                        // request is emitted.
+                        self.head_flushed = true;
+                        self.have_flushed = true;
+                        self.tick_point = true;
+                        Ok(Some(0))
+                    }
                     Status::Complete(head) => {
+                        self.head_flushed = false;
                         let used = head.head_len;
                         self.headers_done = true;
                         let invalid_te = head.invalid_transfer_encoding;
+                        let upgrade = head.upgrade;
                         let after = self.on_head(head, pos + used, now);
-                        if invalid_te {
+                        // An upgrade leaves llhttp before the check of the
+                        // Transfer-Encoding (`llhttp__after_headers_complete`).
+                        if invalid_te && !upgrade {
                             // llhttp fails after on_headers_complete: the
                             // request is dispatched, then the error comes.
                             return Err(crate::parse::invalid_transfer_encoding_error(used));
@@ -577,7 +723,7 @@ impl Connection {
                         let data = rest[..n].to_vec();
                         self.push_body(id, data);
                         if done {
-                            self.complete_body(id, Vec::new());
+                            self.complete(id, Vec::new(), pos + n);
                         }
                         Ok(if n == 0 { None } else { Some(n) })
                     }
@@ -589,7 +735,13 @@ impl Connection {
                     }
                     BodyDecoder::Chunked(dec) => {
                         let mut data = Vec::new();
-                        let progress = dec.decode(rest, &mut data)?;
+                        // One span of data per step in driver mode: each
+                        // is a tick point.
+                        let progress = if self.cfg.defer_body_delivery {
+                            dec.decode_span(rest, &mut data)?
+                        } else {
+                            dec.decode(rest, &mut data)?
+                        };
                         let trailers = if progress.done {
                             dec.trailers().to_vec()
                         } else {
@@ -599,7 +751,13 @@ impl Connection {
                             self.push_body(id, data);
                         }
                         if progress.done {
-                            self.complete_body(id, trailers);
+                            if !trailers.is_empty() && self.cfg.defer_body_delivery {
+                                // The trailer fields are flushed to
+                                // JavaScript before the completion.
+                                self.tick_point = true;
+                                self.have_flushed = true;
+                            }
+                            self.complete(id, trailers, pos + progress.consumed);
                         }
                         Ok(if progress.consumed == 0 && !progress.done {
                             None
@@ -622,7 +780,7 @@ impl Connection {
                     at + 1,
                 )),
             },
-            Reading::Raw | Reading::Stopped => Ok(None),
+            Reading::Raw | Reading::Stopped | Reading::Discard => Ok(None),
         }
     }
 
@@ -633,6 +791,7 @@ impl Connection {
         let id = ReqId(self.next_id);
         self.next_id += 1;
         self.message_keep_alive = head.should_keep_alive;
+        self.message_upgrade = head.upgrade;
         let info = Box::new(RequestInfo {
             // Borrowed pairs: the map copies what it keeps, so cloning each
             // pair first was two allocations per header for nothing.
@@ -680,7 +839,11 @@ impl Connection {
             if connect {
                 // A CONNECT nobody listens to: socket.destroy().
                 self.reading = Reading::Stopped;
-                self.closing = Closing::Now;
+                if self.cfg.defer_body_delivery {
+                    self.destroy_pending = true;
+                } else {
+                    self.closing = Closing::Now;
+                }
                 return Some(self.input.len() - (body_start - head.head_len));
             }
         }
@@ -762,7 +925,7 @@ impl Connection {
             Some(body) => self.reading = Reading::Body { id, body },
             // A head that fails right after dispatch (invalid
             // Transfer-Encoding) never completes.
-            None if head.invalid_transfer_encoding => {}
+            None if head.invalid_transfer_encoding && !head.upgrade => {}
             None => self.complete_body(id, Vec::new()),
         }
         match (dispatch, auto) {
@@ -809,6 +972,8 @@ impl Connection {
             return;
         }
         let defer = self.cfg.defer_body_delivery;
+        // on_body is a tick point even for a body nobody reads.
+        self.tick_point = defer;
         if let Some(b) = self.body_mut(id) {
             if !b.dumped {
                 b.buffered += data.len();
@@ -822,11 +987,16 @@ impl Connection {
 
     /// Make what the last packet delivered visible to the body readers. The
     /// driver calls this once the listeners of the packet's requests had
-    /// their first run. If the connection was destroyed meanwhile (a parse
+    /// their first run (at the end of the packet, or at a tick point), and
+    /// first carries out a destroy that waited for them (a `CONNECT`
+    /// nobody listens to). If the connection was destroyed meanwhile (a parse
     /// error later in the same packet), a request still owed its response
     /// is aborted instead (Node's `abortIncoming`): its `'data'` and
     /// `'end'` never come. Returns whether anything changed.
     pub fn publish_bodies(&mut self) -> bool {
+        if std::mem::take(&mut self.destroy_pending) {
+            self.destroy();
+        }
         self.finished_in_packet = false;
         let destroyed = self.closing == Closing::Now;
         let mut aborts = Vec::new();
@@ -860,9 +1030,26 @@ impl Connection {
         changed
     }
 
+    /// The message's last bytes end at `end` in `input`: it completes now,
+    /// or after the ticks when the step was a tick point with more input
+    /// behind (llhttp's `on_message_complete` follows the `on_body` or
+    /// trailer flush that ran them).
+    fn complete(&mut self, id: ReqId, trailers: Vec<(String, String)>, end: usize) {
+        if self.tick_point && end < self.input.len() {
+            self.complete_after_tick = Some((id, trailers));
+        } else {
+            self.complete_body(id, trailers);
+        }
+    }
+
     fn complete_body(&mut self, id: ReqId, trailers: Vec<(String, String)>) {
         // on_message_complete: the connection is no longer active.
         self.message_start = None;
+        if std::mem::take(&mut self.message_upgrade) {
+            // llhttp pauses after an upgrade message (HPE_PAUSED_UPGRADE)
+            // and Node, with nobody listening, drops the rest of the chunk.
+            self.skip_rest_of_chunk = true;
+        }
         // llhttp__after_message_complete: a message that does not keep the
         // connection alive leaves the parser `closed` (lenient with
         // insecureHTTPParser).
@@ -1254,7 +1441,6 @@ impl Connection {
             if self.keep_alive_pending && self.out.is_empty() && self.closing == Closing::No {
                 self.arm_keep_alive(now);
             }
-            self.resume_parsing(now);
         }
     }
 
@@ -1275,6 +1461,19 @@ impl Connection {
     /// connection, as in Node, where listeners run inside the parse.
     pub fn handler_ran(&mut self) {
         self.handlers_unrun = self.handlers_unrun.saturating_sub(1);
+    }
+
+    /// Whether the driver has work before it waits for the socket: events
+    /// to dispatch, bodies to publish, or a packet paused at a tick point.
+    /// Sending can resume parsing that waited for the output to drain
+    /// (`highWaterMark`), which queues new requests.
+    pub fn needs_listeners(&self) -> bool {
+        !self.events.is_empty()
+            || self.resume_at.is_some()
+            || self
+                .bodies
+                .iter()
+                .any(|b| b.hidden > 0 || (b.complete && !b.complete_visible))
     }
 
     /// The next event, if any.

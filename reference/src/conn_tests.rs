@@ -1580,3 +1580,219 @@ fn any_cut_gives_the_same_events_and_bytes(
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
     assert_eq!(run_cut(&bytes), whole, "byte by byte");
 }
+
+// ---------------------------------------------------------------- tick points (driver mode)
+//
+// Inside one packet, Node's parser runs queued callbacks (ticks) after a
+// span of body data and after a flush of header fields; the driver runs
+// the listeners there. Checked against Node 23.5.0 by the differential
+// fuzzer (fuzz/differential/regressions).
+
+fn driver() -> Connection {
+    conn(ConnConfig {
+        defer_body_delivery: true,
+        ..ConnConfig::default()
+    })
+}
+
+/// Runs the packet as the driver does: events, then the bodies published,
+/// then the packet goes on; the marker `|tick|` shows each pause.
+fn play_ticks(c: &mut Connection, packet: &[u8]) -> Vec<String> {
+    c.recv(packet, t(0));
+    let mut log = events(c);
+    while c.paused_at_tick() {
+        log.push("|tick|".to_owned());
+        c.continue_packet(t(0));
+        log.extend(events(c));
+    }
+    log
+}
+
+#[test]
+fn a_body_span_with_more_behind_it_is_a_tick_point() {
+    let mut c = driver();
+    let log = play_ticks(
+        &mut c,
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(
+        log,
+        [
+            "request 0 GET /1 Request",
+            "request 1 POST /2 Request",
+            "|tick|",
+            "request 2 GET /3 Request"
+        ]
+    );
+}
+
+#[test]
+fn a_message_ending_at_a_tick_point_completes_after_it() {
+    let mut c = driver();
+    c.recv(
+        b"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+        t(0),
+    );
+    events(&mut c);
+    assert!(c.paused_at_tick());
+    // The data is there ('data' ran); 'end' waits for on_message_complete.
+    assert_eq!(c.read_body(ReqId(0)), Some(b"abc".to_vec()));
+    assert!(!c.body_complete(ReqId(0)));
+    assert!(
+        !c.wants_read(),
+        "a paused packet is finished before reading on"
+    );
+    assert!(c.continue_packet(t(0)));
+    events(&mut c);
+    assert!(c.body_complete(ReqId(0)));
+    assert!(!c.paused_at_tick());
+}
+
+#[test]
+fn the_last_span_of_a_packet_is_no_pause() {
+    let mut c = driver();
+    c.recv(
+        b"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+        t(0),
+    );
+    assert!(!c.paused_at_tick());
+    assert!(!c.continue_packet(t(0)));
+}
+
+#[test]
+fn after_trailers_every_head_on_the_connection_is_a_tick_point() {
+    let mut c = driver();
+    let log = play_ticks(
+        &mut c,
+        b"POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nT: v\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    // The data span, the trailer flush, then a flush before each head.
+    assert_eq!(
+        log,
+        [
+            "request 0 POST /1 Request",
+            "|tick|",
+            "|tick|",
+            "|tick|",
+            "request 1 GET /2 Request",
+            "|tick|",
+            "request 2 GET /3 Request"
+        ]
+    );
+}
+
+#[test]
+fn a_head_of_32_fields_is_a_tick_point_even_when_it_fails_later() {
+    let mut head = String::from("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..31 {
+        head.push_str(&format!("X-{i}: v\r\n"));
+    }
+    let mut bad = head.clone();
+    bad.push_str("X-Bad: a\x01b\r\n\r\n");
+    head.push_str("\r\n");
+    let mut c = driver();
+    assert_eq!(
+        play_ticks(&mut c, head.as_bytes()),
+        [
+            "request 0 GET /1 Request",
+            "|tick|",
+            "request 1 GET /2 Request"
+        ]
+    );
+    // The 33rd field fails after the 32nd name was flushed: the tick comes
+    // before the error.
+    let mut c = driver();
+    assert_eq!(
+        play_ticks(&mut c, bad.as_bytes()),
+        [
+            "request 0 GET /1 Request",
+            "|tick|",
+            "clientError HPE_INVALID_HEADER_TOKEN bytesParsed=Some(331)"
+        ]
+    );
+}
+
+#[test]
+fn a_packet_is_parsed_to_its_end_whatever_is_queued_to_send() {
+    let mut c = driver();
+    c.recv(GET, t(0));
+    events(&mut c);
+    let big = vec![b'x'; DEFAULT_HIGH_WATER_MARK + 1];
+    let _ = c.end(ReqId(0), Some(&big), SystemTime::UNIX_EPOCH);
+    assert!(!c.wants_read(), "highWaterMark bytes queued: no more reads");
+    let mut c = driver();
+    c.recv(GET, t(0));
+    events(&mut c);
+    let _ = c.end(ReqId(0), Some(&big), SystemTime::UNIX_EPOCH);
+    // Bytes already received are parsed regardless (Node pauses the parser
+    // only after `execute`).
+    c.recv(&[GET, GET].concat(), t(0));
+    assert_eq!(
+        events(&mut c),
+        [
+            "finish 0",
+            "request 1 GET / Request",
+            "request 2 GET / Request"
+        ]
+    );
+}
+
+#[test]
+fn an_upgrade_nobody_listens_to_drops_the_packet_after_its_body() {
+    let mut c = driver();
+    let log = play_ticks(
+        &mut c,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo\r\nContent-Length: 1\r\n\r\nxGET /dropped HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(log, ["request 0 GET / Request", "|tick|"]);
+    // The next packet is parsed.
+    c.recv(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", t(0));
+    assert_eq!(events(&mut c), ["request 1 GET /2 Request"]);
+}
+
+#[test]
+fn a_bad_chunk_of_an_upgrade_nobody_listens_to_is_dropped_silently() {
+    let mut c = driver();
+    c.recv(
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo\r\nTransfer-Encoding: chunked\r\n\r\nzz",
+        t(0),
+    );
+    assert_eq!(events(&mut c), ["request 0 GET / Request"]);
+    assert_eq!(c.closing(), Closing::No);
+    assert!(c.wants_read());
+    // The parser is stuck in its error: later bytes are dropped too.
+    c.recv(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", t(0));
+    assert_eq!(events(&mut c), Vec::<String>::new());
+}
+
+#[rstest]
+#[case::empty_upgrade("Connection: upgrade\r\nUpgrade:")]
+#[case::upgrade_then_tab("Connection: upgrade\t\r\nUpgrade: foo")]
+fn not_an_upgrade_for_llhttp(#[case] lines: &str) {
+    let mut c = driver();
+    let packet =
+        format!("GET /1 HTTP/1.1\r\nHost: a\r\n{lines}\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    c.recv(packet.as_bytes(), t(0));
+    assert_eq!(
+        events(&mut c),
+        ["request 0 GET /1 Request", "request 1 GET /2 Request"]
+    );
+}
+
+#[test]
+fn a_connect_nobody_listens_to_waits_for_the_listeners_of_its_packet() {
+    let mut c = driver();
+    c.recv(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n",
+        t(0),
+    );
+    let ev = c.poll_event().map(|e| summary(&e));
+    assert_eq!(ev.as_deref(), Some("request 0 GET /1 Request"));
+    // The listener answers at once: it goes out before the close.
+    c.handler_ran();
+    answer(&mut c, ReqId(0), b"ok");
+    assert_eq!(c.closing(), Closing::No);
+    c.publish_bodies();
+    assert_eq!(c.closing(), Closing::Now);
+    assert_eq!(text(c.transmit()), ok_response("ok"));
+}

@@ -1419,7 +1419,8 @@ impl<H: Handler> Server<H> {
     }
 
     /// Dispatch the connection's events and run the new listeners until
-    /// they wait, until no new event comes.
+    /// they wait, until no new event comes, going on with a packet whose
+    /// parsing stopped at a tick point (`Connection::paused_at_tick`).
     async fn run_listeners(&self, shared: &Arc<Shared>, handlers: &mut Vec<HandlerFuture>) {
         loop {
             let before = handlers.len();
@@ -1427,9 +1428,15 @@ impl<H: Handler> Server<H> {
             if handlers.len() == before {
                 // The listeners of the packet ran: its body data and ends
                 // become visible (Node emits 'data' and 'end' after them).
-                if !shared.lock().publish_bodies() {
+                let mut c = shared.lock();
+                if !c.publish_bodies() {
+                    // Quiet: the ticks ran; the parser goes on.
+                    if c.continue_packet(now()) {
+                        continue;
+                    }
                     return;
                 }
+                drop(c);
                 shared.notify_changed();
             }
             std::future::poll_fn(|cx| {
@@ -1470,7 +1477,7 @@ impl<H: Handler> Server<H> {
             }
 
             // Write what is queued.
-            let (closing, want_write, want_read, deadline, shutdown_now) = {
+            let (closing, want_write, want_read, deadline, shutdown_now, more) = {
                 let mut c = shared.lock();
                 while !c.transmit().is_empty() {
                     match stream.try_write(c.transmit()) {
@@ -1489,6 +1496,7 @@ impl<H: Handler> Server<H> {
                     c.wants_read(),
                     c.poll_timeout(),
                     c.should_shutdown(),
+                    c.needs_listeners(),
                 )
             };
             shared.notify_changed();
@@ -1506,6 +1514,11 @@ impl<H: Handler> Server<H> {
             }
             if shut_down && shared.lock().peer_closed() {
                 return Ok(());
+            }
+            if more {
+                // What was sent let parsing go on: its requests are
+                // dispatched before the task waits.
+                continue;
             }
 
             let mut interest: Option<Interest> = None;
