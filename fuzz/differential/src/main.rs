@@ -43,12 +43,13 @@ struct Args {
     threads: usize,
     quiet_ms: u64,
     replay: Option<PathBuf>,
+    record: bool,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
         "error: {msg}\nusage: differential [--inputs N] [--seed S] [--threads T] [--quiet-ms MS]\n\
-         \x20      [--node PATH] [--echo PATH] [--seeds DIR] [--finds DIR] [--replay FILE]"
+         \x20      [--node PATH] [--echo PATH] [--seeds DIR] [--finds DIR] [--replay FILE [--record]]"
     );
     std::process::exit(2)
 }
@@ -68,6 +69,7 @@ fn parse_args() -> Args {
         threads: 48,
         quiet_ms: 150,
         replay: None,
+        record: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +87,7 @@ fn parse_args() -> Args {
             "--seeds" => a.seeds = value().into(),
             "--finds" => a.finds = value().into(),
             "--replay" => a.replay = Some(value().into()),
+            "--record" => a.record = true,
             "--inputs" => a.inputs = number(value()),
             "--seed" => a.seed = number(value()),
             "--threads" => a.threads = number(value()).max(1) as usize,
@@ -186,6 +189,18 @@ fn exchange(ports: (u16, u16), input: &[u8], quiet: Duration) -> std::io::Result
     let _ = a.write_all(input);
     let _ = b.write_all(input);
     Ok((read_answer(a, quiet), read_answer(b, quiet)))
+}
+
+/// An answer as the kept finds record it: the bytes (Date masked), then
+/// `<eof>` if the server closed the connection or `<open>` if it went
+/// quiet with the connection open.
+fn transcript(a: &Answer) -> Vec<u8> {
+    let mut t = a.bytes.clone();
+    t.extend_from_slice(match a.end {
+        End::Closed => b"<eof>",
+        End::Open => b"<open>",
+    });
+    t
 }
 
 /// `Date: <IMF-fixdate>` becomes `Date: {{date}}`.
@@ -611,6 +626,29 @@ fn main() {
         println!("input:     {}", show(&input, 4000));
         println!("reference: {:?} {}", a.end, show(&a.bytes, 4000));
         println!("node:      {:?} {}", b.end, show(&b.bytes, 4000));
+        if let Some(at) = a
+            .bytes
+            .iter()
+            .zip(&b.bytes)
+            .position(|(x, y)| x != y)
+            .or((a.bytes.len() != b.bytes.len()).then(|| a.bytes.len().min(b.bytes.len())))
+        {
+            let from = at.saturating_sub(80);
+            println!("first difference at byte {at}:");
+            println!(
+                "  reference: {}",
+                show(&a.bytes[from.min(a.bytes.len())..], 600)
+            );
+            println!(
+                "  node:      {}",
+                show(&b.bytes[from.min(b.bytes.len())..], 600)
+            );
+        }
+        if args.record {
+            let to = file.with_extension("node");
+            std::fs::write(&to, transcript(&b))
+                .unwrap_or_else(|e| usage(&format!("{}: {e}", to.display())));
+        }
         let code = i32::from(a != b);
         drop((reference, node));
         std::process::exit(code);
@@ -723,6 +761,8 @@ fn main() {
     for (n, (key, d)) in found.iter().enumerate() {
         let file = args.finds.join(format!("divergence-{n}"));
         let _ = std::fs::write(&file, &d.example);
+        // Node's answer beside it, as the regression test reads it.
+        let _ = std::fs::write(file.with_extension("node"), transcript(&d.node));
         println!(
             "DIVERGENCE x{}: {key}\n  input ({}): {}",
             d.count,
