@@ -372,6 +372,9 @@ pub struct Connection {
     /// for a new connection): from then on every head completes through a
     /// flush, which is a tick point.
     have_flushed: bool,
+    /// A response finished: the next one gets the socket at the next tick
+    /// point (driver mode).
+    assign_pending: bool,
     /// A `CONNECT` nobody listens to was parsed: the socket is destroyed
     /// once the listeners of the packet ran their synchronous part (Node
     /// destroys it when the parse returns, in `onParserExecuteCommon`).
@@ -422,6 +425,7 @@ impl Connection {
             head_flushed: false,
             have_flushed: false,
             destroy_pending: false,
+            assign_pending: false,
         }
     }
 
@@ -997,10 +1001,16 @@ impl Connection {
         if std::mem::take(&mut self.destroy_pending) {
             self.destroy();
         }
+        let mut changed = false;
+        if std::mem::take(&mut self.assign_pending) {
+            self.assign_next();
+            // The next one may have ended while it waited.
+            self.advance();
+            changed = true;
+        }
         self.finished_in_packet = false;
         let destroyed = self.closing == Closing::Now;
         let mut aborts = Vec::new();
-        let mut changed = false;
         for b in &mut self.bodies {
             let pending = b.hidden > 0 || (b.complete && !b.complete_visible);
             if !pending {
@@ -1308,16 +1318,28 @@ impl Connection {
                             }
                         }
                     }
-                    Some(next) => {
-                        // assignSocket: flush what it wrote meanwhile.
-                        next.state.set_socket_attached(true);
-                        let mut pending = std::mem::take(&mut next.pending);
-                        next.state.take_pending(&mut pending);
-                        if self.closing != Closing::Now {
-                            self.out.extend_from_slice(&pending);
-                        }
+                    Some(_) if self.cfg.defer_body_delivery => {
+                        // 'finish' comes a tick after the last write: the
+                        // next response gets the socket then
+                        // (`publish_bodies`), one response per tick.
+                        self.assign_pending = true;
+                        return;
                     }
+                    Some(_) => self.assign_next(),
                 }
+            }
+        }
+    }
+
+    /// `assignSocket` for the response now at the head of the pipeline:
+    /// what it wrote meanwhile goes out, unless the socket was destroyed.
+    fn assign_next(&mut self) {
+        if let Some(next) = self.outgoing.front_mut() {
+            next.state.set_socket_attached(true);
+            let mut pending = std::mem::take(&mut next.pending);
+            next.state.take_pending(&mut pending);
+            if self.closing != Closing::Now {
+                self.out.extend_from_slice(&pending);
             }
         }
     }

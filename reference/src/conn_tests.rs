@@ -1796,3 +1796,26 @@ fn a_connect_nobody_listens_to_waits_for_the_listeners_of_its_packet() {
     assert_eq!(c.closing(), Closing::Now);
     assert_eq!(text(c.transmit()), ok_response("ok"));
 }
+
+#[test]
+fn the_next_response_gets_the_socket_a_tick_after_the_finish() {
+    let mut c = driver();
+    c.recv(&[GET, GET].concat(), t(0));
+    let _ = std::iter::from_fn(|| c.poll_event()).count();
+    answer(&mut c, ReqId(1), b"two");
+    answer(&mut c, ReqId(0), b"one");
+    // 'finish' of the first comes a tick later: the second waits for it.
+    assert_eq!(text(c.transmit()), ok_response("one"));
+    assert!(c.publish_bodies());
+    assert_eq!(text(c.transmit()), ok_response("one") + &ok_response("two"));
+    // Destroyed before that tick (a parse error later in the packet): the
+    // second never goes out.
+    let mut c = driver();
+    c.recv(&[GET, GET].concat(), t(0));
+    let _ = std::iter::from_fn(|| c.poll_event()).count();
+    answer(&mut c, ReqId(1), b"two");
+    answer(&mut c, ReqId(0), b"one");
+    c.destroy();
+    c.publish_bodies();
+    assert_eq!(text(c.transmit()), ok_response("one"));
+}
