@@ -43,12 +43,18 @@ fn parse(bytes: &[u8], opts: &ParseOptions) -> Parsed {
         BodyKind::UntilEof => body.extend_from_slice(rest),
         BodyKind::Chunked => {
             let mut d = ChunkedDecoder::new(*opts);
-            if let Err(e) = d.decode(rest, &mut body) {
-                return Parsed::Error {
-                    code: e.code(),
-                    bytes_parsed: None,
-                    in_head: false,
-                };
+            // Node reports no parse error while llhttp's upgrade flag is
+            // set: the request stands with what its body gave.
+            match d.decode(rest, &mut body) {
+                Err(_) if head.upgrade => {}
+                Err(e) => {
+                    return Parsed::Error {
+                        code: e.code(),
+                        bytes_parsed: None,
+                        in_head: false,
+                    }
+                }
+                Ok(_) => {}
             }
         }
     }

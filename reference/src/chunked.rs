@@ -11,7 +11,7 @@
 //! `parser.execute` buffer) were recorded from Node 23.5.0 (probe parse.js).
 
 use crate::error::{Error, Parse};
-use crate::parse::{ParseOptions, Scanner};
+use crate::parse::{ConnectionFlags, Fields, ParseOptions, Scanner};
 use crate::validate::{has_invalid_header_char, is_token_byte, validate_token};
 
 /// Node's limit on the chunk extensions of one chunk
@@ -91,6 +91,7 @@ pub struct ChunkedDecoder {
     ext_len: usize,
     trailer_buf: Vec<u8>,
     trailers: Vec<(String, String)>,
+    trailer_connection: ConnectionFlags,
     opts: ParseOptions,
 }
 
@@ -109,6 +110,7 @@ impl ChunkedDecoder {
             ext_len: 0,
             trailer_buf: Vec::new(),
             trailers: Vec::new(),
+            trailer_connection: ConnectionFlags::default(),
             opts,
         }
     }
@@ -122,6 +124,26 @@ impl ChunkedDecoder {
     /// once [`is_done`](Self::is_done).
     pub fn trailers(&self) -> &[(String, String)] {
         &self.trailers
+    }
+
+    /// The `Connection` tokens of the trailers: llhttp decides whether the
+    /// connection stays open after the message with them too (a trailer
+    /// `Connection: close` ends it).
+    pub fn trailer_connection(&self) -> ConnectionFlags {
+        self.trailer_connection
+    }
+
+    /// `llhttp_should_keep_alive` once the trailers are read, from what the
+    /// head gave (`head_keep_alive`): an HTTP/1.1 message stops keeping
+    /// the connection alive with a trailer `close`, an HTTP/1.0 one starts
+    /// with a trailer `keep-alive`.
+    pub fn connection_after_trailers(&self, head_keep_alive: bool, http11: bool) -> bool {
+        let t = self.trailer_connection;
+        if http11 {
+            head_keep_alive && !t.close
+        } else {
+            head_keep_alive || t.keep_alive
+        }
     }
 
     /// Decode as much of `input` as possible, appending chunk data to
@@ -265,6 +287,16 @@ impl ChunkedDecoder {
     }
 
     fn read_ext_name_start(&mut self, b: u8, pos: usize) -> Result<Step, Error> {
+        // An empty name is allowed before `=` or `;` (Node 23.5.0 takes
+        // `5;=1` and `5;;a`), not before the end of the line.
+        match b {
+            b'=' => {
+                self.state = ChunkedState::ExtValueStart;
+                return Ok(Step::Next(1));
+            }
+            b';' => return Ok(Step::Next(1)),
+            _ => {}
+        }
         if is_token_byte(b) {
             self.count_ext(pos)?;
             self.state = ChunkedState::ExtName;
@@ -295,6 +327,18 @@ impl ChunkedDecoder {
     }
 
     fn read_ext_value_start(&mut self, b: u8, pos: usize) -> Result<Step, Error> {
+        // An empty value may end the extension (`5;a=` and `5;a=;b`).
+        match b {
+            b';' => {
+                self.state = ChunkedState::ExtNameStart;
+                return Ok(Step::Next(1));
+            }
+            b'\r' => {
+                self.state = ChunkedState::SizeLf;
+                return Ok(Step::Next(1));
+            }
+            _ => {}
+        }
         match b {
             b'"' => self.state = ChunkedState::ExtQuoted,
             b if is_token_byte(b) => self.state = ChunkedState::ExtValue,
@@ -451,7 +495,7 @@ impl ChunkedDecoder {
         self.trailer_buf.extend_from_slice(&input[pos..]);
         let to_input = |at: usize| (pos + at).saturating_sub(before);
         let mut s = Scanner::new(&self.trailer_buf, &self.opts);
-        let fields = match s.header_lines(false) {
+        let fields = match s.header_lines(false, Fields::for_trailers()) {
             Ok(Some(f)) => f,
             Ok(None) => match s.need_more::<()>(0) {
                 Ok(_) => {
@@ -465,6 +509,7 @@ impl ChunkedDecoder {
             Err(e) => return Err(relocate(e, to_input)),
         };
         let used = s.pos;
+        self.trailer_connection = fields.connection;
         self.trailers = fields.headers;
         self.trailer_buf = Vec::new();
         self.state = ChunkedState::End;
@@ -590,6 +635,11 @@ mod tests {
     #[case::basic(b"3;a=b\r\nabc\r\nA\r\n0123456789\r\n0\r\nT: v\r\nT: w\r\n\r\n", strict(), b"abc0123456789", &[("T", "v"), ("T", "w")])]
     #[case::ext_no_value(b"3;a;b=c\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     #[case::ext_quoted(b"3;a=\"b c\"\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
+    // Node 23.5.0 takes empty extension names and values.
+    #[case::ext_empty_name(b"3;=1\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
+    #[case::ext_empty_names(b"3;;a\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
+    #[case::ext_empty_value(b"3;a=\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
+    #[case::ext_empty_value_then_more(b"3;a=;=\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     #[case::upper_and_zeros(b"0A\r\n0123456789\r\n000\r\n\r\n", strict(), b"0123456789", &[])]
     #[case::size_space_lenient(b"3 \r\nabc\r\n0\r\n\r\n", lenient(), b"abc", &[])]
     #[case::bare_lf_lenient(b"3\nabc\n0\n\n", lenient(), b"abc", &[])]
@@ -647,6 +697,8 @@ mod tests {
     #[case::lf_after_size(b"3\nabc\r\n0\r\n\r\n", strict(), "HPE_CR_EXPECTED", 2)]
     #[case::ext_bad_name(b"3;a b\r\nabc\r\n0\r\n\r\n", strict(), "HPE_STRICT", 4)]
     #[case::ext_empty(b"3;\r\nabc\r\n0\r\n\r\n", strict(), "HPE_STRICT", 3)]
+    #[case::ext_empty_names_then_end(b"3;;\r\nabc\r\n0\r\n\r\n", strict(), "HPE_STRICT", 4)]
+    #[case::ext_space_after_eq(b"3;a= \r\nabc\r\n0\r\n\r\n", strict(), "HPE_STRICT", 5)]
     #[case::ext_ws(b"3; a = b\r\nabc\r\n0\r\n\r\n", strict(), "HPE_STRICT", 3)]
     #[case::ext_after_quote(
         b"3;a=\"b c\";d=\"e\\\\\"f\"\r\nabc\r\n0\r\n\r\n",
@@ -655,6 +707,19 @@ mod tests {
         17
     )]
     #[case::bad_trailer(b"0\r\nT(: v\r\n\r\n", strict(), "HPE_INVALID_HEADER_TOKEN", 4)]
+    // Node 23.5.0: trailers are read with the message's flags.
+    #[case::content_length_trailer(
+        b"0\r\nContent-Length: 5\r\n\r\n",
+        strict(),
+        "HPE_INVALID_CONTENT_LENGTH",
+        18
+    )]
+    #[case::transfer_encoding_trailer(
+        b"0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        strict(),
+        "HPE_INVALID_TRANSFER_ENCODING",
+        23
+    )]
     #[case::trailer_bare_lf(b"0\r\n\n", strict(), "HPE_INVALID_HEADER_TOKEN", 4)]
     fn errors_match_node(
         #[case] input: &[u8],
@@ -706,6 +771,28 @@ mod tests {
                 let _ = decode_split(&input, &[split], opts);
             }
         }
+    }
+
+    /// Node 23.5.0: a trailer `Connection: close` ends the connection
+    /// after the message (the next request gets HPE_CLOSED_CONNECTION).
+    #[rstest]
+    #[case::close_11(b"Connection: close", true, true, false)]
+    #[case::other_11(b"Connection: x", true, true, true)]
+    #[case::keep_alive_10(b"Connection: keep-alive", false, false, true)]
+    #[case::close_10(b"Connection: close", false, true, true)]
+    fn trailer_connection_tokens_count(
+        #[case] trailer: &[u8],
+        #[case] http11: bool,
+        #[case] head_keep_alive: bool,
+        #[case] keep_alive: bool,
+    ) {
+        let mut d = ChunkedDecoder::new(strict());
+        let input = [b"0\r\n".as_slice(), trailer, b"\r\n\r\n"].concat();
+        assert!(d.decode(&input, &mut Vec::new()).unwrap().done);
+        assert_eq!(
+            d.connection_after_trailers(head_keep_alive, http11),
+            keep_alive
+        );
     }
 
     #[rstest]

@@ -348,6 +348,8 @@ pub struct Connection {
     /// Drop the rest of the chunk being parsed (after an upgrade request
     /// served as an ordinary one).
     skip_rest_of_chunk: bool,
+    /// The message being read is HTTP/1.1 (llhttp's keep-alive rule).
+    message_http11: bool,
     /// llhttp's `upgrade` flag for the message being read (an upgrade
     /// request served as an ordinary one): see [`Reading::Discard`].
     message_upgrade: bool,
@@ -417,6 +419,7 @@ impl Connection {
             keep_alive_pending: false,
             skip_rest_of_chunk: false,
             message_upgrade: false,
+            message_http11: true,
             handlers_unrun: 0,
             finished_in_packet: false,
             tick_point: false,
@@ -747,6 +750,11 @@ impl Connection {
                             dec.decode(rest, &mut data)?
                         };
                         let trailers = if progress.done {
+                            let t = dec.connection_after_trailers(
+                                self.message_keep_alive,
+                                self.message_http11,
+                            );
+                            self.message_keep_alive = t;
                             dec.trailers().to_vec()
                         } else {
                             Vec::new()
@@ -795,6 +803,7 @@ impl Connection {
         let id = ReqId(self.next_id);
         self.next_id += 1;
         self.message_keep_alive = head.should_keep_alive;
+        self.message_http11 = head.version >= (1, 1);
         self.message_upgrade = head.upgrade;
         let info = Box::new(RequestInfo {
             // Borrowed pairs: the map copies what it keeps, so cloning each
@@ -1228,7 +1237,8 @@ impl Connection {
         id: ReqId,
         f: impl FnOnce(&mut ResponseState, &mut Vec<u8>) -> T,
     ) -> Option<(T, bool)> {
-        let front = self.outgoing.front().map(|o| o.id) == Some(id.0);
+        // The head of the pipeline holds the socket once assigned.
+        let front = !self.assign_pending && self.outgoing.front().map(|o| o.id) == Some(id.0);
         let hwm = self.cfg.high_water_mark;
         let alive = self.closing != Closing::Now;
         let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) else {
@@ -1274,6 +1284,11 @@ impl Connection {
 
     /// Finish the responses at the head of the pipeline that have ended.
     fn advance(&mut self) {
+        if self.assign_pending {
+            // The head of the pipeline gets the socket at the next tick
+            // point; it finishes after that.
+            return;
+        }
         while let Some(o) = self.outgoing.front_mut() {
             if !o.ended {
                 return;
@@ -1348,9 +1363,13 @@ impl Connection {
     /// for the default `clientError` reply: Node writes it only when no
     /// response is in flight or its headers are not sent.
     fn in_flight_headers_sent(&self) -> bool {
-        self.outgoing
-            .front()
-            .is_some_and(|o| o.state.headers_sent())
+        // Waiting for its assignment, the next response does not hold the
+        // socket yet: the one that finished still does, its head sent.
+        self.assign_pending
+            || self
+                .outgoing
+                .front()
+                .is_some_and(|o| o.state.headers_sent())
     }
 
     /// Node's default `clientError` handling (no listener): write 400, 408,

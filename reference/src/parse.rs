@@ -290,7 +290,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
         }
     }
     // 5. Header lines.
-    let fields = match s.header_lines(true)? {
+    let fields = match s.header_lines(true, Fields::default())? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -415,7 +415,7 @@ pub fn parse_response(
         Some(()) => {}
         None => return s.need_more(0),
     }
-    let fields = match s.header_lines(false)? {
+    let fields = match s.header_lines(false, Fields::default())? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -497,6 +497,20 @@ pub(crate) struct Fields {
     /// The last value before trimming its trailing whitespace (obs-fold
     /// continuations are appended to it).
     last_raw: String,
+}
+
+impl Fields {
+    /// What chunked trailers start from: llhttp parses them with the
+    /// message's flags, so a `Content-Length` or another
+    /// `Transfer-Encoding` there is an error, and a `Connection` token
+    /// counts for the connection (Node 23.5.0).
+    pub(crate) fn for_trailers() -> Fields {
+        Fields {
+            has_te: true,
+            chunked: true,
+            ..Fields::default()
+        }
+    }
 }
 
 /// A restartable cursor over the input, with Node's header-size count.
@@ -768,8 +782,8 @@ impl<'a> Scanner<'a> {
     pub(crate) fn header_lines(
         &mut self,
         first_after_start_line: bool,
+        mut f: Fields,
     ) -> Result<Option<Fields>, Error> {
-        let mut f = Fields::default();
         let mut first = true;
         loop {
             // End of the head?
