@@ -10,6 +10,10 @@
 //! requests/<id>             raw request bytes, one file per scenario
 //! responses/<id>            raw response bytes, one file per scenario
 //! regressions/<target>/<f>  the finds, in each fuzz target's input format
+//! differential/<f>          request streams on which the reference once
+//!                           differed from Node (`fuzz/differential`)
+//! differential/<f>.node     Node 23.5.0's answer to each: the bytes with
+//!                           `Date` masked, then `<eof>` or `<open>`
 //! seeds/connection/<id>     requests in the `connection` target's format
 //! ```
 //!
@@ -132,6 +136,18 @@ pub fn export(suite: &Suite, regressions_from: &Path, out: &Path) -> io::Result<
     }
     for (target, name, bytes) in regressions(regressions_from)? {
         write(&format!("regressions/{target}"), &name, &bytes)?;
+    }
+    let differential = regressions_from.join("../differential/regressions");
+    if differential.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(&differential)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            write("differential", &name, &std::fs::read(&f)?)?;
+        }
     }
     Ok(n)
 }

@@ -67,10 +67,16 @@ fn the_corpus_command_writes_requests_responses_and_seeds() {
     let request = std::fs::read(out.join("requests/server__messageheaders__duplicates-joined"));
     let count = |sub: &str| std::fs::read_dir(out.join(sub)).map_or(0, |d| d.count());
     let (requests, seeds) = (count("requests"), count("seeds/connection"));
+    let differential = count("differential");
     std::fs::remove_dir_all(&out).expect("removable");
     assert!(
         requests > 100 && requests == seeds,
         "{requests} requests, {seeds} seeds"
+    );
+    // The differential finds with Node's answers, in pairs.
+    assert!(
+        differential >= 80 && differential % 2 == 0,
+        "{differential} differential files"
     );
     assert!(request.is_ok_and(|r| r.starts_with(b"GET ")) || requests > 100);
 }
