@@ -374,7 +374,8 @@ impl ChunkedDecoder {
         match b {
             b'"' => self.state = ChunkedState::ExtQuotedEnd,
             b'\\' => self.state = ChunkedState::ExtQuotedEscape,
-            b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff => {}
+            // Node 23.5.0 takes DEL (0x7f) here, unlike after a backslash.
+            b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0xff => {}
             _ => {
                 return Self::err(
                     Parse::Strict,
@@ -637,6 +638,7 @@ mod tests {
     #[case::ext_quoted(b"3;a=\"b c\"\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     // Node 23.5.0 takes empty extension names and values.
     #[case::ext_empty_name(b"3;=1\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
+    #[case::ext_quoted_del(b"3;a=\"q\x7f\"\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     #[case::ext_empty_names(b"3;;a\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     #[case::ext_empty_value(b"3;a=\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
     #[case::ext_empty_value_then_more(b"3;a=;=\r\nabc\r\n0\r\n\r\n", strict(), b"abc", &[])]
