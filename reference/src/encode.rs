@@ -321,12 +321,37 @@ fn has_word(value: &str, word: &str) -> bool {
 /// assert!(!head.last);
 /// ```
 pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, Error> {
-    use std::fmt::Write as _;
-    // writeHead
     let message = match &input.status_message {
         Some(m) => m.as_str(),
         None => crate::status::reason_phrase_or_unknown(input.status),
     };
+    let headers = input.headers.iter().map(|(n, v)| (n.as_str(), v));
+    encode_head(input, message, headers, &input.unique_headers).map(|(head, _)| head)
+}
+
+/// Which headers a rendered head had a line for, as `writeHead` reads them
+/// back (`Connection`, `Transfer-Encoding`, `Expect`: a name with any value
+/// but an empty array).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeadLines {
+    pub(crate) connection: bool,
+    pub(crate) transfer_encoding: bool,
+    pub(crate) expect: bool,
+}
+
+/// [`encode_response_head`] over borrowed parts: `message`, `headers` and
+/// `unique_headers` (in any case) stand for the fields of `input` of those
+/// names, which are not read. A response renders its queued headers with
+/// this without copying them (the copies were five allocations per
+/// response).
+pub(crate) fn encode_head<'a>(
+    input: &ResponseHeadInput,
+    message: &str,
+    headers: impl Iterator<Item = (&'a str, &'a OutValue)>,
+    unique_headers: &[String],
+) -> Result<(ResponseHead, HeadLines), Error> {
+    use std::fmt::Write as _;
+    // writeHead
     if has_invalid_header_char(message) {
         return Err(Error::invalid_char("statusMessage", ""));
     }
@@ -355,13 +380,19 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
     // `_contentLength` as `processHeader` sees it (for Content-Disposition).
     let mut cl_truthy = matches!(content_length, Some(n) if n != 0);
     let mut content_length_header: Option<OutValue> = None;
-    for (name, value) in &input.headers {
+    let mut lines = HeadLines::default();
+    for (name, value) in headers {
         if input.validate {
             validate_header_name(name)?;
         }
         // The names matchHeader and processHeader look at, compared without
         // a lower-cased copy of each name (the same test: they are ASCII).
         let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if !matches!(value, OutValue::Many(v) if v.is_empty()) {
+            lines.connection |= is("connection");
+            lines.transfer_encoding |= is("transfer-encoding");
+            lines.expect |= is("expect");
+        }
         // processHeader: a Content-Disposition value goes through
         // `Buffer.from(value, 'latin1')` when `_contentLength` is truthy;
         // the line is then built from the Buffer's UTF-8 decoding.
@@ -380,8 +411,7 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else {
             value
         };
-        let unique = input
-            .unique_headers
+        let unique = unique_headers
             .iter()
             .any(|u| u.to_lowercase() == name.to_lowercase());
         // The lines of this header, borrowed where the value already is
@@ -511,13 +541,23 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         return Err(Error::trailer_invalid());
     }
     header.push_str("\r\n");
-    Ok(ResponseHead {
-        bytes: latin1_bytes(&header),
+    let head = ResponseHead {
+        bytes: latin1_into_bytes(header),
         last,
         chunked,
         has_body,
         content_length_header,
-    })
+    };
+    Ok((head, lines))
+}
+
+/// [`latin1_bytes`] of a string that is no longer needed: an ASCII string
+/// (the usual head) is its own encoding, kept without a copy.
+fn latin1_into_bytes(s: String) -> Vec<u8> {
+    if s.is_ascii() {
+        return s.into_bytes();
+    }
+    latin1_bytes(&s)
 }
 
 /// Encode a JavaScript string as Node's `'latin1'` encoding does: the low

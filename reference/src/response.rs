@@ -31,11 +31,10 @@
 //! sockets (the tests below cite the cases); the fixtures
 //! `fixtures/server/response*.md` are the same checks as scenarios.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use crate::encode::{
-    encode_response_head, js_number_to_string, latin1_bytes, OutValue, ResponseHeadInput,
-};
+use crate::encode::{encode_head, js_number_to_string, latin1_bytes, OutValue, ResponseHeadInput};
 use crate::error::Error;
 use crate::validate::{
     has_invalid_header_char, validate_header_name, validate_header_value, validate_token,
@@ -310,7 +309,8 @@ struct Entry {
 pub struct ResponseState {
     ctx: ResponseContext,
     status_code: u16,
-    status_message: Option<String>,
+    /// Borrowed when it is a standard reason phrase (no copy per response).
+    status_message: Option<Cow<'static, str>>,
     send_date: bool,
     strict_content_length: bool,
     /// `kOutHeaders` entries in insertion order (see `ordered`).
@@ -345,6 +345,9 @@ pub struct ResponseState {
     socket_corked: u32,
     /// Bytes written to the corked socket.
     held: Vec<u8>,
+    /// Inside `end()`: bytes written to the corked socket go to `out`
+    /// (see `end`).
+    held_in_out: bool,
     tick_corking: bool,
     /// `connectionCorkNT` uncorks scheduled by `write()`.
     tick_uncorks: u32,
@@ -386,6 +389,7 @@ impl ResponseState {
             socket_attached: true,
             socket_corked: 0,
             held: Vec::new(),
+            held_in_out: false,
             tick_corking: false,
             tick_uncorks: 0,
             pending: Vec::new(),
@@ -419,7 +423,7 @@ impl ResponseState {
     /// `res.statusMessage = m`. An empty message counts as unset when the
     /// head is built implicitly (`statusMessage ||= STATUS_CODES[code]`).
     pub fn set_status_message(&mut self, m: Option<String>) {
-        self.status_message = m;
+        self.status_message = m.map(Cow::Owned);
     }
 
     /// `res.sendDate` (default true).
@@ -542,19 +546,22 @@ impl ResponseState {
 
     /// `kOutHeaders` in JavaScript key order: array-index keys first in
     /// numeric order, then the others in insertion order.
-    fn ordered(&self) -> Vec<&Entry> {
+    ///
+    /// Allocates only when there are array-index keys to sort (collecting
+    /// none allocates nothing): the usual head is rendered straight from
+    /// the queued entries.
+    fn ordered(&self) -> impl Iterator<Item = &Entry> {
         let mut index: Vec<&Entry> = self
             .headers
             .iter()
             .filter(|e| array_index(&e.key).is_some())
             .collect();
         index.sort_by_key(|e| array_index(&e.key));
-        index.extend(
+        index.into_iter().chain(
             self.headers
                 .iter()
                 .filter(|e| array_index(&e.key).is_none()),
-        );
-        index
+        )
     }
 
     fn find(&self, key: &str) -> Option<usize> {
@@ -667,7 +674,6 @@ impl ResponseState {
     /// Node equivalent: `res.getHeaders()`.
     pub fn get_headers(&self) -> Vec<(String, OutValue)> {
         self.ordered()
-            .into_iter()
             .map(|e| (e.key.clone(), e.value.clone()))
             .collect()
     }
@@ -676,7 +682,7 @@ impl ResponseState {
     ///
     /// Node equivalent: `res.getHeaderNames()`.
     pub fn get_header_names(&self) -> Vec<String> {
-        self.ordered().into_iter().map(|e| e.key.clone()).collect()
+        self.ordered().map(|e| e.key.clone()).collect()
     }
 
     /// The queued header names as they will be written (the spelling of the
@@ -684,7 +690,7 @@ impl ResponseState {
     ///
     /// Node equivalent: `res.getRawHeaderNames()`.
     pub fn get_raw_header_names(&self) -> Vec<String> {
-        self.ordered().into_iter().map(|e| e.name.clone()).collect()
+        self.ordered().map(|e| e.name.clone()).collect()
     }
 
     /// Whether a header is queued (name in any case).
@@ -781,11 +787,12 @@ impl ResponseState {
             return Err(Error::invalid_status_code(&status.to_string()));
         }
         match message {
-            Some(m) => self.status_message = Some(m.to_owned()),
+            Some(m) => self.status_message = Some(Cow::Owned(m.to_owned())),
             None => {
                 if self.status_message.as_deref().is_none_or(str::is_empty) {
-                    self.status_message =
-                        Some(crate::status::reason_phrase_or_unknown(status).to_owned());
+                    self.status_message = Some(Cow::Borrowed(
+                        crate::status::reason_phrase_or_unknown(status),
+                    ));
                 }
             }
         }
@@ -825,8 +832,7 @@ impl ResponseState {
             headers
         };
 
-        let message = self.status_message.clone().unwrap_or_default();
-        if has_invalid_header_char(&message) {
+        if has_invalid_header_char(self.status_message.as_deref().unwrap_or_default()) {
             return Err(Error::invalid_char("statusMessage", ""));
         }
         if status == 204 || status == 304 || (100..=199).contains(&status) {
@@ -836,16 +842,11 @@ impl ResponseState {
             self.should_keep_alive = false;
         }
 
-        let (list, validate) = match direct {
-            None if self.out_headers => (
-                self.ordered()
-                    .into_iter()
-                    .map(|e| (e.name.clone(), e.value.clone()))
-                    .collect(),
-                false,
-            ),
-            None => (Vec::new(), false),
-            Some(HeadHeaders::Object(o)) => (js_object_entries(&o), true),
+        // The headers of `writeHead(status, headers)` alone, validated when
+        // rendered; otherwise the queued ones (borrowed, not copied).
+        let given = match direct {
+            None => None,
+            Some(HeadHeaders::Object(o)) => Some(js_object_entries(&o)),
             Some(HeadHeaders::Array(a)) => {
                 if a.len() % 2 != 0 {
                     return Err(Error::invalid_arg_value(
@@ -858,29 +859,30 @@ impl ResponseState {
                     .chunks(2)
                     .map(|p| (p[0].clone(), OutValue::One(p[1].clone())))
                     .collect();
-                (pairs, true)
+                Some(pairs)
             }
         };
-        self.store_header(status, message, list, validate, now, out)
+        self.store_header(status, given, now, out)
     }
 
-    /// `_storeHeader` through [`encode_response_head`], then the state it
-    /// leaves.
+    /// `_storeHeader` through [`encode_head`], then the state it leaves.
+    /// `given`: the headers of `writeHead(status, headers)` alone (Node
+    /// validates them now); `None` renders the queued ones.
     fn store_header(
         &mut self,
         status: u16,
-        message: String,
-        list: Vec<(String, OutValue)>,
-        validate: bool,
+        given: Option<Vec<(String, OutValue)>>,
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let (maj, min) = self.ctx.request_version;
+        // The message, the headers and `uniqueHeaders` are passed to
+        // `encode_head` borrowed; these fields of the input stay empty.
         let input = ResponseHeadInput {
             status,
-            status_message: Some(message),
-            headers: list,
-            validate,
+            status_message: None,
+            headers: Vec::new(),
+            validate: given.is_some(),
             send_date: self.send_date,
             now,
             should_keep_alive: self.should_keep_alive,
@@ -902,23 +904,24 @@ impl ResponseState {
             removed_content_length: self.removed_content_length,
             removed_transfer_encoding: self.removed_transfer_encoding,
             expect_continue_unanswered: false,
-            unique_headers: self
-                .ctx
-                .unique_headers
-                .iter()
-                .map(|u| u.to_lowercase())
-                .collect(),
+            unique_headers: Vec::new(),
         };
-        let head = encode_response_head(&input)?;
-        let has_line = |name: &str| {
-            input.headers.iter().any(|(n, v)| {
-                n.eq_ignore_ascii_case(name) && !matches!(v, OutValue::Many(v) if v.is_empty())
-            })
+        let message = self.status_message.as_deref().unwrap_or_default();
+        let unique = &self.ctx.unique_headers;
+        let (head, lines) = match &given {
+            Some(list) => {
+                let list = list.iter().map(|(n, v)| (n.as_str(), v));
+                encode_head(&input, message, list, unique)?
+            }
+            None => {
+                let queued = self.ordered().map(|e| (e.name.as_str(), &e.value));
+                encode_head(&input, message, queued, unique)?
+            }
         };
-        if has_line("connection") {
+        if lines.connection {
             self.removed_connection = false;
         }
-        if has_line("transfer-encoding") {
+        if lines.transfer_encoding {
             self.removed_transfer_encoding = false;
         }
         if let Some(v) = head.content_length_header {
@@ -928,12 +931,11 @@ impl ResponseState {
                 other => ContentLength::Str(other.to_js_string()),
             });
         }
-        let expect = has_line("expect");
         self.header = Some(head.bytes);
         self.header_sent = false;
         self.chunked = head.chunked;
         self.last = head.last;
-        if expect {
+        if lines.expect {
             self.send(b"", out);
         }
         Ok(())
@@ -1106,6 +1108,28 @@ impl ResponseState {
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
         self.take_pending(out);
+        // The cork `end()` puts on the socket keeps its bytes back only if
+        // it throws; when nothing is held yet, the bytes go straight to
+        // `out` and move to `held` only on a throw. The same bytes in the
+        // same order as holding them all and appending them at the uncork,
+        // without a buffer per response.
+        let start = out.len();
+        self.held_in_out = self.socket_attached && self.held.is_empty() && self.socket_corked == 0;
+        let r = self.end_corked(data, now, out);
+        if self.held_in_out && r.is_err() {
+            self.held.extend(out.drain(start..));
+        }
+        self.held_in_out = false;
+        r
+    }
+
+    /// [`end`](Self::end) after the pending bytes.
+    fn end_corked(
+        &mut self,
+        data: Option<&[u8]>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<WriteOutcome, Error> {
         let mut outcome = WriteOutcome::queued();
         if let Some(data) = data {
             if self.finished {
@@ -1380,7 +1404,7 @@ impl ResponseState {
         if self.destroyed || data.is_empty() {
             return;
         }
-        if self.socket_attached && self.socket_corked > 0 {
+        if self.socket_attached && self.socket_corked > 0 && !self.held_in_out {
             self.held.extend_from_slice(data);
         } else {
             out.extend_from_slice(data);
