@@ -115,7 +115,7 @@ bench-instructions SERVER="reference" *ARGS:
     count() {
       rm -f "$dir"/callgrind.out.*
       valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/callgrind.out" \
-        target/release/bench-allocs --only {{SERVER}} --warmup 200 --requests "$1" {{ARGS}} > /dev/null 2>&1
+        target/release/bench-allocs --only {{SERVER}} --workers 1 --warmup 200 --requests "$1" {{ARGS}} > /dev/null 2>&1
       # Thread 1 is the client (the main thread); the others are the runtime's.
       grep -h '^totals:' $(ls "$dir"/callgrind.out-* | grep -v -- '-01$') | awk '{ s += $2 } END { print s }'
     }

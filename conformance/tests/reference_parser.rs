@@ -144,7 +144,7 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                     .collect();
                 let mut diffs = Vec::new();
                 for (field, got) in [
-                    ("method", Value::from(h.method.clone())),
+                    ("method", Value::from(h.method)),
                     ("url", h.url.clone().into()),
                     ("httpVersion", version.into()),
                     ("rawHeaders", raw.into()),

@@ -133,7 +133,7 @@ impl Default for ConnConfig {
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// `req.method`.
-    pub method: String,
+    pub method: &'static str,
     /// `req.url`.
     pub url: String,
     /// `(httpVersionMajor, httpVersionMinor)`.

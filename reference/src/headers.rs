@@ -46,7 +46,12 @@ pub const DISCARD_DUPLICATES: &[&str] = &[
 /// Node equivalent: the parser binding's one-byte strings
 /// (`buffer.toString('latin1')`).
 pub fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    match std::str::from_utf8(bytes) {
+        // ASCII (the usual header) is its own latin-1: one copy, instead
+        // of a char at a time.
+        Ok(s) if s.is_ascii() => s.to_owned(),
+        _ => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
 }
 
 /// One entry of [`HeaderMap`]: a string, or (for `set-cookie` and for every

@@ -100,8 +100,9 @@ pub struct ConnectionFlags {
 /// `rawHeaders`, `upgrade`) plus the parser's `shouldKeepAlive`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// `req.method`, e.g. `"GET"`.
-    pub method: String,
+    /// `req.method`, e.g. `"GET"`: one of llhttp's methods (no copy of it
+    /// per request).
+    pub method: &'static str,
     /// `req.url`: the request target exactly as sent (latin-1 decoded).
     pub url: String,
     /// `(httpVersionMajor, httpVersionMinor)`. `(0, 9)` for a request line
@@ -182,7 +183,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// use nodehttp::parse::{parse_request, ParseOptions, Status, BodyKind};
 /// let Status::Complete(h) = parse_request(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &ParseOptions::default()).unwrap()
 /// else { panic!() };
-/// assert_eq!((h.method.as_str(), h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
+/// assert_eq!((h.method, h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
 /// assert_eq!(h.body, BodyKind::None);
 /// assert!(h.should_keep_alive);
 /// assert_eq!(parse_request(b"GET /x HT", &ParseOptions::default()).unwrap(), Status::Partial);
@@ -213,13 +214,13 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             .iter()
             .chain(crate::status::RTSP_METHODS)
     };
-    let known = trie().any(|m| m.as_bytes() == method);
+    let known = trie().find(|m| m.as_bytes() == method).copied();
     let rtsp_only = crate::status::RTSP_METHODS
         .iter()
         .any(|m| m.as_bytes() == method);
     match s.peek() {
         None if trie().any(|m| m.as_bytes().starts_with(method)) => return Ok(Status::Partial),
-        Some(b' ') if known => {}
+        Some(b' ') if known.is_some() => {}
         _ => {
             let matched = trie()
                 .map(|m| common_prefix(m.as_bytes(), method))
@@ -232,7 +233,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             ));
         }
     }
-    let method = latin1(method);
+    let method: &'static str = known.unwrap_or_default();
     let is_connect = method == "CONNECT";
     // 2. One or more spaces (llhttp accepts several even when strict).
     while s.peek() == Some(b' ') {
@@ -881,8 +882,11 @@ impl<'a> Scanner<'a> {
             let lf_pos = self.pos;
             let name = latin1(&self.buf[name_start..name_end]);
             let raw_value = &self.buf[value_start..value_end];
-            f.last_raw = latin1(raw_value);
-            let value = trim_ows(&f.last_raw).to_owned();
+            if self.lenient {
+                // Only the lenient parser takes obs-fold continuations.
+                f.last_raw = latin1(raw_value);
+            }
+            let value = latin1(trim_ows_bytes(raw_value));
             self.special_header(&mut f, &name, &value, after_colon, value_start, lf_pos)?;
             f.headers.push((name, value));
         }
@@ -1054,6 +1058,14 @@ fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Resul
 /// Strip leading and trailing spaces and tabs (OWS).
 fn trim_ows(s: &str) -> &str {
     s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// [`trim_ows`] on bytes (the same result once they are latin-1 decoded).
+fn trim_ows_bytes(b: &[u8]) -> &[u8] {
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
+    &b[start..end]
 }
 
 #[cfg(test)]
@@ -1612,7 +1624,7 @@ mod tests {
                 panic!("httparse partial")
             };
             assert_eq!(n, ours.head_len);
-            assert_eq!(theirs.method, Some(ours.method.as_str()));
+            assert_eq!(theirs.method, Some(ours.method));
             assert_eq!(theirs.path, Some(ours.url.as_str()));
             assert_eq!(theirs.version, Some(ours.version.1));
             let theirs: Vec<(String, String)> = theirs

@@ -282,9 +282,38 @@ impl ContentLength {
 /// One queued header: `kOutHeaders[key] = [name, value]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    key: String,
+    /// The lower-cased name; `None` when `name` is lower-case already (the
+    /// usual `setHeader('content-type', ...)`: no second copy of it).
+    lower: Option<String>,
     name: String,
     value: OutValue,
+}
+
+impl Entry {
+    fn new(name: &str, value: OutValue) -> Entry {
+        let mut entry = Entry {
+            lower: None,
+            name: String::new(),
+            value,
+        };
+        entry.rename(name);
+        entry
+    }
+
+    /// `kOutHeaders` key: the name lower-cased.
+    fn key(&self) -> &str {
+        self.lower.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Take a new spelling of the same name.
+    fn rename(&mut self, name: &str) {
+        self.lower = if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            None
+        } else {
+            Some(crate::headers::lower_case(name)).filter(|key| key != name)
+        };
+        name.clone_into(&mut self.name);
+    }
 }
 
 /// The state of one server response.
@@ -554,18 +583,28 @@ impl ResponseState {
         let mut index: Vec<&Entry> = self
             .headers
             .iter()
-            .filter(|e| array_index(&e.key).is_some())
+            .filter(|e| array_index(e.key()).is_some())
             .collect();
-        index.sort_by_key(|e| array_index(&e.key));
+        index.sort_by_key(|e| array_index(e.key()));
         index.into_iter().chain(
             self.headers
                 .iter()
-                .filter(|e| array_index(&e.key).is_none()),
+                .filter(|e| array_index(e.key()).is_none()),
         )
     }
 
-    fn find(&self, key: &str) -> Option<usize> {
-        self.headers.iter().position(|e| e.key == key)
+    /// The queued entry of `name` (any case).
+    fn find(&self, name: &str) -> Option<usize> {
+        if name.is_ascii() {
+            // Keys are lower-case: the same test as comparing them with
+            // `name` lower-cased, without the copy.
+            return self
+                .headers
+                .iter()
+                .position(|e| e.key().eq_ignore_ascii_case(name));
+        }
+        let key = crate::headers::lower_case(name);
+        self.headers.iter().position(|e| e.key() == key)
     }
 
     /// Queue a header for the implicit head, replacing a queued one of the
@@ -583,17 +622,12 @@ impl ResponseState {
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
         self.out_headers = true;
-        let key = crate::headers::lower_case(name);
-        match self.find(&key) {
+        match self.find(name) {
             Some(i) => {
-                self.headers[i].name = name.to_owned();
+                self.headers[i].rename(name);
                 self.headers[i].value = value;
             }
-            None => self.headers.push(Entry {
-                key,
-                name: name.to_owned(),
-                value,
-            }),
+            None => self.headers.push(Entry::new(name, value)),
         }
         Ok(())
     }
@@ -612,8 +646,7 @@ impl ResponseState {
         }
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
-        let key = crate::headers::lower_case(name);
-        let Some(i) = self.find(&key) else {
+        let Some(i) = self.find(name) else {
             return self.set_header(name, value);
         };
         let entry = &mut self.headers[i];
@@ -665,8 +698,7 @@ impl ResponseState {
     /// Node equivalent: `res.getHeader(name)` (`undefined` is `None`).
     /// Headers given only to `writeHead()` are not queued.
     pub fn get_header(&self, name: &str) -> Option<&OutValue> {
-        let key = crate::headers::lower_case(name);
-        self.headers.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.find(name).map(|i| &self.headers[i].value)
     }
 
     /// The queued headers, names lower-cased, in Node's key order.
@@ -674,7 +706,7 @@ impl ResponseState {
     /// Node equivalent: `res.getHeaders()`.
     pub fn get_headers(&self) -> Vec<(String, OutValue)> {
         self.ordered()
-            .map(|e| (e.key.clone(), e.value.clone()))
+            .map(|e| (e.key().to_owned(), e.value.clone()))
             .collect()
     }
 
@@ -682,7 +714,7 @@ impl ResponseState {
     ///
     /// Node equivalent: `res.getHeaderNames()`.
     pub fn get_header_names(&self) -> Vec<String> {
-        self.ordered().map(|e| e.key.clone()).collect()
+        self.ordered().map(|e| e.key().to_owned()).collect()
     }
 
     /// The queued header names as they will be written (the spelling of the
@@ -718,7 +750,7 @@ impl ResponseState {
             "date" => self.send_date = false,
             _ => {}
         }
-        self.headers.retain(|e| e.key != key);
+        self.headers.retain(|e| e.key() != key);
         Ok(())
     }
 

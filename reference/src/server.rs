@@ -415,7 +415,7 @@ impl std::fmt::Debug for IncomingMessage {
 impl IncomingMessage {
     /// `message.method`.
     pub fn method(&self) -> &str {
-        &self.info.method
+        self.info.method
     }
 
     /// `message.url`: the request target as sent.

@@ -136,6 +136,12 @@ struct Args {
     /// The request.
     #[arg(long, value_enum, default_value_t = RequestKind::Small)]
     request: RequestKind,
+    /// Worker threads of the runtime (default: one per core, as the
+    /// `hello` example). `just bench-instructions` uses 1: with an idle
+    /// second worker, how often it wakes to look for work varies from run
+    /// to run, and so do its instructions.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// The `hello` example's handler, this very file.
@@ -229,7 +235,11 @@ fn measure(rt: &tokio::runtime::Runtime, which: Which, args: &Args) -> Result<Co
 
 fn main() {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        builder.worker_threads(n);
+    }
+    let rt = match builder
         .enable_all()
         .on_thread_start(|| COUNTED.set(true))
         .build()
