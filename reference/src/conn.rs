@@ -35,6 +35,7 @@
 //!    connection ends after its bytes are out (`_last`).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::chunked::ChunkedDecoder;
@@ -126,10 +127,10 @@ impl Default for ConnConfig {
     }
 }
 
-/// A received request head, with the header objects built.
+/// A received request head.
 ///
 /// Node equivalent: the properties of an `IncomingMessage` set by
-/// `parserOnHeadersComplete`.
+/// `parserOnHeadersComplete`, and its `headers` getter.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// `req.method`.
@@ -140,10 +141,43 @@ pub struct RequestInfo {
     pub version: (u8, u8),
     /// `req.rawHeaders` as pairs.
     pub raw_headers: Vec<(String, String)>,
-    /// `req.headers`. (`req.headersDistinct` is built from `raw_headers`
-    /// when it is first read, as Node's getter does: most handlers never
-    /// read it, and building it cost allocations on every request.)
-    pub headers: HeaderMap,
+    /// `joinDuplicateHeaders` and `maxHeadersCount` when the head was
+    /// parsed: the rules of [`headers`](Self::headers) (and of the
+    /// trailers).
+    pub header_options: HeaderOptions,
+    /// `req.headers`, built on first use.
+    headers: OnceLock<HeaderMap>,
+}
+
+impl RequestInfo {
+    /// `req.headers`, built from `raw_headers` when first read, as Node's
+    /// getter does (so is `req.headersDistinct`): a handler that never
+    /// reads it costs no copy of each name and value.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .get_or_init(|| HeaderMap::from_raw(self.counted_headers(), self.header_options))
+    }
+
+    /// The raw pairs `req.headers` is built from (the first
+    /// `maxHeadersCount`).
+    fn counted_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let limit = self.header_options.max_headers_count.unwrap_or(usize::MAX);
+        self.raw_headers
+            .iter()
+            .take(limit)
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The values `req.headers[lower]` joins, for the names the connection
+    /// reads before any handler (`host`, `te`, `expect`: names Node joins
+    /// with `", "` or keeps the first of, so that "some value" and "the
+    /// joined value" answer alike), without building the object.
+    fn values_of<'a>(&'a self, lower: &'a str) -> impl Iterator<Item = &'a str> {
+        // Names are tokens (ASCII): comparing without case is lower-casing.
+        self.counted_headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(lower))
+            .map(|(_, v)| v)
+    }
 }
 
 /// How a request is handed to the application.
@@ -165,7 +199,7 @@ pub enum Event {
         /// The request and response.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
         /// Which listener gets it.
         dispatch: Dispatch,
     },
@@ -176,7 +210,7 @@ pub enum Event {
         /// The request.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
         /// `CONNECT` (`'connect'`) rather than `'upgrade'`.
         connect: bool,
         /// The bytes received after the head (Node's `head` argument).
@@ -188,7 +222,7 @@ pub enum Event {
         /// The request.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
     },
     /// A parse error or a request timeout (`'clientError'`). The
     /// connection reads no more; the application decides what is written
@@ -633,18 +667,16 @@ impl Connection {
         let id = ReqId(self.next_id);
         self.next_id += 1;
         self.message_keep_alive = head.should_keep_alive;
-        let info = Box::new(RequestInfo {
-            // Borrowed pairs: the map copies what it keeps, so cloning each
-            // pair first was two allocations per header for nothing.
-            headers: HeaderMap::from_raw(
-                head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                self.cfg.headers,
-            ),
+        // Not boxed: it moves into the `IncomingMessage` (a box was one
+        // more allocation per request).
+        let info = RequestInfo {
+            header_options: self.cfg.headers,
+            headers: OnceLock::new(),
             method: head.method,
             url: head.url,
             version: head.version,
             raw_headers: head.headers,
-        });
+        };
         // resetSocketTimeout
         if self.keep_alive_timeout_set {
             self.set_socket_timeout(self.cfg.timeout, now);
@@ -700,15 +732,20 @@ impl Connection {
             ..BodyState::default()
         });
 
-        let te_chunked = info.headers.get("te").is_some_and(|v| {
-            v.values()
-                .iter()
-                .any(|v| v.to_ascii_lowercase().contains("chunked"))
-        });
-        let expect = info
-            .headers
-            .get("expect")
-            .and_then(|v| v.as_single().map(str::to_owned));
+        // `chunkExpression.test(req.headers.te)` on the joined value: the
+        // same as on any one value (", " cannot make or break "chunked").
+        let te_chunked = info
+            .values_of("te")
+            .any(|v| v.to_ascii_lowercase().contains("chunked"));
+        // `req.headers.expect`: present, and `100-continue` as a word in
+        // the joined value, which is a word in one of the values.
+        let expect = {
+            let mut values = info.values_of("expect").peekable();
+            values
+                .peek()
+                .is_some()
+                .then(|| values.any(has_100_continue))
+        };
         let mut ctx = ResponseContext {
             request_is_head: info.method == "HEAD",
             request_version: info.version,
@@ -725,7 +762,7 @@ impl Connection {
         let mut dispatch = Some(Dispatch::Request);
         let mut auto: Option<AutoResponse> = None;
         if info.version == (1, 1) {
-            if self.cfg.require_host_header && info.headers.get("host").is_none() {
+            if self.cfg.require_host_header && info.values_of("host").next().is_none() {
                 auto = Some(AutoResponse::MissingHost);
                 dispatch = None;
             } else {
@@ -737,8 +774,8 @@ impl Connection {
                 if limit > 0 && limit < self.requests_count {
                     auto = Some(AutoResponse::Drop);
                     dispatch = None;
-                } else if let Some(expect) = expect {
-                    if has_100_continue(&expect) {
+                } else if let Some(continue_100) = expect {
+                    if continue_100 {
                         ctx.expect_continue = true;
                         dispatch = Some(Dispatch::CheckContinue);
                     } else {

@@ -190,7 +190,7 @@ fn get_is_answered_with_exact_bytes() {
         ]
     );
     assert_eq!(
-        info.headers.get("x-foo").and_then(|v| v.as_single()),
+        info.headers().get("x-foo").and_then(|v| v.as_single()),
         Some("a, b")
     );
     assert!(c.poll_event().is_none());

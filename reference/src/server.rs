@@ -392,12 +392,11 @@ impl Socket {
 pub struct IncomingMessage {
     shared: Arc<Shared>,
     id: ReqId,
-    info: Box<RequestInfo>,
+    info: RequestInfo,
     /// `headersDistinct`, built on first use as Node's getter does (most
     /// handlers never read it; building it eagerly cost an allocation per
     /// header per request).
     headers_distinct: OnceLock<HeaderMap>,
-    header_options: HeaderOptions,
     ended: AtomicBool,
     aborted: AtomicBool,
     raw_trailers: Mutex<Vec<(String, String)>>,
@@ -440,7 +439,7 @@ impl IncomingMessage {
 
     /// `message.headers`, with Node's rules for duplicates.
     pub fn headers(&self) -> &HeaderMap {
-        &self.info.headers
+        self.info.headers()
     }
 
     /// `message.headersDistinct`.
@@ -451,7 +450,7 @@ impl IncomingMessage {
                     .raw_headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str())),
-                self.header_options,
+                self.info.header_options,
             )
         })
     }
@@ -463,12 +462,12 @@ impl IncomingMessage {
 
     /// `message.trailers` (filled once the body is read to its end).
     pub fn trailers(&self) -> HeaderMap {
-        HeaderMap::from_raw(self.raw_trailers(), self.header_options)
+        HeaderMap::from_raw(self.raw_trailers(), self.info.header_options)
     }
 
     /// `message.trailersDistinct`.
     pub fn trailers_distinct(&self) -> HeaderMap {
-        HeaderMap::distinct_from_raw(self.raw_trailers(), self.header_options)
+        HeaderMap::distinct_from_raw(self.raw_trailers(), self.info.header_options)
     }
 
     /// `message.rawTrailers`, as (name, value) pairs (empty until the body
@@ -1347,13 +1346,11 @@ impl<H: Handler> Server<H> {
             let socket = Socket {
                 shared: shared.clone(),
             };
-            let header_options = shared.lock().config().headers;
             let message = |id, info| IncomingMessage {
                 shared: shared.clone(),
                 id,
                 info,
                 headers_distinct: OnceLock::new(),
-                header_options,
                 ended: AtomicBool::new(false),
                 aborted: AtomicBool::new(false),
                 raw_trailers: Mutex::new(Vec::new()),
