@@ -350,7 +350,6 @@ pub(crate) fn encode_head<'a>(
     headers: impl Iterator<Item = (&'a str, &'a OutValue)>,
     unique_headers: &[String],
 ) -> Result<(ResponseHead, HeadLines), Error> {
-    use std::fmt::Write as _;
     // writeHead
     if has_invalid_header_char(message) {
         return Err(Error::invalid_char("statusMessage", ""));
@@ -358,7 +357,11 @@ pub(crate) fn encode_head<'a>(
     // One allocation of the usual size of a head (formatting into a
     // growing String cost several reallocations per response).
     let mut header = String::with_capacity(256);
-    let _ = write!(header, "HTTP/1.1 {} {}\r\n", input.status, message);
+    header.push_str("HTTP/1.1 ");
+    push_decimal(&mut header, u64::from(input.status));
+    header.push(' ');
+    header.push_str(message);
+    header.push_str("\r\n");
     let mut has_body = !input.request_is_head;
     if input.status == 204 || input.status == 304 || (100..=199).contains(&input.status) {
         has_body = false;
@@ -502,13 +505,11 @@ pub(crate) fn encode_head<'a>(
         } else if send_keep_alive {
             header.push_str("Connection: keep-alive\r\n");
             if input.keep_alive_timeout_ms != 0 && default_keep_alive {
-                let _ = write!(
-                    header,
-                    "Keep-Alive: timeout={}",
-                    input.keep_alive_timeout_ms / 1000
-                );
+                header.push_str("Keep-Alive: timeout=");
+                push_decimal(&mut header, input.keep_alive_timeout_ms / 1000);
                 if input.max_requests_per_socket > 0 {
-                    let _ = write!(header, ", max={}", input.max_requests_per_socket);
+                    header.push_str(", max=");
+                    push_decimal(&mut header, u64::from(input.max_requests_per_socket));
                 }
                 header.push_str("\r\n");
             }
@@ -524,11 +525,9 @@ pub(crate) fn encode_head<'a>(
         } else if !input.use_chunked_encoding_by_default {
             last = true;
         } else if !st_trailer && !removed_cl && content_length.is_some() {
-            let _ = write!(
-                header,
-                "Content-Length: {}\r\n",
-                content_length.unwrap_or_default()
-            );
+            header.push_str("Content-Length: ");
+            push_decimal(&mut header, content_length.unwrap_or_default());
+            header.push_str("\r\n");
         } else if !removed_te {
             header.push_str("Transfer-Encoding: chunked\r\n");
             chunked = true;
@@ -549,6 +548,24 @@ pub(crate) fn encode_head<'a>(
         content_length_header,
     };
     Ok((head, lines))
+}
+
+/// Append `n` in decimal. `write!` through `core::fmt` cost about a
+/// thousand instructions per head for its three numbers.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 /// [`latin1_bytes`] of a string that is no longer needed: an ASCII string
@@ -655,6 +672,19 @@ mod tests {
     use std::time::Duration;
 
     const DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+    #[rstest]
+    #[case(0)]
+    #[case(7)]
+    #[case(10)]
+    #[case(999)]
+    #[case(1_000_000)]
+    #[case(u64::MAX)]
+    fn decimals_are_written_as_display_writes_them(#[case] n: u64) {
+        let mut s = String::from("x=");
+        push_decimal(&mut s, n);
+        assert_eq!(s, format!("x={n}"));
+    }
 
     fn base(status: u16) -> ResponseHeadInput {
         ResponseHeadInput::new(status, UNIX_EPOCH)
