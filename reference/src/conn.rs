@@ -331,6 +331,10 @@ pub struct Connection {
     /// Responses that finished but whose handle still exists: their
     /// properties stay readable (`res.statusMessage` after `end()`).
     finished: Vec<(u64, ResponseState)>,
+    /// Handles on a response beyond its first, by response (see
+    /// [`Connection::retain_response`]): counted here rather than with a
+    /// reference-counted allocation per response.
+    extra_handles: Vec<(u64, u32)>,
     out: Vec<u8>,
     raw_in: Vec<u8>,
     events: VecDeque<Event>,
@@ -380,6 +384,7 @@ impl Connection {
             bodies: VecDeque::with_capacity(1),
             outgoing: VecDeque::with_capacity(1),
             finished: Vec::with_capacity(1),
+            extra_handles: Vec::new(),
             out: Vec::new(),
             raw_in: Vec::new(),
             events: VecDeque::with_capacity(1),
@@ -1036,8 +1041,26 @@ impl Connection {
         self.finished.iter().any(|f| f.0 == id.0)
     }
 
-    /// The application dropped its last handle on the response: forget it.
+    /// The application made another handle on the response (a response
+    /// starts with one): [`release_response`](Self::release_response)
+    /// forgets it only when every handle is gone.
+    pub fn retain_response(&mut self, id: ReqId) {
+        match self.extra_handles.iter_mut().find(|h| h.0 == id.0) {
+            Some(h) => h.1 += 1,
+            None => self.extra_handles.push((id.0, 1)),
+        }
+    }
+
+    /// The application dropped a handle on the response: forget it if it
+    /// was the last.
     pub fn release_response(&mut self, id: ReqId) {
+        if let Some(i) = self.extra_handles.iter().position(|h| h.0 == id.0) {
+            self.extra_handles[i].1 -= 1;
+            if self.extra_handles[i].1 == 0 {
+                self.extra_handles.swap_remove(i);
+            }
+            return;
+        }
         self.finished.retain(|f| f.0 != id.0);
     }
 

@@ -1580,3 +1580,20 @@ fn any_cut_gives_the_same_events_and_bytes(
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
     assert_eq!(run_cut(&bytes), whole, "byte by byte");
 }
+
+#[test]
+fn a_finished_response_stays_readable_until_its_last_handle_goes() {
+    let mut c = conn(ConnConfig::default());
+    c.recv(GET, t(1));
+    let _ = events(&mut c);
+    let id = ReqId(0);
+    c.end(id, Some(b"hi"), SystemTime::UNIX_EPOCH)
+        .expect("a live response")
+        .expect("a valid end");
+    // A second handle (a cloned ServerResponse), then both dropped.
+    c.retain_response(id);
+    c.release_response(id);
+    assert!(c.response(id).is_some_and(ResponseState::writable_ended));
+    c.release_response(id);
+    assert!(c.response(id).is_none());
+}

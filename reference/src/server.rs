@@ -576,20 +576,24 @@ impl Drop for IncomingMessage {
 ///
 /// Node equivalent: `http.ServerResponse` (an `OutgoingMessage`). Calls are
 /// synchronous as in Node; errors carry Node's codes.
-#[derive(Clone)]
 pub struct ServerResponse {
     shared: Arc<Shared>,
     id: ReqId,
-    _handle: Arc<ResponseHandle>,
 }
 
-/// Releases the finished response's state when the last handle goes.
-struct ResponseHandle {
-    shared: Arc<Shared>,
-    id: ReqId,
+/// The connection counts the handles on a response, and releases the
+/// finished response's state when the last one goes.
+impl Clone for ServerResponse {
+    fn clone(&self) -> Self {
+        self.shared.lock().retain_response(self.id);
+        ServerResponse {
+            shared: self.shared.clone(),
+            id: self.id,
+        }
+    }
 }
 
-impl Drop for ResponseHandle {
+impl Drop for ServerResponse {
     fn drop(&mut self) {
         self.shared.lock().release_response(self.id);
     }
@@ -1362,10 +1366,6 @@ impl<H: Handler> Server<H> {
                     let res = ServerResponse {
                         shared: shared.clone(),
                         id,
-                        _handle: Arc::new(ResponseHandle {
-                            shared: shared.clone(),
-                            id,
-                        }),
                     };
                     let ran = shared.clone();
                     handlers.push(Box::pin(FirstRun::new(
