@@ -42,7 +42,7 @@ use crate::chunked::ChunkedDecoder;
 use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions};
 use crate::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
-use crate::response::{HeadHeaders, ResponseContext, ResponseState};
+use crate::response::{HeadHeaders, Recycled, ResponseContext, ResponseState};
 
 /// Node adds this to `keepAliveTimeout` before it arms the socket timer
 /// (`HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER` in lib/_http_server.js), so that
@@ -335,6 +335,8 @@ pub struct Connection {
     /// [`Connection::retain_response`]): counted here rather than with a
     /// reference-counted allocation per response.
     extra_handles: Vec<(u64, u32)>,
+    /// The buffers of the last released response, for the next one.
+    recycled: Recycled,
     out: Vec<u8>,
     raw_in: Vec<u8>,
     events: VecDeque<Event>,
@@ -385,6 +387,7 @@ impl Connection {
             outgoing: VecDeque::with_capacity(1),
             finished: Vec::with_capacity(1),
             extra_handles: Vec::new(),
+            recycled: Recycled::default(),
             out: Vec::new(),
             raw_in: Vec::new(),
             events: VecDeque::with_capacity(1),
@@ -789,7 +792,7 @@ impl Connection {
                 }
             }
         }
-        let mut state = ResponseState::new(ctx);
+        let mut state = ResponseState::reusing(ctx, std::mem::take(&mut self.recycled));
         // A response behind another has no socket yet (Node's
         // state.outgoing queue).
         state.set_socket_attached(self.outgoing.is_empty());
@@ -1061,7 +1064,10 @@ impl Connection {
             }
             return;
         }
-        self.finished.retain(|f| f.0 != id.0);
+        if let Some(i) = self.finished.iter().position(|f| f.0 == id.0) {
+            let (_, state) = self.finished.remove(i);
+            self.recycled = state.recycle();
+        }
     }
 
     /// Mutable access to a response's state for calls that produce no

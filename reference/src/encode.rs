@@ -326,7 +326,7 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         None => crate::status::reason_phrase_or_unknown(input.status),
     };
     let headers = input.headers.iter().map(|(n, v)| (n.as_str(), v));
-    encode_head(input, message, headers, &input.unique_headers).map(|(head, _)| head)
+    encode_head(input, message, headers, &input.unique_headers, Vec::new()).map(|(head, _)| head)
 }
 
 /// Which headers a rendered head had a line for, as `writeHead` reads them
@@ -343,20 +343,24 @@ pub(crate) struct HeadLines {
 /// `unique_headers` (in any case) stand for the fields of `input` of those
 /// names, which are not read. A response renders its queued headers with
 /// this without copying them (the copies were five allocations per
-/// response).
+/// response). The head is written into `buf` (its contents dropped, its
+/// room reused: the head buffer of the connection's previous response).
 pub(crate) fn encode_head<'a>(
     input: &ResponseHeadInput,
     message: &str,
     headers: impl Iterator<Item = (&'a str, &'a OutValue)>,
     unique_headers: &[String],
+    mut buf: Vec<u8>,
 ) -> Result<(ResponseHead, HeadLines), Error> {
     // writeHead
     if has_invalid_header_char(message) {
         return Err(Error::invalid_char("statusMessage", ""));
     }
-    // One allocation of the usual size of a head (formatting into a
-    // growing String cost several reallocations per response).
-    let mut header = String::with_capacity(256);
+    // At most one allocation, of the usual size of a head (formatting into
+    // a growing String cost several reallocations per response).
+    buf.clear();
+    buf.reserve(256);
+    let mut header = String::from_utf8(buf).unwrap_or_default();
     header.push_str("HTTP/1.1 ");
     push_decimal(&mut header, u64::from(input.status));
     header.push(' ');

@@ -316,6 +316,14 @@ impl Entry {
     }
 }
 
+/// The buffers of a finished response, emptied, for the next response on
+/// the connection ([`ResponseState::recycle`], [`ResponseState::reusing`]).
+#[derive(Debug, Default)]
+pub struct Recycled {
+    headers: Vec<Entry>,
+    head: Vec<u8>,
+}
+
 /// The state of one server response.
 ///
 /// Node equivalent: a `ServerResponse` (with its `OutgoingMessage` parts).
@@ -348,6 +356,8 @@ pub struct ResponseState {
     out_headers: bool,
     /// `_header`: the rendered head.
     header: Option<Vec<u8>>,
+    /// Room for the head, from the connection's previous response.
+    spare_head: Vec<u8>,
     /// `_headerSent`: the head went to the socket.
     header_sent: bool,
     has_body: bool,
@@ -390,7 +400,18 @@ impl ResponseState {
     /// Node equivalent: `new ServerResponse(req)` as `parserOnIncoming`
     /// sets it up.
     pub fn new(ctx: ResponseContext) -> ResponseState {
+        ResponseState::reusing(ctx, Recycled::default())
+    }
+
+    /// [`ResponseState::new`] with the buffers of a finished response
+    /// ([`ResponseState::recycle`]): a connection passes them from one
+    /// response to the next, so that a keep-alive response allocates
+    /// neither its header list nor its head.
+    pub fn reusing(ctx: ResponseContext, buffers: Recycled) -> ResponseState {
+        let Recycled { mut headers, head } = buffers;
+        headers.clear();
         ResponseState {
+            spare_head: head,
             has_body: !ctx.request_is_head,
             should_keep_alive: ctx.should_keep_alive,
             ctx,
@@ -398,7 +419,7 @@ impl ResponseState {
             status_message: None,
             send_date: true,
             strict_content_length: false,
-            headers: Vec::new(),
+            headers,
             out_headers: false,
             header: None,
             header_sent: false,
@@ -423,6 +444,26 @@ impl ResponseState {
             tick_uncorks: 0,
             pending: Vec::new(),
         }
+    }
+
+    /// The response is done with: its emptied buffers, for
+    /// [`ResponseState::reusing`].
+    /// Buffers larger than a usual response needs are dropped instead, so
+    /// that an idle connection does not keep the room of an exceptional
+    /// one.
+    pub fn recycle(self) -> Recycled {
+        const MAX_HEAD: usize = 1024;
+        const MAX_HEADERS: usize = 16;
+        let mut headers = self.headers;
+        headers.clear();
+        if headers.capacity() > MAX_HEADERS {
+            headers = Vec::new();
+        }
+        let mut head = self.header.unwrap_or(self.spare_head);
+        if head.capacity() > MAX_HEAD {
+            head = Vec::new();
+        }
+        Recycled { headers, head }
     }
 
     /// The context the response was created with.
@@ -938,16 +979,17 @@ impl ResponseState {
             expect_continue_unanswered: false,
             unique_headers: Vec::new(),
         };
+        let buf = std::mem::take(&mut self.spare_head);
         let message = self.status_message.as_deref().unwrap_or_default();
         let unique = &self.ctx.unique_headers;
         let (head, lines) = match &given {
             Some(list) => {
                 let list = list.iter().map(|(n, v)| (n.as_str(), v));
-                encode_head(&input, message, list, unique)?
+                encode_head(&input, message, list, unique, buf)?
             }
             None => {
                 let queued = self.ordered().map(|e| (e.name.as_str(), &e.value));
-                encode_head(&input, message, queued, unique)?
+                encode_head(&input, message, queued, unique, buf)?
             }
         };
         if lines.connection {
@@ -2212,6 +2254,20 @@ mod tests {
     // ------------------------------------------------------------ header API
 
     /// fixtures: responsesetheadername-value/*, class-httpoutgoingmessage.
+    #[test]
+    fn a_reused_response_starts_fresh() {
+        let mut first = res();
+        first.set_header("X-Old", one("1")).unwrap();
+        let first_bytes = end_with(first.clone(), Some(b"a"));
+        let mut out = Vec::new();
+        first.end(Some(b"a"), UNIX_EPOCH, &mut out).unwrap();
+        let second = ResponseState::reusing(ResponseContext::default(), first.recycle());
+        assert!(second.get_headers().is_empty());
+        assert!(!second.headers_sent());
+        assert_eq!(end_with(second, Some(b"a")), end_with(res(), Some(b"a")));
+        assert!(first_bytes.contains("X-Old: 1"));
+    }
+
     #[test]
     fn set_header_replaces_in_place_with_the_new_spelling() {
         let mut r = res();
