@@ -140,7 +140,7 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                 let raw: Vec<Value> = h
                     .headers
                     .iter()
-                    .flat_map(|(n, v)| [n.clone().into(), v.clone().into()])
+                    .flat_map(|(n, v)| [n.into(), v.into()])
                     .collect();
                 let mut diffs = Vec::new();
                 for (field, got) in [

@@ -50,17 +50,17 @@ fn header_objects(c: &mut Criterion) {
     let mut g = c.benchmark_group("headers_object");
     g.throughput(Throughput::Bytes(BROWSER.len() as u64));
     g.bench_function("headers", |b| {
-        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter(), opts))
     });
     g.bench_function("headersDistinct", |b| {
-        b.iter(|| HeaderMap::distinct_from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::distinct_from_raw(black_box(&head.headers).iter(), opts))
     });
     g.bench_function("headers joinDuplicateHeaders", |b| {
         let opts = HeaderOptions {
             join_duplicate_headers: true,
             ..opts
         };
-        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter(), opts))
     });
     g.finish();
 }

@@ -433,7 +433,7 @@ impl ChunkedDecoder {
         self.trailer_buf.extend_from_slice(&input[pos..]);
         let to_input = |at: usize| (pos + at).saturating_sub(before);
         let mut s = Scanner::new(&self.trailer_buf, &self.opts);
-        let fields = match s.header_lines(false) {
+        let fields: crate::parse::Fields<Vec<(String, String)>> = match s.header_lines(false) {
             Ok(Some(f)) => f,
             Ok(None) => match s.need_more::<()>(0) {
                 Ok(_) => {

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::chunked::ChunkedDecoder;
 use crate::error::Error;
-use crate::headers::{HeaderMap, HeaderOptions};
+use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
 use crate::response::{HeadHeaders, Recycled, ResponseContext, ResponseState};
 
@@ -139,8 +139,8 @@ pub struct RequestInfo {
     pub url: String,
     /// `(httpVersionMajor, httpVersionMinor)`.
     pub version: (u8, u8),
-    /// `req.rawHeaders` as pairs.
-    pub raw_headers: Vec<(String, String)>,
+    /// `req.rawHeaders`.
+    pub raw_headers: RawHeaders,
     /// `joinDuplicateHeaders` and `maxHeadersCount` when the head was
     /// parsed: the rules of [`headers`](Self::headers) (and of the
     /// trailers).
@@ -162,10 +162,7 @@ impl RequestInfo {
     /// `maxHeadersCount`).
     fn counted_headers(&self) -> impl Iterator<Item = (&str, &str)> {
         let limit = self.header_options.max_headers_count.unwrap_or(usize::MAX);
-        self.raw_headers
-            .iter()
-            .take(limit)
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+        self.raw_headers.iter().take(limit)
     }
 
     /// The values `req.headers[lower]` joins, for the names the connection

@@ -182,7 +182,7 @@ fn get_is_answered_with_exact_bytes() {
     assert_eq!(info.url, "/path?q=1");
     assert_eq!(info.version, (1, 1));
     assert_eq!(
-        info.raw_headers,
+        info.raw_headers.to_vec(),
         [
             ("Host".to_owned(), "example".to_owned()),
             ("X-Foo".to_owned(), "a".to_owned()),

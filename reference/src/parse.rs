@@ -27,8 +27,10 @@
 //! of it (HTTP/0.9 and 2.0 request lines, two spaces after the method), so
 //! the scanner below is hand-written.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Parse};
-use crate::headers::latin1;
+use crate::headers::{latin1, latin1_cow, RawHeaders};
 
 /// The default of `http.maxHeaderSize` / `--max-http-header-size`: 16 KiB.
 pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 * 1024;
@@ -108,9 +110,9 @@ pub struct RequestHead {
     /// `(httpVersionMajor, httpVersionMinor)`. `(0, 9)` for a request line
     /// without a version.
     pub version: (u8, u8),
-    /// `req.rawHeaders` as pairs: names with their case, values latin-1
-    /// decoded with leading and trailing whitespace removed.
-    pub headers: Vec<(String, String)>,
+    /// `req.rawHeaders`: names with their case, values latin-1 decoded
+    /// with leading and trailing whitespace removed.
+    pub headers: RawHeaders,
     /// How the body is delimited.
     pub body: BodyKind,
     /// The `Connection` tokens seen.
@@ -291,7 +293,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
         }
     }
     // 5. Header lines.
-    let fields = match s.header_lines(true)? {
+    let fields: Fields<RawHeaders> = match s.header_lines(true)? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -416,7 +418,7 @@ pub fn parse_response(
         Some(()) => {}
         None => return s.need_more(0),
     }
-    let fields = match s.header_lines(false)? {
+    let fields: Fields<Vec<(String, String)>> = match s.header_lines(false)? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -485,11 +487,68 @@ fn h2_preface<T>(buf: &[u8], start: usize) -> Result<Status<T>, Error> {
     ))
 }
 
+impl<H: FieldList> Fields<H> {
+    fn finished(mut self) -> Self {
+        self.headers.finish();
+        self
+    }
+}
+
+/// Where [`Scanner::header_lines`] puts the fields it reads: a request's
+/// [`RawHeaders`], or owned pairs (responses, trailers).
+pub(crate) trait FieldList {
+    /// An empty list, with room for a head of `bytes` bytes at most.
+    fn with_room(bytes: usize) -> Self;
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>);
+    fn is_empty(&self) -> bool;
+    /// An obs-fold continuation changed the last value.
+    fn set_last_value(&mut self, value: String);
+    /// The head is complete.
+    fn finish(&mut self) {}
+}
+
+impl FieldList for Vec<(String, String)> {
+    fn with_room(_: usize) -> Self {
+        Vec::new()
+    }
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>) {
+        Vec::push(self, (name.into_owned(), value.into_owned()));
+    }
+    fn is_empty(&self) -> bool {
+        <[_]>::is_empty(self)
+    }
+    fn set_last_value(&mut self, value: String) {
+        if let Some(last) = self.last_mut() {
+            last.1 = value;
+        }
+    }
+}
+
+impl FieldList for RawHeaders {
+    fn with_room(bytes: usize) -> Self {
+        // The fields' text is never longer than their lines; above 2 KiB
+        // it grows as it goes.
+        RawHeaders::with_capacity(bytes.min(2048))
+    }
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>) {
+        RawHeaders::push(self, &name, &value);
+    }
+    fn is_empty(&self) -> bool {
+        RawHeaders::is_empty(self)
+    }
+    fn set_last_value(&mut self, value: String) {
+        RawHeaders::set_last_value(self, &value);
+    }
+    fn finish(&mut self) {
+        self.shrink();
+    }
+}
+
 /// The header fields of a head (or of chunked trailers), with what llhttp
 /// extracts from them.
 #[derive(Debug, Default)]
-pub(crate) struct Fields {
-    pub(crate) headers: Vec<(String, String)>,
+pub(crate) struct Fields<H> {
+    pub(crate) headers: H,
     pub(crate) content_length: Option<u64>,
     pub(crate) has_te: bool,
     pub(crate) chunked: bool,
@@ -763,11 +822,19 @@ impl<'a> Scanner<'a> {
     /// Header lines up to and including the empty line. `Ok(None)` when
     /// the input ends first. `first_after_start_line` selects
     /// `HPE_UNEXPECTED_SPACE` for whitespace opening the first line.
-    pub(crate) fn header_lines(
+    pub(crate) fn header_lines<H: FieldList>(
         &mut self,
         first_after_start_line: bool,
-    ) -> Result<Option<Fields>, Error> {
-        let mut f = Fields::default();
+    ) -> Result<Option<Fields<H>>, Error> {
+        let mut f = Fields {
+            headers: H::with_room(self.buf.len() - self.pos),
+            content_length: None,
+            has_te: false,
+            chunked: false,
+            has_upgrade: false,
+            connection: ConnectionFlags::default(),
+            last_raw: String::new(),
+        };
         let mut first = true;
         loop {
             // End of the head?
@@ -777,11 +844,11 @@ impl<'a> Scanner<'a> {
                     None => return Ok(None),
                     Some(b'\n') => {
                         self.pos += 2;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     Some(_) if self.lenient => {
                         self.pos += 1;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     Some(_) => {
                         return Err(Error::parse(
@@ -794,7 +861,7 @@ impl<'a> Scanner<'a> {
                 Some(b'\n') => {
                     if self.lenient {
                         self.pos += 1;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     return Err(Error::parse(
                         Parse::InvalidHeaderToken,
@@ -828,9 +895,7 @@ impl<'a> Scanner<'a> {
                     }
                     f.last_raw.push_str(&latin1(&seg));
                     let trimmed = trim_ows(&f.last_raw).to_owned();
-                    if let Some(last) = f.headers.last_mut() {
-                        last.1 = trimmed;
-                    }
+                    f.headers.set_last_value(trimmed);
                     first = false;
                     continue;
                 }
@@ -880,15 +945,15 @@ impl<'a> Scanner<'a> {
                 return Ok(None);
             }
             let lf_pos = self.pos;
-            let name = latin1(&self.buf[name_start..name_end]);
+            let name = latin1_cow(&self.buf[name_start..name_end]);
             let raw_value = &self.buf[value_start..value_end];
             if self.lenient {
                 // Only the lenient parser takes obs-fold continuations.
                 f.last_raw = latin1(raw_value);
             }
-            let value = latin1(trim_ows_bytes(raw_value));
+            let value = latin1_cow(trim_ows_bytes(raw_value));
             self.special_header(&mut f, &name, &value, after_colon, value_start, lf_pos)?;
-            f.headers.push((name, value));
+            f.headers.push(name, value);
         }
     }
 
@@ -948,9 +1013,9 @@ impl<'a> Scanner<'a> {
 
     /// llhttp's handling of `Content-Length`, `Transfer-Encoding`,
     /// `Connection` and `Upgrade`.
-    fn special_header(
+    fn special_header<H>(
         &self,
-        f: &mut Fields,
+        f: &mut Fields<H>,
         name: &str,
         value: &str,
         after_colon: usize,
@@ -1098,8 +1163,8 @@ mod tests {
         }
     }
 
-    fn pairs(h: &[(String, String)]) -> Vec<(&str, &str)> {
-        h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    fn pairs(h: &RawHeaders) -> Vec<(&str, &str)> {
+        h.iter().collect()
     }
 
     /// Errors recorded from Node 23.5.0's HTTPParser (probe parse.js):
@@ -1632,7 +1697,7 @@ mod tests {
                 .iter()
                 .map(|h| (h.name.to_owned(), latin1(h.value)))
                 .collect();
-            assert_eq!(theirs, ours.headers);
+            assert_eq!(theirs, ours.headers.to_vec());
         }
     }
 

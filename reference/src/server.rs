@@ -33,7 +33,7 @@ use crate::conn::{
 };
 use crate::encode::OutValue;
 use crate::error::Error;
-use crate::headers::{HeaderMap, HeaderOptions};
+use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::ParseOptions;
 use crate::response::{HeadHeaders, ResponseState, WriteOutcome};
 
@@ -445,18 +445,12 @@ impl IncomingMessage {
     /// `message.headersDistinct`.
     pub fn headers_distinct(&self) -> &HeaderMap {
         self.headers_distinct.get_or_init(|| {
-            HeaderMap::distinct_from_raw(
-                self.info
-                    .raw_headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str())),
-                self.info.header_options,
-            )
+            HeaderMap::distinct_from_raw(self.info.raw_headers.iter(), self.info.header_options)
         })
     }
 
     /// `message.rawHeaders`, as (name, value) pairs in the order received.
-    pub fn raw_headers(&self) -> &[(String, String)] {
+    pub fn raw_headers(&self) -> &RawHeaders {
         &self.info.raw_headers
     }
 
