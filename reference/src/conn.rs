@@ -165,16 +165,39 @@ impl RequestInfo {
         self.raw_headers.iter().take(limit)
     }
 
-    /// The values `req.headers[lower]` joins, for the names the connection
-    /// reads before any handler (`host`, `te`, `expect`: names Node joins
-    /// with `", "` or keeps the first of, so that "some value" and "the
-    /// joined value" answer alike), without building the object.
-    fn values_of<'a>(&'a self, lower: &'a str) -> impl Iterator<Item = &'a str> {
+    /// What the connection reads of `req.headers` before any handler, in
+    /// one pass over the raw pairs, without building the object. `host`
+    /// keeps its first value and `te`, `expect` join theirs with `", "`,
+    /// so "some value" and "the joined value" answer alike.
+    fn preread(&self) -> Preread {
+        let mut p = Preread::default();
         // Names are tokens (ASCII): comparing without case is lower-casing.
-        self.counted_headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(lower))
-            .map(|(_, v)| v)
+        for (name, value) in self.counted_headers() {
+            if name.eq_ignore_ascii_case("host") {
+                p.host = true;
+            } else if name.eq_ignore_ascii_case("te") {
+                // `chunkExpression.test(req.headers.te)`: ", " cannot make
+                // or break "chunked".
+                p.te_chunked |= value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("expect") {
+                // `100-continue` as a word of the joined value is one in
+                // one of the values.
+                p.expect = Some(p.expect == Some(true) || has_100_continue(value));
+            }
+        }
+        p
     }
+}
+
+/// See [`RequestInfo::preread`].
+#[derive(Debug, Default)]
+struct Preread {
+    /// `req.headers.host` is set.
+    host: bool,
+    /// `req.headers.te` says `chunked`.
+    te_chunked: bool,
+    /// `req.headers.expect` is set, and whether it holds `100-continue`.
+    expect: Option<bool>,
 }
 
 /// How a request is handed to the application.
@@ -737,20 +760,11 @@ impl Connection {
             ..BodyState::default()
         });
 
-        // `chunkExpression.test(req.headers.te)` on the joined value: the
-        // same as on any one value (", " cannot make or break "chunked").
-        let te_chunked = info
-            .values_of("te")
-            .any(|v| v.to_ascii_lowercase().contains("chunked"));
-        // `req.headers.expect`: present, and `100-continue` as a word in
-        // the joined value, which is a word in one of the values.
-        let expect = {
-            let mut values = info.values_of("expect").peekable();
-            values
-                .peek()
-                .is_some()
-                .then(|| values.any(has_100_continue))
-        };
+        let Preread {
+            host,
+            te_chunked,
+            expect,
+        } = info.preread();
         let mut ctx = ResponseContext {
             request_is_head: info.method == "HEAD",
             request_version: info.version,
@@ -767,7 +781,7 @@ impl Connection {
         let mut dispatch = Some(Dispatch::Request);
         let mut auto: Option<AutoResponse> = None;
         if info.version == (1, 1) {
-            if self.cfg.require_host_header && info.values_of("host").next().is_none() {
+            if self.cfg.require_host_header && !host {
                 auto = Some(AutoResponse::MissingHost);
                 dispatch = None;
             } else {

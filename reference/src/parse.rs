@@ -531,7 +531,8 @@ impl FieldList for RawHeaders {
         RawHeaders::with_capacity(bytes.min(2048))
     }
     fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>) {
-        RawHeaders::push(self, &name, &value);
+        // A token and a value the scanner ended at its line's end.
+        self.push_field(&name, &value);
     }
     fn is_empty(&self) -> bool {
         RawHeaders::is_empty(self)
@@ -902,23 +903,25 @@ impl<'a> Scanner<'a> {
                 Some(_) => {}
             }
             first = false;
-            // Field name.
+            // Field name: token bytes up to the colon.
             let name_start = self.pos;
-            loop {
-                match self.peek() {
-                    None => {
-                        self.pending = self.pos - name_start;
-                        return Ok(None);
-                    }
-                    Some(b':') => break,
-                    Some(b) if crate::validate::is_token_byte(b) => self.pos += 1,
-                    Some(_) => {
-                        return Err(Error::parse(
-                            Parse::InvalidHeaderToken,
-                            "Invalid header token",
-                            self.pos,
-                        ))
-                    }
+            let rest = &self.buf[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&b| !crate::validate::TOKEN_BYTES[usize::from(b)])
+                .unwrap_or(rest.len());
+            match self.peek() {
+                None => {
+                    self.pending = self.pos - name_start;
+                    return Ok(None);
+                }
+                Some(b':') => {}
+                Some(_) => {
+                    return Err(Error::parse(
+                        Parse::InvalidHeaderToken,
+                        "Invalid header token",
+                        self.pos,
+                    ))
                 }
             }
             if self.pos == name_start {
@@ -959,19 +962,23 @@ impl<'a> Scanner<'a> {
 
     /// Scan value bytes up to CR/LF; validate them (strict mode).
     fn value_bytes(&mut self) -> Result<Option<usize>, Error> {
-        loop {
-            match self.peek() {
-                None => return Ok(None),
-                Some(b'\r' | b'\n') => return Ok(Some(self.pos)),
-                Some(b) if self.lenient || b == b'\t' || (b >= 0x20 && b != 0x7f) => self.pos += 1,
-                Some(_) => {
-                    return Err(Error::parse(
-                        Parse::InvalidHeaderToken,
-                        "Invalid header value char",
-                        self.pos,
-                    ))
-                }
-            }
+        let lenient = self.lenient;
+        let rest = &self.buf[self.pos..];
+        let stop = rest.iter().position(|&b| {
+            b == b'\r' || b == b'\n' || !(lenient || b == b'\t' || (b >= 0x20 && b != 0x7f))
+        });
+        let Some(n) = stop else {
+            self.pos = self.buf.len();
+            return Ok(None);
+        };
+        self.pos += n;
+        match self.buf[self.pos] {
+            b'\r' | b'\n' => Ok(Some(self.pos)),
+            _ => Err(Error::parse(
+                Parse::InvalidHeaderToken,
+                "Invalid header value char",
+                self.pos,
+            )),
         }
     }
 
