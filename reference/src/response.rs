@@ -290,30 +290,19 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(name: &str, value: OutValue) -> Entry {
-        let mut entry = Entry {
-            lower: None,
-            name: String::new(),
-            value,
-        };
-        entry.rename(name);
-        entry
-    }
-
     /// `kOutHeaders` key: the name lower-cased.
     fn key(&self) -> &str {
         self.lower.as_deref().unwrap_or(&self.name)
     }
+}
 
-    /// Take a new spelling of the same name.
-    fn rename(&mut self, name: &str) {
-        self.lower = if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
-            None
-        } else {
-            Some(crate::headers::lower_case(name)).filter(|key| key != name)
-        };
-        name.clone_into(&mut self.name);
+/// The lower-cased `name` when it differs from `name` (`None`: the name
+/// is its own key), as [`Entry::lower`] keeps it.
+fn lower_if_needed(name: &str) -> Option<String> {
+    if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
     }
+    Some(crate::headers::lower_case(name)).filter(|key| key != name)
 }
 
 /// The buffers of a finished response, emptied, for the next response on
@@ -663,12 +652,21 @@ impl ResponseState {
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
         self.out_headers = true;
-        match self.find(name) {
+        // The key is computed once, and compared whole with each entry's.
+        let lower = lower_if_needed(name);
+        let key = lower.as_deref().unwrap_or(name);
+        match self.headers.iter().position(|e| e.key() == key) {
             Some(i) => {
-                self.headers[i].rename(name);
-                self.headers[i].value = value;
+                let entry = &mut self.headers[i];
+                name.clone_into(&mut entry.name);
+                entry.lower = lower;
+                entry.value = value;
             }
-            None => self.headers.push(Entry::new(name, value)),
+            None => self.headers.push(Entry {
+                lower,
+                name: name.to_owned(),
+                value,
+            }),
         }
         Ok(())
     }
