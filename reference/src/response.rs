@@ -825,8 +825,9 @@ impl ResponseState {
     ///    head then fails); an unanswered `Expect: 100-continue` turns
     ///    keep-alive off.
     /// 7. The head is rendered (`_storeHeader`, see
-    ///    [`encode_response_head`]): `ERR_HTTP_TRAILER_INVALID` for a
-    ///    `Trailer` header on a non-chunked response.
+    ///    [`encode_response_head`](crate::encode::encode_response_head)):
+    ///    `ERR_HTTP_TRAILER_INVALID` for a `Trailer` header on a
+    ///    non-chunked response.
     ///
     /// When the headers hold `Expect`, Node sends the head at once; those
     /// bytes wait in [`ResponseState::take_pending`].
