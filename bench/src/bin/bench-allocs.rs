@@ -19,6 +19,7 @@
 //! ```sh
 //! just bench-allocs                       # both servers, wrk's request
 //! just bench-allocs --request browser     # a 785-byte, 20-header request
+//! just bench-allocs --pipeline 16         # 16 requests per write
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -136,6 +137,10 @@ struct Args {
     /// The request.
     #[arg(long, value_enum, default_value_t = RequestKind::Small)]
     request: RequestKind,
+    /// Requests sent in one write (pipelining, as `bench-load`'s pipelined
+    /// scenario with 16); the counts stay per request.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// Worker threads of the runtime (default: one per core, as the
     /// `hello` example). `just bench-instructions` uses 1: with an idle
     /// second worker, how often it wakes to look for work varies from run
@@ -159,21 +164,30 @@ fn request_bytes(kind: RequestKind, port: u16) -> Vec<u8> {
     }
 }
 
-/// Send one request and read its answer whole (a `Content-Length` body).
-fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Result<(), String> {
+/// Send `request` (one or several pipelined requests) in one write and read
+/// `answers` answers whole (each with a `Content-Length` body).
+fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    answers: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
     stream.write_all(request).map_err(|e| e.to_string())?;
     buf.clear();
     let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let (mut read, mut at) = (0, 0);
+    while read < answers {
+        if let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[at..at + end]).to_ascii_lowercase();
             let length: usize = head
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse().ok())
                 .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
-            if buf.len() >= end + 4 + length {
-                return Ok(());
+            if buf.len() >= at + end + 4 + length {
+                at += end + 4 + length;
+                read += 1;
+                continue;
             }
         }
         let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
@@ -182,9 +196,11 @@ fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Result
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    Ok(())
 }
 
-/// Count the server's allocations over `args.requests` keep-alive requests.
+/// Count the server's allocations over `args.requests` keep-alive requests
+/// (rounded up to whole writes of `args.pipeline`).
 fn measure(rt: &tokio::runtime::Runtime, which: Which, args: &Args) -> Result<Counts, String> {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
@@ -203,12 +219,13 @@ fn measure(rt: &tokio::runtime::Runtime, which: Which, args: &Args) -> Result<Co
             None
         }
     };
-    let request = request_bytes(args.request, port);
+    let depth = args.pipeline.max(1);
+    let request = request_bytes(args.request, port).repeat(depth);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
-    for _ in 0..args.warmup {
-        exchange(&mut stream, &request, &mut buf)?;
+    for _ in 0..args.warmup.div_ceil(depth as u64) {
+        exchange(&mut stream, &request, depth, &mut buf)?;
     }
     // What the server does after its last write (dropping the handler's
     // future...) happens while the client reads: let it finish before each
@@ -216,8 +233,9 @@ fn measure(rt: &tokio::runtime::Runtime, which: Which, args: &Args) -> Result<Co
     let settle = || std::thread::sleep(Duration::from_millis(50));
     settle();
     let before = counts();
-    for _ in 0..args.requests {
-        exchange(&mut stream, &request, &mut buf)?;
+    let rounds = args.requests.div_ceil(depth as u64);
+    for _ in 0..rounds {
+        exchange(&mut stream, &request, depth, &mut buf)?;
     }
     settle();
     let after = counts();
@@ -255,16 +273,19 @@ fn main() {
     } else {
         args.only.clone()
     };
+    // Whole writes of `--pipeline` requests.
+    let depth = args.pipeline.max(1) as u64;
+    let sent = args.requests.div_ceil(depth) * depth;
     println!(
-        "{} keep-alive requests ({:?} request), counted on the server's threads:",
-        args.requests, args.request
+        "{sent} keep-alive requests ({:?} request, {depth} per write), counted on the server's threads:",
+        args.request
     );
     println!("| server | allocations/request | reallocations/request | bytes allocated/request |");
     println!("|---|---:|---:|---:|");
     for which in servers {
         match measure(&rt, which, &args) {
             Ok(c) => {
-                let per = |n: u64| n as f64 / args.requests as f64;
+                let per = |n: u64| n as f64 / sent as f64;
                 println!(
                     "| {} | {:.2} | {:.2} | {:.0} |",
                     format!("{which:?}").to_lowercase(),
