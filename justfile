@@ -97,6 +97,40 @@ bench-client *ARGS:
     cargo build --release -q -p nodehttp-bench
     target/release/bench-client --node $(scripts/runtime.sh node 23.5.0) {{ARGS}}
 
+# Allocations per request of the hello over keep-alive, reference and hyper, counted in-process (BENCHMARKS.md)
+bench-allocs *ARGS:
+    cargo build --release -q -p nodehttp-bench
+    target/release/bench-allocs {{ARGS}}
+
+# Instructions per request of the hello over keep-alive (user space, server threads), under
+# valgrind's callgrind: two runs of bench-allocs, the difference divided by the extra requests;
+# three rounds, the median.
+# SERVER: reference or hyper. E.g. `just bench-instructions hyper`
+bench-instructions SERVER="reference" *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v valgrind > /dev/null || apt-get install -y valgrind
+    cargo build --release -q -p nodehttp-bench
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    count() {
+      rm -f "$dir"/callgrind.out.*
+      valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/callgrind.out" \
+        target/release/bench-allocs --only {{SERVER}} --workers 1 --warmup 200 --requests "$1" {{ARGS}} > /dev/null 2>&1
+      # Thread 1 is the client (the main thread); the others are the runtime's.
+      grep -h '^totals:' $(ls "$dir"/callgrind.out-* | grep -v -- '-01$') | awk '{ s += $2 } END { print s }'
+    }
+    # How many polls a request takes varies with the timing of the client
+    # and the server under valgrind: three rounds, the median and the range.
+    runs=()
+    for round in 1 2 3; do
+      a=$(count 2000)
+      b=$(count 6000)
+      runs+=($(( (b - a) / 4000 )))
+    done
+    sorted=($(printf '%s\n' "${runs[@]}" | sort -n))
+    echo "{{SERVER}}: ${sorted[1]} instructions per request (median of 3; ${sorted[0]} to ${sorted[2]}; user space, server threads)"
+
 # Load benchmark: the reference's hello against Node 23.5.0, Bun and hyper (BENCHMARKS.md), e.g. `just bench-load --rounds 5`
 bench-load *ARGS:
     cargo build --release -q -p nodehttp --example hello

@@ -1226,7 +1226,7 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
                 "httpVersionMinor" => json!(req.http_version_minor()),
                 "headers" => header_object(req.headers()),
                 "headersDistinct" => header_object(req.headers_distinct()),
-                "rawHeaders" => flat(req.raw_headers()),
+                "rawHeaders" => flat(&req.raw_headers().to_vec()),
                 "trailers" => header_object(&req.trailers()),
                 "rawTrailers" => flat(&req.raw_trailers()),
                 _ => return Ok(Ret::Undefined),
@@ -1312,6 +1312,6 @@ fn request_fields(req: &IncomingMessage) -> Value {
         "httpVersion": req.http_version(),
         "headers": header_object(req.headers()),
         "headersDistinct": header_object(req.headers_distinct()),
-        "rawHeaders": flat(req.raw_headers()),
+        "rawHeaders": flat(&req.raw_headers().to_vec()),
     })
 }

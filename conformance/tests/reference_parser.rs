@@ -146,11 +146,11 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                 let raw: Vec<Value> = h
                     .headers
                     .iter()
-                    .flat_map(|(n, v)| [n.clone().into(), v.clone().into()])
+                    .flat_map(|(n, v)| [n.into(), v.into()])
                     .collect();
                 let mut diffs = Vec::new();
                 for (field, got) in [
-                    ("method", Value::from(h.method.clone())),
+                    ("method", Value::from(h.method)),
                     ("url", h.url.clone().into()),
                     ("httpVersion", version.into()),
                     ("rawHeaders", raw.into()),

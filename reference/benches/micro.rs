@@ -19,29 +19,9 @@ const SMALL: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
 
 /// A browser-like request (about 700 bytes), with duplicates of the kinds
 /// Node's rules treat differently (`cookie` joined with "; ", `accept`
-/// joined with ", ", `set-cookie`-like arrays absent from requests).
-const BROWSER: &[u8] = b"GET /assets/app.js?v=1234567890 HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
-Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: https://www.example.com/index.html\r\n\
-Connection: keep-alive\r\n\
-Cookie: session=0123456789abcdef0123456789abcdef; theme=dark\r\n\
-Cookie: tracking=no; consent=yes\r\n\
-Upgrade-Insecure-Requests: 1\r\n\
-Sec-Fetch-Dest: document\r\n\
-Sec-Fetch-Mode: navigate\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-Sec-Fetch-User: ?1\r\n\
-If-None-Match: \"5e1f-12345abcdef\"\r\n\
-If-Modified-Since: Tue, 15 Nov 1994 12:45:26 GMT\r\n\
-Cache-Control: max-age=0\r\n\
-X-Forwarded-For: 203.0.113.7\r\n\
-X-Forwarded-For: 198.51.100.1\r\n\
-Priority: u=0, i\r\n\
-\r\n";
+/// joined with ", ", `set-cookie`-like arrays absent from requests); the
+/// same bytes `bench-allocs --request browser` sends.
+const BROWSER: &[u8] = include_bytes!("../../bench/requests/browser.http");
 
 fn head_of(req: &[u8]) -> nodehttp::parse::RequestHead {
     match parse_request(req, &ParseOptions::default()) {
@@ -70,17 +50,17 @@ fn header_objects(c: &mut Criterion) {
     let mut g = c.benchmark_group("headers_object");
     g.throughput(Throughput::Bytes(BROWSER.len() as u64));
     g.bench_function("headers", |b| {
-        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter(), opts))
     });
     g.bench_function("headersDistinct", |b| {
-        b.iter(|| HeaderMap::distinct_from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::distinct_from_raw(black_box(&head.headers).iter(), opts))
     });
     g.bench_function("headers joinDuplicateHeaders", |b| {
         let opts = HeaderOptions {
             join_duplicate_headers: true,
             ..opts
         };
-        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter().cloned(), opts))
+        b.iter(|| HeaderMap::from_raw(black_box(&head.headers).iter(), opts))
     });
     g.finish();
 }

@@ -229,9 +229,9 @@ fn header_object(map: &HeaderMap, always_array: bool) -> Value {
 }
 
 /// `rawHeaders` / `rawTrailers`: `[name, value, name, value, ...]`.
-fn flat(raw: &[(String, String)]) -> Value {
-    raw.iter()
-        .flat_map(|(n, v)| [Value::from(n.as_str()), Value::from(v.as_str())])
+fn flat<N: AsRef<str>, V: AsRef<str>>(raw: impl IntoIterator<Item = (N, V)>) -> Value {
+    raw.into_iter()
+        .flat_map(|(n, v)| [Value::from(n.as_ref()), Value::from(v.as_ref())])
         .collect()
 }
 
@@ -253,7 +253,7 @@ fn echo_json(req: &IncomingMessage, body: &[u8]) -> String {
     );
     o.insert("rawHeaders".into(), flat(req.raw_headers()));
     o.insert("trailers".into(), header_object(&req.trailers(), false));
-    o.insert("rawTrailers".into(), flat(&req.raw_trailers()));
+    o.insert("rawTrailers".into(), flat(req.raw_trailers()));
     o.insert("complete".into(), req.complete().into());
     o.insert("body".into(), String::from_utf8_lossy(body).into());
     Value::Object(o).to_string()

@@ -11,7 +11,7 @@
 //! `parser.execute` buffer) were recorded from Node 23.5.0 (probe parse.js).
 
 use crate::error::{Error, Parse};
-use crate::parse::{ConnectionFlags, Fields, ParseOptions, Scanner};
+use crate::parse::{ConnectionFlags, ParseOptions, Scanner};
 use crate::validate::{has_invalid_header_char, is_token_byte, validate_token};
 
 /// Node's limit on the chunk extensions of one chunk
@@ -496,7 +496,8 @@ impl ChunkedDecoder {
         self.trailer_buf.extend_from_slice(&input[pos..]);
         let to_input = |at: usize| (pos + at).saturating_sub(before);
         let mut s = Scanner::new(&self.trailer_buf, &self.opts);
-        let fields = match s.header_lines(false, Fields::for_trailers()) {
+        let fields: crate::parse::Fields<Vec<(String, String)>> = match s.header_lines(false, true)
+        {
             Ok(Some(f)) => f,
             Ok(None) => match s.need_more::<()>(0) {
                 Ok(_) => {

@@ -35,13 +35,14 @@
 //!    connection ends after its bytes are out (`_last`).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::chunked::ChunkedDecoder;
 use crate::error::Error;
-use crate::headers::{HeaderMap, HeaderOptions};
+use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
-use crate::response::{HeadHeaders, ResponseContext, ResponseState};
+use crate::response::{HeadHeaders, Recycled, ResponseContext, ResponseState};
 
 /// Node adds this to `keepAliveTimeout` before it arms the socket timer
 /// (`HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER` in lib/_http_server.js), so that
@@ -148,24 +149,77 @@ impl Default for ConnConfig {
     }
 }
 
-/// A received request head, with the header objects built.
+/// A received request head.
 ///
 /// Node equivalent: the properties of an `IncomingMessage` set by
-/// `parserOnHeadersComplete`.
+/// `parserOnHeadersComplete`, and its `headers` getter.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// `req.method`.
-    pub method: String,
+    pub method: &'static str,
     /// `req.url`.
     pub url: String,
     /// `(httpVersionMajor, httpVersionMinor)`.
     pub version: (u8, u8),
-    /// `req.rawHeaders` as pairs.
-    pub raw_headers: Vec<(String, String)>,
-    /// `req.headers`. (`req.headersDistinct` is built from `raw_headers`
-    /// when it is first read, as Node's getter does: most handlers never
-    /// read it, and building it cost allocations on every request.)
-    pub headers: HeaderMap,
+    /// `req.rawHeaders`.
+    pub raw_headers: RawHeaders,
+    /// `joinDuplicateHeaders` and `maxHeadersCount` when the head was
+    /// parsed: the rules of [`headers`](Self::headers) (and of the
+    /// trailers).
+    pub header_options: HeaderOptions,
+    /// `req.headers`, built on first use.
+    headers: OnceLock<HeaderMap>,
+}
+
+impl RequestInfo {
+    /// `req.headers`, built from `raw_headers` when first read, as Node's
+    /// getter does (so is `req.headersDistinct`): a handler that never
+    /// reads it costs no copy of each name and value.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers
+            .get_or_init(|| HeaderMap::from_raw(self.counted_headers(), self.header_options))
+    }
+
+    /// The raw pairs `req.headers` is built from (the first
+    /// `maxHeadersCount`).
+    fn counted_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let limit = self.header_options.max_headers_count.unwrap_or(usize::MAX);
+        self.raw_headers.iter().take(limit)
+    }
+
+    /// What the connection reads of `req.headers` before any handler, in
+    /// one pass over the raw pairs, without building the object. `host`
+    /// keeps its first value and `te`, `expect` join theirs with `", "`,
+    /// so "some value" and "the joined value" answer alike.
+    fn preread(&self) -> Preread {
+        let mut p = Preread::default();
+        // Names are tokens (ASCII): comparing without case is lower-casing.
+        for (name, value) in self.counted_headers() {
+            if name.eq_ignore_ascii_case("host") {
+                p.host = true;
+            } else if name.eq_ignore_ascii_case("te") {
+                // `chunkExpression.test(req.headers.te)`: ", " cannot make
+                // or break "chunked".
+                p.te_chunked |= value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("expect") {
+                // `100-continue` as a word of the joined value is one in
+                // one of the values.
+                p.expect = Some(p.expect == Some(true) || has_100_continue(value));
+            }
+        }
+        p
+    }
+}
+
+/// See [`RequestInfo::preread`].
+#[derive(Debug, Default)]
+struct Preread {
+    /// `req.headers.host` is set.
+    host: bool,
+    /// `req.headers.te` says `chunked`.
+    te_chunked: bool,
+    /// `req.headers.expect` is set, and whether it holds `100-continue`.
+    expect: Option<bool>,
 }
 
 /// How a request is handed to the application.
@@ -187,7 +241,7 @@ pub enum Event {
         /// The request and response.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
         /// Which listener gets it.
         dispatch: Dispatch,
     },
@@ -198,7 +252,7 @@ pub enum Event {
         /// The request.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
         /// `CONNECT` (`'connect'`) rather than `'upgrade'`.
         connect: bool,
         /// The bytes received after the head (Node's `head` argument).
@@ -210,7 +264,7 @@ pub enum Event {
         /// The request.
         id: ReqId,
         /// The head.
-        info: Box<RequestInfo>,
+        info: RequestInfo,
     },
     /// A parse error or a request timeout (`'clientError'`). The
     /// connection reads no more; the application decides what is written
@@ -325,6 +379,12 @@ pub struct Connection {
     /// Responses that finished but whose handle still exists: their
     /// properties stay readable (`res.statusMessage` after `end()`).
     finished: Vec<(u64, ResponseState)>,
+    /// Handles on a response beyond its first, by response (see
+    /// [`Connection::retain_response`]): counted here rather than with a
+    /// reference-counted allocation per response.
+    extra_handles: Vec<(u64, u32)>,
+    /// The buffers of the last released response, for the next one.
+    recycled: Recycled,
     out: Vec<u8>,
     raw_in: Vec<u8>,
     events: VecDeque<Event>,
@@ -402,6 +462,8 @@ impl Connection {
             bodies: VecDeque::with_capacity(1),
             outgoing: VecDeque::with_capacity(1),
             finished: Vec::with_capacity(1),
+            extra_handles: Vec::new(),
+            recycled: Recycled::default(),
             out: Vec::new(),
             raw_in: Vec::new(),
             events: VecDeque::with_capacity(1),
@@ -688,9 +750,9 @@ impl Connection {
                 match parsed {
                     Status::Partial => Ok(None),
                     Status::Complete(head)
-                        if (head.headers.len() >= FLUSHED_FIELDS || self.have_flushed)
-                            && self.cfg.defer_body_delivery
-                            && !self.head_flushed =>
+                        if self.cfg.defer_body_delivery
+                            && !self.head_flushed
+                            && (self.have_flushed || head.headers.len() >= FLUSHED_FIELDS) =>
                     {
                         // Node's binding hands the first 31 fields to
                         // JavaScript when the 32nd begins, and every head
@@ -805,18 +867,16 @@ impl Connection {
         self.message_keep_alive = head.should_keep_alive;
         self.message_http11 = head.version >= (1, 1);
         self.message_upgrade = head.upgrade;
-        let info = Box::new(RequestInfo {
-            // Borrowed pairs: the map copies what it keeps, so cloning each
-            // pair first was two allocations per header for nothing.
-            headers: HeaderMap::from_raw(
-                head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                self.cfg.headers,
-            ),
+        // Not boxed: it moves into the `IncomingMessage` (a box was one
+        // more allocation per request).
+        let info = RequestInfo {
+            header_options: self.cfg.headers,
+            headers: OnceLock::new(),
             method: head.method,
             url: head.url,
             version: head.version,
             raw_headers: head.headers,
-        });
+        };
         // resetSocketTimeout
         if self.keep_alive_timeout_set {
             self.set_socket_timeout(self.cfg.timeout, now);
@@ -876,15 +936,11 @@ impl Connection {
             ..BodyState::default()
         });
 
-        let te_chunked = info.headers.get("te").is_some_and(|v| {
-            v.values()
-                .iter()
-                .any(|v| v.to_ascii_lowercase().contains("chunked"))
-        });
-        let expect = info
-            .headers
-            .get("expect")
-            .and_then(|v| v.as_single().map(str::to_owned));
+        let Preread {
+            host,
+            te_chunked,
+            expect,
+        } = info.preread();
         let mut ctx = ResponseContext {
             request_is_head: info.method == "HEAD",
             request_version: info.version,
@@ -901,7 +957,7 @@ impl Connection {
         let mut dispatch = Some(Dispatch::Request);
         let mut auto: Option<AutoResponse> = None;
         if info.version == (1, 1) {
-            if self.cfg.require_host_header && info.headers.get("host").is_none() {
+            if self.cfg.require_host_header && !host {
                 auto = Some(AutoResponse::MissingHost);
                 dispatch = None;
             } else {
@@ -913,8 +969,8 @@ impl Connection {
                 if limit > 0 && limit < self.requests_count {
                     auto = Some(AutoResponse::Drop);
                     dispatch = None;
-                } else if let Some(expect) = expect {
-                    if has_100_continue(&expect) {
+                } else if let Some(continue_100) = expect {
+                    if continue_100 {
                         ctx.expect_continue = true;
                         dispatch = Some(Dispatch::CheckContinue);
                     } else {
@@ -923,7 +979,7 @@ impl Connection {
                 }
             }
         }
-        let mut state = ResponseState::new(ctx);
+        let mut state = ResponseState::reusing(ctx, std::mem::take(&mut self.recycled));
         // A response behind another has no socket yet (Node's
         // state.outgoing queue).
         state.set_socket_attached(self.outgoing.is_empty());
@@ -1205,9 +1261,30 @@ impl Connection {
         self.finished.iter().any(|f| f.0 == id.0)
     }
 
-    /// The application dropped its last handle on the response: forget it.
+    /// The application made another handle on the response (a response
+    /// starts with one): [`release_response`](Self::release_response)
+    /// forgets it only when every handle is gone.
+    pub fn retain_response(&mut self, id: ReqId) {
+        match self.extra_handles.iter_mut().find(|h| h.0 == id.0) {
+            Some(h) => h.1 += 1,
+            None => self.extra_handles.push((id.0, 1)),
+        }
+    }
+
+    /// The application dropped a handle on the response: forget it if it
+    /// was the last.
     pub fn release_response(&mut self, id: ReqId) {
-        self.finished.retain(|f| f.0 != id.0);
+        if let Some(i) = self.extra_handles.iter().position(|h| h.0 == id.0) {
+            self.extra_handles[i].1 -= 1;
+            if self.extra_handles[i].1 == 0 {
+                self.extra_handles.swap_remove(i);
+            }
+            return;
+        }
+        if let Some(i) = self.finished.iter().position(|f| f.0 == id.0) {
+            let (_, state) = self.finished.remove(i);
+            self.recycled = state.recycle();
+        }
     }
 
     /// Mutable access to a response's state for calls that produce no

@@ -182,7 +182,7 @@ fn get_is_answered_with_exact_bytes() {
     assert_eq!(info.url, "/path?q=1");
     assert_eq!(info.version, (1, 1));
     assert_eq!(
-        info.raw_headers,
+        info.raw_headers.to_vec(),
         [
             ("Host".to_owned(), "example".to_owned()),
             ("X-Foo".to_owned(), "a".to_owned()),
@@ -190,7 +190,7 @@ fn get_is_answered_with_exact_bytes() {
         ]
     );
     assert_eq!(
-        info.headers.get("x-foo").and_then(|v| v.as_single()),
+        info.headers().get("x-foo").and_then(|v| v.as_single()),
         Some("a, b")
     );
     assert!(c.poll_event().is_none());
@@ -1579,6 +1579,23 @@ fn any_cut_gives_the_same_events_and_bytes(
     }
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
     assert_eq!(run_cut(&bytes), whole, "byte by byte");
+}
+
+#[test]
+fn a_finished_response_stays_readable_until_its_last_handle_goes() {
+    let mut c = conn(ConnConfig::default());
+    c.recv(GET, t(1));
+    let _ = events(&mut c);
+    let id = ReqId(0);
+    c.end(id, Some(b"hi"), SystemTime::UNIX_EPOCH)
+        .expect("a live response")
+        .expect("a valid end");
+    // A second handle (a cloned ServerResponse), then both dropped.
+    c.retain_response(id);
+    c.release_response(id);
+    assert!(c.response(id).is_some_and(ResponseState::writable_ended));
+    c.release_response(id);
+    assert!(c.response(id).is_none());
 }
 
 // ---------------------------------------------------------------- tick points (driver mode)

@@ -321,19 +321,51 @@ fn has_word(value: &str, word: &str) -> bool {
 /// assert!(!head.last);
 /// ```
 pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, Error> {
-    use std::fmt::Write as _;
-    // writeHead
     let message = match &input.status_message {
         Some(m) => m.as_str(),
         None => crate::status::reason_phrase_or_unknown(input.status),
     };
+    let headers = input.headers.iter().map(|(n, v)| (n.as_str(), v));
+    encode_head(input, message, headers, &input.unique_headers, Vec::new()).map(|(head, _)| head)
+}
+
+/// Which headers a rendered head had a line for, as `writeHead` reads them
+/// back (`Connection`, `Transfer-Encoding`, `Expect`: a name with any value
+/// but an empty array).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HeadLines {
+    pub(crate) connection: bool,
+    pub(crate) transfer_encoding: bool,
+    pub(crate) expect: bool,
+}
+
+/// [`encode_response_head`] over borrowed parts: `message`, `headers` and
+/// `unique_headers` (in any case) stand for the fields of `input` of those
+/// names, which are not read. A response renders its queued headers with
+/// this without copying them (the copies were five allocations per
+/// response). The head is written into `buf` (its contents dropped, its
+/// room reused: the head buffer of the connection's previous response).
+pub(crate) fn encode_head<'a>(
+    input: &ResponseHeadInput,
+    message: &str,
+    headers: impl Iterator<Item = (&'a str, &'a OutValue)>,
+    unique_headers: &[String],
+    mut buf: Vec<u8>,
+) -> Result<(ResponseHead, HeadLines), Error> {
+    // writeHead
     if has_invalid_header_char(message) {
         return Err(Error::invalid_char("statusMessage", ""));
     }
-    // One allocation of the usual size of a head (formatting into a
-    // growing String cost several reallocations per response).
-    let mut header = String::with_capacity(256);
-    let _ = write!(header, "HTTP/1.1 {} {}\r\n", input.status, message);
+    // At most one allocation, of the usual size of a head (formatting into
+    // a growing String cost several reallocations per response).
+    buf.clear();
+    buf.reserve(256);
+    let mut header = String::from_utf8(buf).unwrap_or_default();
+    header.push_str("HTTP/1.1 ");
+    push_decimal(&mut header, u64::from(input.status));
+    header.push(' ');
+    header.push_str(message);
+    header.push_str("\r\n");
     let mut has_body = !input.request_is_head;
     if input.status == 204 || input.status == 304 || (100..=199).contains(&input.status) {
         has_body = false;
@@ -355,13 +387,19 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
     // `_contentLength` as `processHeader` sees it (for Content-Disposition).
     let mut cl_truthy = matches!(content_length, Some(n) if n != 0);
     let mut content_length_header: Option<OutValue> = None;
-    for (name, value) in &input.headers {
+    let mut lines = HeadLines::default();
+    for (name, value) in headers {
         if input.validate {
             validate_header_name(name)?;
         }
         // The names matchHeader and processHeader look at, compared without
         // a lower-cased copy of each name (the same test: they are ASCII).
         let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if !matches!(value, OutValue::Many(v) if v.is_empty()) {
+            lines.connection |= is("connection");
+            lines.transfer_encoding |= is("transfer-encoding");
+            lines.expect |= is("expect");
+        }
         // processHeader: a Content-Disposition value goes through
         // `Buffer.from(value, 'latin1')` when `_contentLength` is truthy;
         // the line is then built from the Buffer's UTF-8 decoding.
@@ -380,8 +418,7 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else {
             value
         };
-        let unique = input
-            .unique_headers
+        let unique = unique_headers
             .iter()
             .any(|u| u.to_lowercase() == name.to_lowercase());
         // The lines of this header, borrowed where the value already is
@@ -472,13 +509,11 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else if send_keep_alive {
             header.push_str("Connection: keep-alive\r\n");
             if input.keep_alive_timeout_ms != 0 && default_keep_alive {
-                let _ = write!(
-                    header,
-                    "Keep-Alive: timeout={}",
-                    input.keep_alive_timeout_ms / 1000
-                );
+                header.push_str("Keep-Alive: timeout=");
+                push_decimal(&mut header, input.keep_alive_timeout_ms / 1000);
                 if input.max_requests_per_socket > 0 {
-                    let _ = write!(header, ", max={}", input.max_requests_per_socket);
+                    header.push_str(", max=");
+                    push_decimal(&mut header, u64::from(input.max_requests_per_socket));
                 }
                 header.push_str("\r\n");
             }
@@ -494,11 +529,9 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         } else if !input.use_chunked_encoding_by_default {
             last = true;
         } else if !st_trailer && !removed_cl && content_length.is_some() {
-            let _ = write!(
-                header,
-                "Content-Length: {}\r\n",
-                content_length.unwrap_or_default()
-            );
+            header.push_str("Content-Length: ");
+            push_decimal(&mut header, content_length.unwrap_or_default());
+            header.push_str("\r\n");
         } else if !removed_te {
             header.push_str("Transfer-Encoding: chunked\r\n");
             chunked = true;
@@ -511,13 +544,41 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         return Err(Error::trailer_invalid());
     }
     header.push_str("\r\n");
-    Ok(ResponseHead {
-        bytes: latin1_bytes(&header),
+    let head = ResponseHead {
+        bytes: latin1_into_bytes(header),
         last,
         chunked,
         has_body,
         content_length_header,
-    })
+    };
+    Ok((head, lines))
+}
+
+/// Append `n` in decimal. `write!` through `core::fmt` cost about a
+/// thousand instructions per head for its three numbers.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// [`latin1_bytes`] of a string that is no longer needed: an ASCII string
+/// (the usual head) is its own encoding, kept without a copy.
+fn latin1_into_bytes(s: String) -> Vec<u8> {
+    if s.is_ascii() {
+        return s.into_bytes();
+    }
+    latin1_bytes(&s)
 }
 
 /// Encode a JavaScript string as Node's `'latin1'` encoding does: the low
@@ -615,6 +676,19 @@ mod tests {
     use std::time::Duration;
 
     const DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+    #[rstest]
+    #[case(0)]
+    #[case(7)]
+    #[case(10)]
+    #[case(999)]
+    #[case(1_000_000)]
+    #[case(u64::MAX)]
+    fn decimals_are_written_as_display_writes_them(#[case] n: u64) {
+        let mut s = String::from("x=");
+        push_decimal(&mut s, n);
+        assert_eq!(s, format!("x={n}"));
+    }
 
     fn base(status: u16) -> ResponseHeadInput {
         ResponseHeadInput::new(status, UNIX_EPOCH)

@@ -501,9 +501,9 @@ impl Run {
         while let Some(ev) = self.c.poll_event() {
             match ev {
                 Event::Request { id, info, .. } => {
-                    let content_length = match info.headers.get("content-length") {
+                    let content_length = match info.headers().get("content-length") {
                         Some(HeaderValue::Single(v))
-                            if info.headers.get("transfer-encoding").is_none() =>
+                            if info.headers().get("transfer-encoding").is_none() =>
                         {
                             v.trim().parse().ok()
                         }

@@ -16,6 +16,8 @@
 //! duplicate headers, with and without `joinDuplicateHeaders` (probe
 //! `hdrs.js`, results in the tests below).
 
+use std::borrow::Cow;
+
 /// Header names whose duplicates Node drops (first value wins) unless
 /// `joinDuplicateHeaders` is set. Exactly the names `matchKnownFields`
 /// returns without a flag byte in Node 23.5.0.
@@ -46,7 +48,162 @@ pub const DISCARD_DUPLICATES: &[&str] = &[
 /// Node equivalent: the parser binding's one-byte strings
 /// (`buffer.toString('latin1')`).
 pub fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    latin1_cow(bytes).into_owned()
+}
+
+/// [`latin1`], borrowing ASCII (the usual header), which is its own
+/// latin-1.
+pub(crate) fn latin1_cow(bytes: &[u8]) -> Cow<'_, str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8 (checked just above; a
+        // second check by `from_utf8` was a tenth of a head's parse).
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
+}
+
+/// Header fields as received, in order: names with their case, values
+/// latin-1 decoded and trimmed, all in one string.
+///
+/// Node equivalent: `message.rawHeaders` (as pairs rather than a flat
+/// array). One allocation for every field of a head: a list of string
+/// pairs was two allocations per field and one for the list.
+///
+/// ```
+/// use nodehttp::headers::RawHeaders;
+/// let raw: RawHeaders = [("Host", "a"), ("X-Y", "1, 2")].into_iter().collect();
+/// assert_eq!(raw.len(), 2);
+/// assert_eq!(raw.iter().collect::<Vec<_>>(), [("Host", "a"), ("X-Y", "1, 2")]);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RawHeaders {
+    /// `name \n value \n` for each field. Neither holds a line feed: a
+    /// name is a token, and a value ends at its line's end.
+    text: String,
+    /// How many fields `text` holds.
+    fields: usize,
+}
+
+impl RawHeaders {
+    /// No fields.
+    pub fn new() -> RawHeaders {
+        RawHeaders::default()
+    }
+
+    /// No fields, with room for `bytes` bytes of names and values.
+    pub(crate) fn with_capacity(bytes: usize) -> RawHeaders {
+        RawHeaders {
+            text: String::with_capacity(bytes),
+            fields: 0,
+        }
+    }
+
+    /// Add a field.
+    ///
+    /// # Panics
+    ///
+    /// If `name` or `value` holds a line feed (`\n`), which no header
+    /// field can.
+    pub fn push(&mut self, name: &str, value: &str) {
+        assert!(
+            !name.contains('\n') && !value.contains('\n'),
+            "a header field holds no line feed"
+        );
+        self.push_field(name, value);
+    }
+
+    /// [`push`](Self::push) for the parser, whose names and values hold
+    /// no line feed by construction.
+    pub(crate) fn push_field(&mut self, name: &str, value: &str) {
+        debug_assert!(!name.contains('\n') && !value.contains('\n'));
+        self.text.push_str(name);
+        self.text.push('\n');
+        self.text.push_str(value);
+        self.text.push('\n');
+        self.fields += 1;
+    }
+
+    /// Replace the value of the last field (an obs-fold continuation).
+    pub(crate) fn set_last_value(&mut self, value: &str) {
+        let Some(name_end) = self.text[..self.text.len().saturating_sub(1)].rfind('\n') else {
+            return;
+        };
+        self.text.truncate(name_end + 1);
+        self.text.push_str(value);
+        self.text.push('\n');
+    }
+
+    /// Give back room above twice what is used (a head parsed with room
+    /// for what followed it in the buffer).
+    pub(crate) fn shrink(&mut self) {
+        if self.text.capacity() > 2 * self.text.len() + 64 {
+            self.text.shrink_to_fit();
+        }
+    }
+
+    /// The fields, in order, as `(name, value)`.
+    pub fn iter(&self) -> RawHeadersIter<'_> {
+        RawHeadersIter { rest: &self.text }
+    }
+
+    /// How many fields.
+    pub fn len(&self) -> usize {
+        self.fields
+    }
+
+    /// Whether there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The fields as owned pairs.
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for RawHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for RawHeaders {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> RawHeaders {
+        let mut raw = RawHeaders::new();
+        for (n, v) in iter {
+            raw.push(n.as_ref(), v.as_ref());
+        }
+        raw
+    }
+}
+
+impl<'a> IntoIterator for &'a RawHeaders {
+    type Item = (&'a str, &'a str);
+    type IntoIter = RawHeadersIter<'a>;
+
+    fn into_iter(self) -> RawHeadersIter<'a> {
+        self.iter()
+    }
+}
+
+/// The fields of a [`RawHeaders`], in order.
+#[derive(Debug, Clone)]
+pub struct RawHeadersIter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for RawHeadersIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let (name, rest) = self.rest.split_once('\n')?;
+        let (value, rest) = rest.split_once('\n')?;
+        self.rest = rest;
+        Some((name, value))
+    }
 }
 
 /// One entry of [`HeaderMap`]: a string, or (for `set-cookie` and for every
@@ -277,6 +434,28 @@ impl HeaderMap {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn raw_headers_keep_fields_in_order_with_empty_values() {
+        let mut raw: RawHeaders = [("Host", "a"), ("X-Empty", ""), ("X-B", "1")]
+            .into_iter()
+            .collect();
+        assert_eq!(raw.len(), 3);
+        raw.set_last_value("1 2");
+        assert_eq!(
+            raw.iter().collect::<Vec<_>>(),
+            [("Host", "a"), ("X-Empty", ""), ("X-B", "1 2")]
+        );
+        assert_eq!(raw.to_vec()[1], ("X-Empty".to_owned(), String::new()));
+        assert!(RawHeaders::new().is_empty());
+        assert_eq!(RawHeaders::new().iter().next(), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "no line feed")]
+    fn raw_headers_refuse_a_line_feed() {
+        RawHeaders::new().push("X", "a\nb");
+    }
 
     /// The raw headers of the Node probe (`hdrs.js`).
     const PROBE: &[(&str, &str)] = &[

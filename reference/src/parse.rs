@@ -27,8 +27,10 @@
 //! of it (HTTP/0.9 and 2.0 request lines, two spaces after the method), so
 //! the scanner below is hand-written.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Parse};
-use crate::headers::latin1;
+use crate::headers::{latin1, latin1_cow, RawHeaders};
 
 /// The default of `http.maxHeaderSize` / `--max-http-header-size`: 16 KiB.
 pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 * 1024;
@@ -100,16 +102,17 @@ pub struct ConnectionFlags {
 /// `rawHeaders`, `upgrade`) plus the parser's `shouldKeepAlive`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// `req.method`, e.g. `"GET"`.
-    pub method: String,
+    /// `req.method`, e.g. `"GET"`: one of llhttp's methods (no copy of it
+    /// per request).
+    pub method: &'static str,
     /// `req.url`: the request target exactly as sent (latin-1 decoded).
     pub url: String,
     /// `(httpVersionMajor, httpVersionMinor)`. `(0, 9)` for a request line
     /// without a version.
     pub version: (u8, u8),
-    /// `req.rawHeaders` as pairs: names with their case, values latin-1
-    /// decoded with leading and trailing whitespace removed.
-    pub headers: Vec<(String, String)>,
+    /// `req.rawHeaders`: names with their case, values latin-1 decoded
+    /// with leading and trailing whitespace removed.
+    pub headers: RawHeaders,
     /// How the body is delimited.
     pub body: BodyKind,
     /// The `Connection` tokens seen.
@@ -182,7 +185,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// use nodehttp::parse::{parse_request, ParseOptions, Status, BodyKind};
 /// let Status::Complete(h) = parse_request(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &ParseOptions::default()).unwrap()
 /// else { panic!() };
-/// assert_eq!((h.method.as_str(), h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
+/// assert_eq!((h.method, h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
 /// assert_eq!(h.body, BodyKind::None);
 /// assert!(h.should_keep_alive);
 /// assert_eq!(parse_request(b"GET /x HT", &ParseOptions::default()).unwrap(), Status::Partial);
@@ -213,13 +216,19 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             .iter()
             .chain(crate::status::RTSP_METHODS)
     };
-    let known = trie().any(|m| m.as_bytes() == method);
-    let rtsp_only = crate::status::RTSP_METHODS
-        .iter()
-        .any(|m| m.as_bytes() == method);
+    // The usual methods first: searching the table was most of the work
+    // of parsing a short request line.
+    let known = match method {
+        b"GET" => Some("GET"),
+        b"POST" => Some("POST"),
+        b"HEAD" => Some("HEAD"),
+        b"PUT" => Some("PUT"),
+        _ => trie().find(|m| m.as_bytes() == method).copied(),
+    };
+    let rtsp_only = known.is_some_and(|k| crate::status::RTSP_METHODS.contains(&k));
     match s.peek() {
         None if trie().any(|m| m.as_bytes().starts_with(method)) => return Ok(Status::Partial),
-        Some(b' ') if known => {}
+        Some(b' ') if known.is_some() => {}
         _ => {
             let matched = trie()
                 .map(|m| common_prefix(m.as_bytes(), method))
@@ -232,7 +241,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             ));
         }
     }
-    let method = latin1(method);
+    let method: &'static str = known.unwrap_or_default();
     let is_connect = method == "CONNECT";
     // 2. One or more spaces (llhttp accepts several even when strict).
     while s.peek() == Some(b' ') {
@@ -290,7 +299,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
         }
     }
     // 5. Header lines.
-    let fields = match s.header_lines(true, Fields::default())? {
+    let fields: Fields<RawHeaders> = match s.header_lines(true, false)? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -415,7 +424,7 @@ pub fn parse_response(
         Some(()) => {}
         None => return s.need_more(0),
     }
-    let fields = match s.header_lines(false, Fields::default())? {
+    let fields: Fields<Vec<(String, String)>> = match s.header_lines(false, false)? {
         Some(f) => f,
         None => return s.need_more(0),
     };
@@ -484,11 +493,69 @@ fn h2_preface<T>(buf: &[u8], start: usize) -> Result<Status<T>, Error> {
     ))
 }
 
+impl<H: FieldList> Fields<H> {
+    fn finished(mut self) -> Self {
+        self.headers.finish();
+        self
+    }
+}
+
+/// Where [`Scanner::header_lines`] puts the fields it reads: a request's
+/// [`RawHeaders`], or owned pairs (responses, trailers).
+pub(crate) trait FieldList {
+    /// An empty list, with room for a head of `bytes` bytes at most.
+    fn with_room(bytes: usize) -> Self;
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>);
+    fn is_empty(&self) -> bool;
+    /// An obs-fold continuation changed the last value.
+    fn set_last_value(&mut self, value: String);
+    /// The head is complete.
+    fn finish(&mut self) {}
+}
+
+impl FieldList for Vec<(String, String)> {
+    fn with_room(_: usize) -> Self {
+        Vec::new()
+    }
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>) {
+        Vec::push(self, (name.into_owned(), value.into_owned()));
+    }
+    fn is_empty(&self) -> bool {
+        <[_]>::is_empty(self)
+    }
+    fn set_last_value(&mut self, value: String) {
+        if let Some(last) = self.last_mut() {
+            last.1 = value;
+        }
+    }
+}
+
+impl FieldList for RawHeaders {
+    fn with_room(bytes: usize) -> Self {
+        // The fields' text is never longer than their lines; above 2 KiB
+        // it grows as it goes.
+        RawHeaders::with_capacity(bytes.min(2048))
+    }
+    fn push(&mut self, name: Cow<'_, str>, value: Cow<'_, str>) {
+        // A token and a value the scanner ended at its line's end.
+        self.push_field(&name, &value);
+    }
+    fn is_empty(&self) -> bool {
+        RawHeaders::is_empty(self)
+    }
+    fn set_last_value(&mut self, value: String) {
+        RawHeaders::set_last_value(self, &value);
+    }
+    fn finish(&mut self) {
+        self.shrink();
+    }
+}
+
 /// The header fields of a head (or of chunked trailers), with what llhttp
 /// extracts from them.
 #[derive(Debug, Default)]
-pub(crate) struct Fields {
-    pub(crate) headers: Vec<(String, String)>,
+pub(crate) struct Fields<H> {
+    pub(crate) headers: H,
     pub(crate) content_length: Option<u64>,
     pub(crate) has_te: bool,
     pub(crate) chunked: bool,
@@ -497,20 +564,6 @@ pub(crate) struct Fields {
     /// The last value before trimming its trailing whitespace (obs-fold
     /// continuations are appended to it).
     last_raw: String,
-}
-
-impl Fields {
-    /// What chunked trailers start from: llhttp parses them with the
-    /// message's flags, so a `Content-Length` or another
-    /// `Transfer-Encoding` there is an error, and a `Connection` token
-    /// counts for the connection (Node 23.5.0).
-    pub(crate) fn for_trailers() -> Fields {
-        Fields {
-            has_te: true,
-            chunked: true,
-            ..Fields::default()
-        }
-    }
 }
 
 /// A restartable cursor over the input, with Node's header-size count.
@@ -779,11 +832,23 @@ impl<'a> Scanner<'a> {
     /// Header lines up to and including the empty line. `Ok(None)` when
     /// the input ends first. `first_after_start_line` selects
     /// `HPE_UNEXPECTED_SPACE` for whitespace opening the first line.
-    pub(crate) fn header_lines(
+    pub(crate) fn header_lines<H: FieldList>(
         &mut self,
         first_after_start_line: bool,
-        mut f: Fields,
-    ) -> Result<Option<Fields>, Error> {
+        trailers: bool,
+    ) -> Result<Option<Fields<H>>, Error> {
+        let mut f = Fields {
+            headers: H::with_room(self.buf.len() - self.pos),
+            content_length: None,
+            // Trailers are read with the message's flags (see
+            // `special_header`): chunked, so a Content-Length or another
+            // Transfer-Encoding there is an error.
+            has_te: trailers,
+            chunked: trailers,
+            has_upgrade: false,
+            connection: ConnectionFlags::default(),
+            last_raw: String::new(),
+        };
         let mut first = true;
         loop {
             // End of the head?
@@ -793,11 +858,11 @@ impl<'a> Scanner<'a> {
                     None => return Ok(None),
                     Some(b'\n') => {
                         self.pos += 2;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     Some(_) if self.lenient => {
                         self.pos += 1;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     Some(_) => {
                         return Err(Error::parse(
@@ -810,7 +875,7 @@ impl<'a> Scanner<'a> {
                 Some(b'\n') => {
                     if self.lenient {
                         self.pos += 1;
-                        return Ok(Some(f));
+                        return Ok(Some(f.finished()));
                     }
                     return Err(Error::parse(
                         Parse::InvalidHeaderToken,
@@ -844,32 +909,32 @@ impl<'a> Scanner<'a> {
                     }
                     f.last_raw.push_str(&latin1(&seg));
                     let trimmed = trim_ows(&f.last_raw).to_owned();
-                    if let Some(last) = f.headers.last_mut() {
-                        last.1 = trimmed;
-                    }
+                    f.headers.set_last_value(trimmed);
                     first = false;
                     continue;
                 }
                 Some(_) => {}
             }
             first = false;
-            // Field name.
+            // Field name: token bytes up to the colon.
             let name_start = self.pos;
-            loop {
-                match self.peek() {
-                    None => {
-                        self.pending = self.pos - name_start;
-                        return Ok(None);
-                    }
-                    Some(b':') => break,
-                    Some(b) if crate::validate::is_token_byte(b) => self.pos += 1,
-                    Some(_) => {
-                        return Err(Error::parse(
-                            Parse::InvalidHeaderToken,
-                            "Invalid header token",
-                            self.pos,
-                        ))
-                    }
+            let rest = &self.buf[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&b| !crate::validate::TOKEN_BYTES[usize::from(b)])
+                .unwrap_or(rest.len());
+            match self.peek() {
+                None => {
+                    self.pending = self.pos - name_start;
+                    return Ok(None);
+                }
+                Some(b':') => {}
+                Some(_) => {
+                    return Err(Error::parse(
+                        Parse::InvalidHeaderToken,
+                        "Invalid header token",
+                        self.pos,
+                    ))
                 }
             }
             if self.pos == name_start {
@@ -896,36 +961,42 @@ impl<'a> Scanner<'a> {
                 return Ok(None);
             }
             let lf_pos = self.pos;
-            let name = latin1(&self.buf[name_start..name_end]);
+            let name = latin1_cow(&self.buf[name_start..name_end]);
             let raw_value = &self.buf[value_start..value_end];
-            f.last_raw = latin1(raw_value);
-            let value = trim_ows(&f.last_raw).to_owned();
-            let raw = f.last_raw.clone();
+            if self.lenient {
+                // Only the lenient parser takes obs-fold continuations.
+                f.last_raw = latin1(raw_value);
+            }
+            let value = latin1_cow(trim_ows_bytes(raw_value));
             let at = Offsets {
                 after_colon,
                 value_start,
                 lf_pos,
             };
-            self.special_header(&mut f, &name, &raw, at)?;
-            f.headers.push((name, value));
+            self.special_header(&mut f, &name, raw_value, at)?;
+            f.headers.push(name, value);
         }
     }
 
     /// Scan value bytes up to CR/LF; validate them (strict mode).
     fn value_bytes(&mut self) -> Result<Option<usize>, Error> {
-        loop {
-            match self.peek() {
-                None => return Ok(None),
-                Some(b'\r' | b'\n') => return Ok(Some(self.pos)),
-                Some(b) if self.lenient || b == b'\t' || (b >= 0x20 && b != 0x7f) => self.pos += 1,
-                Some(_) => {
-                    return Err(Error::parse(
-                        Parse::InvalidHeaderToken,
-                        "Invalid header value char",
-                        self.pos,
-                    ))
-                }
-            }
+        let lenient = self.lenient;
+        let rest = &self.buf[self.pos..];
+        let stop = rest.iter().position(|&b| {
+            b == b'\r' || b == b'\n' || !(lenient || b == b'\t' || (b >= 0x20 && b != 0x7f))
+        });
+        let Some(n) = stop else {
+            self.pos = self.buf.len();
+            return Ok(None);
+        };
+        self.pos += n;
+        match self.buf[self.pos] {
+            b'\r' | b'\n' => Ok(Some(self.pos)),
+            _ => Err(Error::parse(
+                Parse::InvalidHeaderToken,
+                "Invalid header value char",
+                self.pos,
+            )),
         }
     }
 
@@ -971,18 +1042,29 @@ impl<'a> Scanner<'a> {
     /// (`chunked`, `close`, `keep-alive`, `upgrade`, a length) as followed
     /// by spaces only, so a tab after it makes it another token (or, after
     /// a length, an error), although Node trims the value it shows.
-    fn special_header(
+    fn special_header<H>(
         &self,
-        f: &mut Fields,
+        f: &mut Fields<H>,
         name: &str,
-        raw: &str,
+        raw_value: &[u8],
         at: Offsets,
     ) -> Result<(), Error> {
+        const SPECIAL: [&str; 4] = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "upgrade",
+        ];
+        if !SPECIAL.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            return Ok(());
+        }
         let Offsets {
             after_colon,
             value_start,
             lf_pos,
         } = at;
+        let raw = latin1_cow(raw_value);
+        let raw: &str = &raw;
         let value = trim_ows(raw);
         if name.eq_ignore_ascii_case("content-length") {
             if f.content_length.is_some() {
@@ -1121,6 +1203,14 @@ fn trim_ows(s: &str) -> &str {
     s.trim_matches(|c| c == ' ' || c == '\t')
 }
 
+/// [`trim_ows`] on bytes (the same result once they are latin-1 decoded).
+fn trim_ows_bytes(b: &[u8]) -> &[u8] {
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
 #[cfg(test)]
 // rstest expands each case into a function taking every column.
 #[allow(clippy::too_many_arguments)]
@@ -1151,8 +1241,8 @@ mod tests {
         }
     }
 
-    fn pairs(h: &[(String, String)]) -> Vec<(&str, &str)> {
-        h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    fn pairs(h: &RawHeaders) -> Vec<(&str, &str)> {
+        h.iter().collect()
     }
 
     /// Errors recorded from Node 23.5.0's HTTPParser (probe parse.js):
@@ -1776,7 +1866,7 @@ mod tests {
                 panic!("httparse partial")
             };
             assert_eq!(n, ours.head_len);
-            assert_eq!(theirs.method, Some(ours.method.as_str()));
+            assert_eq!(theirs.method, Some(ours.method));
             assert_eq!(theirs.path, Some(ours.url.as_str()));
             assert_eq!(theirs.version, Some(ours.version.1));
             let theirs: Vec<(String, String)> = theirs
@@ -1784,7 +1874,7 @@ mod tests {
                 .iter()
                 .map(|h| (h.name.to_owned(), latin1(h.value)))
                 .collect();
-            assert_eq!(theirs, ours.headers);
+            assert_eq!(theirs, ours.headers.to_vec());
         }
     }
 

@@ -31,11 +31,10 @@
 //! sockets (the tests below cite the cases); the fixtures
 //! `fixtures/server/response*.md` are the same checks as scenarios.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use crate::encode::{
-    encode_response_head, js_number_to_string, latin1_bytes, OutValue, ResponseHeadInput,
-};
+use crate::encode::{encode_head, js_number_to_string, latin1_bytes, OutValue, ResponseHeadInput};
 use crate::error::Error;
 use crate::validate::{
     has_invalid_header_char, validate_header_name, validate_header_value, validate_token,
@@ -283,9 +282,35 @@ impl ContentLength {
 /// One queued header: `kOutHeaders[key] = [name, value]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    key: String,
+    /// The lower-cased name; `None` when `name` is lower-case already (the
+    /// usual `setHeader('content-type', ...)`: no second copy of it).
+    lower: Option<String>,
     name: String,
     value: OutValue,
+}
+
+impl Entry {
+    /// `kOutHeaders` key: the name lower-cased.
+    fn key(&self) -> &str {
+        self.lower.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The lower-cased `name` when it differs from `name` (`None`: the name
+/// is its own key), as [`Entry::lower`] keeps it.
+fn lower_if_needed(name: &str) -> Option<String> {
+    if name.is_ascii() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Some(crate::headers::lower_case(name)).filter(|key| key != name)
+}
+
+/// The buffers of a finished response, emptied, for the next response on
+/// the connection ([`ResponseState::recycle`], [`ResponseState::reusing`]).
+#[derive(Debug, Default)]
+pub struct Recycled {
+    headers: Vec<Entry>,
+    head: Vec<u8>,
 }
 
 /// The state of one server response.
@@ -310,7 +335,8 @@ struct Entry {
 pub struct ResponseState {
     ctx: ResponseContext,
     status_code: u16,
-    status_message: Option<String>,
+    /// Borrowed when it is a standard reason phrase (no copy per response).
+    status_message: Option<Cow<'static, str>>,
     send_date: bool,
     strict_content_length: bool,
     /// `kOutHeaders` entries in insertion order (see `ordered`).
@@ -319,6 +345,8 @@ pub struct ResponseState {
     out_headers: bool,
     /// `_header`: the rendered head.
     header: Option<Vec<u8>>,
+    /// Room for the head, from the connection's previous response.
+    spare_head: Vec<u8>,
     /// `_headerSent`: the head went to the socket.
     header_sent: bool,
     has_body: bool,
@@ -345,6 +373,9 @@ pub struct ResponseState {
     socket_corked: u32,
     /// Bytes written to the corked socket.
     held: Vec<u8>,
+    /// Inside `end()`: bytes written to the corked socket go to `out`
+    /// (see `end`).
+    held_in_out: bool,
     tick_corking: bool,
     /// `connectionCorkNT` uncorks scheduled by `write()`.
     tick_uncorks: u32,
@@ -358,7 +389,18 @@ impl ResponseState {
     /// Node equivalent: `new ServerResponse(req)` as `parserOnIncoming`
     /// sets it up.
     pub fn new(ctx: ResponseContext) -> ResponseState {
+        ResponseState::reusing(ctx, Recycled::default())
+    }
+
+    /// [`ResponseState::new`] with the buffers of a finished response
+    /// ([`ResponseState::recycle`]): a connection passes them from one
+    /// response to the next, so that a keep-alive response allocates
+    /// neither its header list nor its head.
+    pub fn reusing(ctx: ResponseContext, buffers: Recycled) -> ResponseState {
+        let Recycled { mut headers, head } = buffers;
+        headers.clear();
         ResponseState {
+            spare_head: head,
             has_body: !ctx.request_is_head,
             should_keep_alive: ctx.should_keep_alive,
             ctx,
@@ -366,7 +408,7 @@ impl ResponseState {
             status_message: None,
             send_date: true,
             strict_content_length: false,
-            headers: Vec::new(),
+            headers,
             out_headers: false,
             header: None,
             header_sent: false,
@@ -386,10 +428,31 @@ impl ResponseState {
             socket_attached: true,
             socket_corked: 0,
             held: Vec::new(),
+            held_in_out: false,
             tick_corking: false,
             tick_uncorks: 0,
             pending: Vec::new(),
         }
+    }
+
+    /// The response is done with: its emptied buffers, for
+    /// [`ResponseState::reusing`].
+    /// Buffers larger than a usual response needs are dropped instead, so
+    /// that an idle connection does not keep the room of an exceptional
+    /// one.
+    pub fn recycle(self) -> Recycled {
+        const MAX_HEAD: usize = 1024;
+        const MAX_HEADERS: usize = 16;
+        let mut headers = self.headers;
+        headers.clear();
+        if headers.capacity() > MAX_HEADERS {
+            headers = Vec::new();
+        }
+        let mut head = self.header.unwrap_or(self.spare_head);
+        if head.capacity() > MAX_HEAD {
+            head = Vec::new();
+        }
+        Recycled { headers, head }
     }
 
     /// The context the response was created with.
@@ -419,7 +482,7 @@ impl ResponseState {
     /// `res.statusMessage = m`. An empty message counts as unset when the
     /// head is built implicitly (`statusMessage ||= STATUS_CODES[code]`).
     pub fn set_status_message(&mut self, m: Option<String>) {
-        self.status_message = m;
+        self.status_message = m.map(Cow::Owned);
     }
 
     /// `res.sendDate` (default true).
@@ -542,23 +605,36 @@ impl ResponseState {
 
     /// `kOutHeaders` in JavaScript key order: array-index keys first in
     /// numeric order, then the others in insertion order.
-    fn ordered(&self) -> Vec<&Entry> {
+    ///
+    /// Allocates only when there are array-index keys to sort (collecting
+    /// none allocates nothing): the usual head is rendered straight from
+    /// the queued entries.
+    fn ordered(&self) -> impl Iterator<Item = &Entry> {
         let mut index: Vec<&Entry> = self
             .headers
             .iter()
-            .filter(|e| array_index(&e.key).is_some())
+            .filter(|e| array_index(e.key()).is_some())
             .collect();
-        index.sort_by_key(|e| array_index(&e.key));
-        index.extend(
+        index.sort_by_key(|e| array_index(e.key()));
+        index.into_iter().chain(
             self.headers
                 .iter()
-                .filter(|e| array_index(&e.key).is_none()),
-        );
-        index
+                .filter(|e| array_index(e.key()).is_none()),
+        )
     }
 
-    fn find(&self, key: &str) -> Option<usize> {
-        self.headers.iter().position(|e| e.key == key)
+    /// The queued entry of `name` (any case).
+    fn find(&self, name: &str) -> Option<usize> {
+        if name.is_ascii() {
+            // Keys are lower-case: the same test as comparing them with
+            // `name` lower-cased, without the copy.
+            return self
+                .headers
+                .iter()
+                .position(|e| e.key().eq_ignore_ascii_case(name));
+        }
+        let key = crate::headers::lower_case(name);
+        self.headers.iter().position(|e| e.key() == key)
     }
 
     /// Queue a header for the implicit head, replacing a queued one of the
@@ -576,14 +652,18 @@ impl ResponseState {
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
         self.out_headers = true;
-        let key = crate::headers::lower_case(name);
-        match self.find(&key) {
+        // The key is computed once, and compared whole with each entry's.
+        let lower = lower_if_needed(name);
+        let key = lower.as_deref().unwrap_or(name);
+        match self.headers.iter().position(|e| e.key() == key) {
             Some(i) => {
-                self.headers[i].name = name.to_owned();
-                self.headers[i].value = value;
+                let entry = &mut self.headers[i];
+                name.clone_into(&mut entry.name);
+                entry.lower = lower;
+                entry.value = value;
             }
             None => self.headers.push(Entry {
-                key,
+                lower,
                 name: name.to_owned(),
                 value,
             }),
@@ -605,8 +685,7 @@ impl ResponseState {
         }
         validate_header_name(name)?;
         validate_out_value(name, &value)?;
-        let key = crate::headers::lower_case(name);
-        let Some(i) = self.find(&key) else {
+        let Some(i) = self.find(name) else {
             return self.set_header(name, value);
         };
         let entry = &mut self.headers[i];
@@ -658,8 +737,7 @@ impl ResponseState {
     /// Node equivalent: `res.getHeader(name)` (`undefined` is `None`).
     /// Headers given only to `writeHead()` are not queued.
     pub fn get_header(&self, name: &str) -> Option<&OutValue> {
-        let key = crate::headers::lower_case(name);
-        self.headers.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.find(name).map(|i| &self.headers[i].value)
     }
 
     /// The queued headers, names lower-cased, in Node's key order.
@@ -667,8 +745,7 @@ impl ResponseState {
     /// Node equivalent: `res.getHeaders()`.
     pub fn get_headers(&self) -> Vec<(String, OutValue)> {
         self.ordered()
-            .into_iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
+            .map(|e| (e.key().to_owned(), e.value.clone()))
             .collect()
     }
 
@@ -676,7 +753,7 @@ impl ResponseState {
     ///
     /// Node equivalent: `res.getHeaderNames()`.
     pub fn get_header_names(&self) -> Vec<String> {
-        self.ordered().into_iter().map(|e| e.key.clone()).collect()
+        self.ordered().map(|e| e.key().to_owned()).collect()
     }
 
     /// The queued header names as they will be written (the spelling of the
@@ -684,7 +761,7 @@ impl ResponseState {
     ///
     /// Node equivalent: `res.getRawHeaderNames()`.
     pub fn get_raw_header_names(&self) -> Vec<String> {
-        self.ordered().into_iter().map(|e| e.name.clone()).collect()
+        self.ordered().map(|e| e.name.clone()).collect()
     }
 
     /// Whether a header is queued (name in any case).
@@ -712,7 +789,7 @@ impl ResponseState {
             "date" => self.send_date = false,
             _ => {}
         }
-        self.headers.retain(|e| e.key != key);
+        self.headers.retain(|e| e.key() != key);
         Ok(())
     }
 
@@ -748,8 +825,9 @@ impl ResponseState {
     ///    head then fails); an unanswered `Expect: 100-continue` turns
     ///    keep-alive off.
     /// 7. The head is rendered (`_storeHeader`, see
-    ///    [`encode_response_head`]): `ERR_HTTP_TRAILER_INVALID` for a
-    ///    `Trailer` header on a non-chunked response.
+    ///    [`encode_response_head`](crate::encode::encode_response_head)):
+    ///    `ERR_HTTP_TRAILER_INVALID` for a `Trailer` header on a
+    ///    non-chunked response.
     ///
     /// When the headers hold `Expect`, Node sends the head at once; those
     /// bytes wait in [`ResponseState::take_pending`].
@@ -781,11 +859,12 @@ impl ResponseState {
             return Err(Error::invalid_status_code(&status.to_string()));
         }
         match message {
-            Some(m) => self.status_message = Some(m.to_owned()),
+            Some(m) => self.status_message = Some(Cow::Owned(m.to_owned())),
             None => {
                 if self.status_message.as_deref().is_none_or(str::is_empty) {
-                    self.status_message =
-                        Some(crate::status::reason_phrase_or_unknown(status).to_owned());
+                    self.status_message = Some(Cow::Borrowed(
+                        crate::status::reason_phrase_or_unknown(status),
+                    ));
                 }
             }
         }
@@ -825,8 +904,7 @@ impl ResponseState {
             headers
         };
 
-        let message = self.status_message.clone().unwrap_or_default();
-        if has_invalid_header_char(&message) {
+        if has_invalid_header_char(self.status_message.as_deref().unwrap_or_default()) {
             return Err(Error::invalid_char("statusMessage", ""));
         }
         if status == 204 || status == 304 || (100..=199).contains(&status) {
@@ -836,16 +914,11 @@ impl ResponseState {
             self.should_keep_alive = false;
         }
 
-        let (list, validate) = match direct {
-            None if self.out_headers => (
-                self.ordered()
-                    .into_iter()
-                    .map(|e| (e.name.clone(), e.value.clone()))
-                    .collect(),
-                false,
-            ),
-            None => (Vec::new(), false),
-            Some(HeadHeaders::Object(o)) => (js_object_entries(&o), true),
+        // The headers of `writeHead(status, headers)` alone, validated when
+        // rendered; otherwise the queued ones (borrowed, not copied).
+        let given = match direct {
+            None => None,
+            Some(HeadHeaders::Object(o)) => Some(js_object_entries(&o)),
             Some(HeadHeaders::Array(a)) => {
                 if a.len() % 2 != 0 {
                     return Err(Error::invalid_arg_value(
@@ -858,29 +931,30 @@ impl ResponseState {
                     .chunks(2)
                     .map(|p| (p[0].clone(), OutValue::One(p[1].clone())))
                     .collect();
-                (pairs, true)
+                Some(pairs)
             }
         };
-        self.store_header(status, message, list, validate, now, out)
+        self.store_header(status, given, now, out)
     }
 
-    /// `_storeHeader` through [`encode_response_head`], then the state it
-    /// leaves.
+    /// `_storeHeader` through [`encode_head`], then the state it leaves.
+    /// `given`: the headers of `writeHead(status, headers)` alone (Node
+    /// validates them now); `None` renders the queued ones.
     fn store_header(
         &mut self,
         status: u16,
-        message: String,
-        list: Vec<(String, OutValue)>,
-        validate: bool,
+        given: Option<Vec<(String, OutValue)>>,
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let (maj, min) = self.ctx.request_version;
+        // The message, the headers and `uniqueHeaders` are passed to
+        // `encode_head` borrowed; these fields of the input stay empty.
         let input = ResponseHeadInput {
             status,
-            status_message: Some(message),
-            headers: list,
-            validate,
+            status_message: None,
+            headers: Vec::new(),
+            validate: given.is_some(),
             send_date: self.send_date,
             now,
             should_keep_alive: self.should_keep_alive,
@@ -902,23 +976,25 @@ impl ResponseState {
             removed_content_length: self.removed_content_length,
             removed_transfer_encoding: self.removed_transfer_encoding,
             expect_continue_unanswered: false,
-            unique_headers: self
-                .ctx
-                .unique_headers
-                .iter()
-                .map(|u| u.to_lowercase())
-                .collect(),
+            unique_headers: Vec::new(),
         };
-        let head = encode_response_head(&input)?;
-        let has_line = |name: &str| {
-            input.headers.iter().any(|(n, v)| {
-                n.eq_ignore_ascii_case(name) && !matches!(v, OutValue::Many(v) if v.is_empty())
-            })
+        let buf = std::mem::take(&mut self.spare_head);
+        let message = self.status_message.as_deref().unwrap_or_default();
+        let unique = &self.ctx.unique_headers;
+        let (head, lines) = match &given {
+            Some(list) => {
+                let list = list.iter().map(|(n, v)| (n.as_str(), v));
+                encode_head(&input, message, list, unique, buf)?
+            }
+            None => {
+                let queued = self.ordered().map(|e| (e.name.as_str(), &e.value));
+                encode_head(&input, message, queued, unique, buf)?
+            }
         };
-        if has_line("connection") {
+        if lines.connection {
             self.removed_connection = false;
         }
-        if has_line("transfer-encoding") {
+        if lines.transfer_encoding {
             self.removed_transfer_encoding = false;
         }
         if let Some(v) = head.content_length_header {
@@ -928,12 +1004,11 @@ impl ResponseState {
                 other => ContentLength::Str(other.to_js_string()),
             });
         }
-        let expect = has_line("expect");
         self.header = Some(head.bytes);
         self.header_sent = false;
         self.chunked = head.chunked;
         self.last = head.last;
-        if expect {
+        if lines.expect {
             self.send(b"", out);
         }
         Ok(())
@@ -1106,6 +1181,28 @@ impl ResponseState {
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
         self.take_pending(out);
+        // The cork `end()` puts on the socket keeps its bytes back only if
+        // it throws; when nothing is held yet, the bytes go straight to
+        // `out` and move to `held` only on a throw. The same bytes in the
+        // same order as holding them all and appending them at the uncork,
+        // without a buffer per response.
+        let start = out.len();
+        self.held_in_out = self.socket_attached && self.held.is_empty() && self.socket_corked == 0;
+        let r = self.end_corked(data, now, out);
+        if self.held_in_out && r.is_err() {
+            self.held.extend(out.drain(start..));
+        }
+        self.held_in_out = false;
+        r
+    }
+
+    /// [`end`](Self::end) after the pending bytes.
+    fn end_corked(
+        &mut self,
+        data: Option<&[u8]>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<WriteOutcome, Error> {
         let mut outcome = WriteOutcome::queued();
         if let Some(data) = data {
             if self.finished {
@@ -1380,7 +1477,7 @@ impl ResponseState {
         if self.destroyed || data.is_empty() {
             return;
         }
-        if self.socket_attached && self.socket_corked > 0 {
+        if self.socket_attached && self.socket_corked > 0 && !self.held_in_out {
             self.held.extend_from_slice(data);
         } else {
             out.extend_from_slice(data);
@@ -2156,6 +2253,20 @@ mod tests {
     // ------------------------------------------------------------ header API
 
     /// fixtures: responsesetheadername-value/*, class-httpoutgoingmessage.
+    #[test]
+    fn a_reused_response_starts_fresh() {
+        let mut first = res();
+        first.set_header("X-Old", one("1")).unwrap();
+        let first_bytes = end_with(first.clone(), Some(b"a"));
+        let mut out = Vec::new();
+        first.end(Some(b"a"), UNIX_EPOCH, &mut out).unwrap();
+        let second = ResponseState::reusing(ResponseContext::default(), first.recycle());
+        assert!(second.get_headers().is_empty());
+        assert!(!second.headers_sent());
+        assert_eq!(end_with(second, Some(b"a")), end_with(res(), Some(b"a")));
+        assert!(first_bytes.contains("X-Old: 1"));
+    }
+
     #[test]
     fn set_header_replaces_in_place_with_the_new_spelling() {
         let mut r = res();

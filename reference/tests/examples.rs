@@ -1,5 +1,5 @@
 //! The examples as real processes: `examples/echo.rs` and
-//! `examples/hello.rs` are started with `--port 0`, spoken to over raw TCP
+//! `examples/hello/` are started with `--port 0`, spoken to over raw TCP
 //! on 127.0.0.1, and their answers compared byte for byte (the `Date`
 //! value masked as `{{date}}`) with what a `node:http` server doing the
 //! same calls sends. Every expected transcript below was recorded from a

@@ -24,7 +24,7 @@
 use std::io::Write as _;
 
 use clap::Parser;
-use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse};
+use nodehttp::server::{Server, ServerOptions};
 
 /// `node:http` hello-world server.
 #[derive(Debug, Parser)]
@@ -36,18 +36,8 @@ struct Args {
     port: u16,
 }
 
-struct Hello;
-
-impl Handler for Hello {
-    async fn request(&self, req: IncomingMessage, res: ServerResponse) {
-        drop(req);
-        // Neither call can fail on a fresh response: the name and value are
-        // valid and nothing was sent yet. If the connection is gone they do
-        // nothing.
-        let _ = res.set_header("content-type", "text/plain");
-        let _ = res.end(Some(b"hello world"));
-    }
-}
+mod handler;
+use handler::Hello;
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
 /// this is called, before the server says it listens.
