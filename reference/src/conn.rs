@@ -362,6 +362,9 @@ struct Outgoing {
     ended: bool,
     /// `'finish'` was emitted.
     finished: bool,
+    /// The application let go of its last handle before `'finish'`: the
+    /// state is recycled when it finishes instead of being kept.
+    released: bool,
 }
 
 /// The server side of one connection. See the module docs.
@@ -989,6 +992,7 @@ impl Connection {
             pending: Vec::new(),
             ended: false,
             finished: false,
+            released: false,
         });
         match decoder {
             Some(body) => self.reading = Reading::Body { id, body },
@@ -1284,6 +1288,10 @@ impl Connection {
         if let Some(i) = self.finished.iter().position(|f| f.0 == id.0) {
             let (_, state) = self.finished.remove(i);
             self.recycled = state.recycle();
+        } else if let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) {
+            // Not finished yet (queued, or waiting for its socket): it
+            // goes when it finishes.
+            o.released = true;
         }
     }
 
@@ -1379,7 +1387,11 @@ impl Connection {
                     self.finished_in_packet = true;
                 }
                 if let Some(done) = self.outgoing.pop_front() {
-                    self.finished.push((done.id, done.state));
+                    if done.released {
+                        self.recycled = done.state.recycle();
+                    } else {
+                        self.finished.push((done.id, done.state));
+                    }
                 }
                 // resOnFinish: a body nobody reads is dumped.
                 if !self.body(id).is_some_and(|b| b.consuming) {

@@ -1836,3 +1836,21 @@ fn the_next_response_gets_the_socket_a_tick_after_the_finish() {
     c.publish_bodies();
     assert_eq!(text(c.transmit()), ok_response("one"));
 }
+
+#[test]
+fn a_response_let_go_before_its_finish_is_not_kept() {
+    // Pipelined: the second ends while it waits for the socket, and its
+    // handle is dropped then; once it finishes, nothing of it is kept (it
+    // was, for every pipelined request: a leak).
+    let mut c = driver();
+    c.recv(&[GET, GET].concat(), t(0));
+    let _ = std::iter::from_fn(|| c.poll_event()).count();
+    answer(&mut c, ReqId(1), b"two");
+    c.release_response(ReqId(1));
+    answer(&mut c, ReqId(0), b"one");
+    c.release_response(ReqId(0));
+    while c.publish_bodies() {}
+    assert_eq!(text(c.transmit()), ok_response("one") + &ok_response("two"));
+    assert!(c.response(ReqId(0)).is_none());
+    assert!(c.response(ReqId(1)).is_none(), "the second is still kept");
+}
