@@ -161,7 +161,9 @@ pub struct ResponseHead {
     pub body: BodyKind,
     /// The `Connection` tokens seen.
     pub connection: ConnectionFlags,
-    /// llhttp's `upgrade` for a response: 101, or 2xx to `CONNECT`.
+    /// llhttp's `upgrade` for a response: 101 with `Upgrade` and
+    /// `Connection: upgrade`, or 2xx to `CONNECT`. A 101 without them is a
+    /// final answer with no body (Node emits `'response'`).
     pub upgrade: bool,
     /// llhttp's `should_keep_alive`.
     pub should_keep_alive: bool,
@@ -434,7 +436,9 @@ pub fn parse_response(
     } else {
         BodyKind::UntilEof
     };
-    let upgrade = status == 101 || connect_ok;
+    // llhttp__before_headers_complete: for a response, both headers are
+    // needed ("otherwise it is purely informational").
+    let upgrade = (status == 101 && fields.has_upgrade && fields.connection.upgrade) || connect_ok;
     let should_keep_alive = keep_alive(version, fields.connection) && body != BodyKind::UntilEof;
     Ok(Status::Complete(ResponseHead {
         status,

@@ -4,9 +4,10 @@
 //! Node equivalent: the llhttp parser in `HTTP_RESPONSE` mode that
 //! `tickOnSocket` attaches to a socket, with `parserOnIncomingClient`'s
 //! decisions: 1xx heads other than 101 restart the parser (`'information'`,
-//! and `'continue'` for 100); 101, and 2xx to `CONNECT`, stop it with the
-//! rest of the bytes as the `head` of `'upgrade'` / `'connect'`; HEAD and
-//! 304 answers have no body; a body without length runs until EOF.
+//! and `'continue'` for 100); 101 with `Upgrade` and `Connection: upgrade`,
+//! and any answer to `CONNECT`, stop it with the rest of the bytes as the
+//! `head` of `'upgrade'` / `'connect'`; a 101 without them, HEAD and 304
+//! answers have no body; a body without length runs until EOF.
 
 use crate::chunked::ChunkedDecoder;
 use crate::error::{Error, Parse};
@@ -29,7 +30,8 @@ pub enum ResponseEvent {
         /// `res.rawTrailers` as pairs.
         trailers: Vec<(String, String)>,
     },
-    /// A 101 answer, or a 2xx answer to `CONNECT`: the parser stops; `rest`
+    /// A 101 answer with the upgrade headers, or any answer to `CONNECT`:
+    /// the parser stops; `rest`
     /// is what followed the head (`'upgrade'` / `'connect'`'s `head`).
     Upgrade {
         /// The head.
@@ -182,7 +184,9 @@ impl ClientConn {
                                 out.push(ResponseEvent::Upgrade { head, rest });
                                 return;
                             }
-                            if (100..200).contains(&head.status) {
+                            // statusIsInformational: not 101, which
+                            // without the upgrade headers is final.
+                            if (100..200).contains(&head.status) && head.status != 101 {
                                 out.push(ResponseEvent::Information(head));
                                 owned = rest;
                                 input = &owned;
