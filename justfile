@@ -80,6 +80,7 @@ fuzz TARGET SECONDS="60":
     case "{{TARGET}}" in
       parse_response) seeds=target/fuzz-seeds/responses ;;
       connection) seeds=target/fuzz-seeds/seeds/connection ;;
+      client_connection) seeds=target/fuzz-seeds/seeds/client_connection ;;
       *) seeds=target/fuzz-seeds/requests ;;
     esac
     mkdir -p fuzz/corpus/{{TARGET}} fuzz/regressions/{{TARGET}}

@@ -1,20 +1,24 @@
 //! `nodehttp-conformance corpus`: the fixtures as a fuzzing corpus.
 //!
-//! Every server scenario gives the raw bytes its client sends (the `>`
-//! lines of its `wire` block, first connection only) and the bytes it
-//! expects back (the `<` lines, with `{{date}}` replaced by a fixed
-//! IMF-fixdate). The minimised finds kept in `fuzz/regressions/<target>/`
-//! come along. Layout of the output directory:
+//! Every scenario gives the raw bytes the client sends and those the
+//! server sends, on its first connection: for a server scenario the `>`
+//! lines of its `wire` block and the `<` lines (with `{{date}}` replaced by
+//! a fixed IMF-fixdate), for a client scenario the `<` lines (with
+//! `{{port}}` replaced by a fixed port) and the `>` lines. The minimised
+//! finds kept in `fuzz/regressions/<target>/` come along. Layout of the
+//! output directory:
 //!
 //! ```text
-//! requests/<id>             raw request bytes, one file per scenario
-//! responses/<id>            raw response bytes, one file per scenario
-//! regressions/<target>/<f>  the finds, in each fuzz target's input format
-//! differential/<f>          request streams on which the reference once
-//!                           differed from Node (`fuzz/differential`)
-//! differential/<f>.node     Node 23.5.0's answer to each: the bytes with
-//!                           `Date` masked, then `<eof>` or `<open>`
-//! seeds/connection/<id>     requests in the `connection` target's format
+//! requests/<id>                 raw request bytes, one file per scenario
+//! responses/<id>                raw response bytes, one file per scenario
+//! regressions/<target>/<f>      the finds, in each fuzz target's input format
+//! differential/<f>              request streams on which the reference once
+//!                               differed from Node (`fuzz/differential`)
+//! differential/<f>.node         Node 23.5.0's answer to each: the bytes with
+//!                               `Date` masked, then `<eof>` or `<open>`
+//! seeds/connection/<id>         requests in the `connection` target's format
+//! seeds/client_connection/<id>  responses, with the methods of the requests
+//!                               they answer, in `client_connection`'s format
 //! ```
 //!
 //! `<id>` is the scenario id with `/` replaced by `__`
@@ -23,10 +27,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use nodehttp::chunked::ChunkedDecoder;
+use nodehttp::parse::{parse_request, BodyKind, ParseOptions, Status};
+
 use crate::fixture::{Expected, Scenario, Side, Step, Suite};
 
 /// The date that stands for `{{date}}` in exported responses.
 pub const FIXED_DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+/// The port that stands for `{{port}}` in exported requests.
+pub const FIXED_PORT: &str = "8000";
 
 /// One scenario's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,47 +45,96 @@ pub struct Exchange {
     pub name: String,
     /// What the client sends.
     pub request: Vec<u8>,
-    /// What the server must answer.
+    /// What the server sends (for a server scenario, what it must answer).
     pub response: Vec<u8>,
+    /// The methods of the requests in `request`, in order (as far as they
+    /// parse): how the client reads `response`.
+    pub methods: Vec<String>,
 }
 
-/// The bytes of a scenario's first connection.
+/// The bytes of a scenario's first connection: for a server scenario the
+/// steps before any `! connect` / `! use`, for a client scenario those of
+/// the connection of the first `! accept` (also when `! use` comes back to
+/// it).
 pub fn exchange(s: &Scenario) -> Exchange {
-    let mut request = Vec::new();
-    let mut response = Vec::new();
-    // The steps before any `! connect` / `! use` are the first connection's.
-    let mut first = true;
+    let mut sent = Vec::new();
+    let mut expected = Vec::new();
+    let mut first: Option<&str> = None;
+    let mut current = s.side == Side::Server;
     for w in &s.wire {
-        match &w.step {
-            Step::Connect(_) | Step::Use(_) => first = false,
-            Step::Send(b) if first => request.extend_from_slice(b),
-            Step::Expect(parts) if first => {
+        match (&w.step, s.side) {
+            (Step::Connect(_) | Step::Use(_), Side::Server) => current = false,
+            (Step::Accept(n) | Step::Use(n), Side::Client) => {
+                current = *first.get_or_insert(n) == n.as_str();
+            }
+            (Step::Send(b), _) if current => sent.extend_from_slice(b),
+            (Step::Expect(parts), _) if current => {
                 for p in parts {
                     match p {
-                        Expected::Bytes(b) => response.extend_from_slice(b),
-                        Expected::Date => response.extend_from_slice(FIXED_DATE.as_bytes()),
-                        // Placeholders of client scenarios only.
-                        #[allow(unreachable_patterns)]
-                        _ => {}
+                        Expected::Bytes(b) => expected.extend_from_slice(b),
+                        Expected::Date => expected.extend_from_slice(FIXED_DATE.as_bytes()),
+                        Expected::Port => expected.extend_from_slice(FIXED_PORT.as_bytes()),
                     }
                 }
             }
             _ => {}
         }
     }
+    let (request, response) = match s.side {
+        Side::Server => (sent, expected),
+        Side::Client => (expected, sent),
+    };
     Exchange {
         name: s.id.replace('/', "__"),
+        methods: methods(&request),
         request,
         response,
     }
 }
 
-/// The exchanges of every server scenario that sends something.
+/// The methods of the requests in `bytes`, up to the first that does not
+/// parse (leniently) or that ends HTTP on the connection (`CONNECT`, an
+/// upgrade).
+pub fn methods(bytes: &[u8]) -> Vec<String> {
+    let opts = ParseOptions {
+        insecure: true,
+        ..ParseOptions::default()
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let Ok(Status::Complete(head)) = parse_request(&bytes[at..], &opts) else {
+            break;
+        };
+        out.push(head.method.to_owned());
+        if head.upgrade {
+            break;
+        }
+        at += head.head_len;
+        match head.body {
+            BodyKind::ContentLength(n) => {
+                at += usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len() - at);
+            }
+            BodyKind::Chunked => {
+                let mut body = Vec::new();
+                match ChunkedDecoder::new(opts).decode(&bytes[at..], &mut body) {
+                    Ok(p) if p.done => at += p.consumed,
+                    _ => break,
+                }
+            }
+            BodyKind::None | BodyKind::UntilEof => {}
+        }
+    }
+    out
+}
+
+/// The exchanges of every scenario whose client sends something.
 pub fn exchanges(suite: &Suite) -> Vec<Exchange> {
     suite
         .scenarios
         .iter()
-        .filter(|s| s.side == Side::Server)
         .map(exchange)
         .filter(|e| !e.request.is_empty())
         .collect()
@@ -133,6 +192,14 @@ pub fn export(suite: &Suite, regressions_from: &Path, out: &Path) -> io::Result<
             &e.name,
             &nodehttp::fuzzing::connection_input(&e.request),
         )?;
+        if !e.response.is_empty() {
+            let methods: Vec<&str> = e.methods.iter().map(String::as_str).collect();
+            write(
+                "seeds/client_connection",
+                &e.name,
+                &nodehttp::fuzzing::client_connection_input(&e.response, &methods),
+            )?;
+        }
     }
     for (target, name, bytes) in regressions(regressions_from)? {
         write(&format!("regressions/{target}"), &name, &bytes)?;

@@ -41,6 +41,23 @@ fn response_target_passes_on_every_fixture_response() {
 }
 
 #[test]
+fn client_target_passes_on_every_fixture_response() {
+    let all = exchanges();
+    let client = all
+        .iter()
+        .filter(|e| e.name.starts_with("client__"))
+        .count();
+    assert!(client > 50, "only {client} client scenarios with requests");
+    for e in &all {
+        let methods: Vec<&str> = e.methods.iter().map(String::as_str).collect();
+        if e.name.starts_with("client__") {
+            assert!(!methods.is_empty(), "{}: no request parses", e.name);
+        }
+        fuzzing::client_connection(&fuzzing::client_connection_input(&e.response, &methods));
+    }
+}
+
+#[test]
 fn every_kept_find_passes_its_target() {
     let found = corpus::regressions(&corpus::regressions_dir(&fixtures())).expect("readable");
     for (target, name, bytes) in &found {
@@ -68,10 +85,15 @@ fn the_corpus_command_writes_requests_responses_and_seeds() {
     let count = |sub: &str| std::fs::read_dir(out.join(sub)).map_or(0, |d| d.count());
     let (requests, seeds) = (count("requests"), count("seeds/connection"));
     let differential = count("differential");
+    let (responses, client_seeds) = (count("responses"), count("seeds/client_connection"));
     std::fs::remove_dir_all(&out).expect("removable");
     assert!(
         requests > 100 && requests == seeds,
         "{requests} requests, {seeds} seeds"
+    );
+    assert!(
+        responses > 100 && responses == client_seeds,
+        "{responses} responses, {client_seeds} client seeds"
     );
     // The differential finds with Node's answers, in pairs.
     assert!(

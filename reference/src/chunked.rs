@@ -11,7 +11,7 @@
 //! `parser.execute` buffer) were recorded from Node 23.5.0 (probe parse.js).
 
 use crate::error::{Error, Parse};
-use crate::parse::{ConnectionFlags, ParseOptions, Scanner};
+use crate::parse::{ConnectionFlags, HeadFilter, ParseOptions, Scanner};
 use crate::validate::{has_invalid_header_char, is_token_byte, validate_token};
 
 /// Node's limit on the chunk extensions of one chunk
@@ -89,7 +89,9 @@ pub struct ChunkedDecoder {
     state: ChunkedState,
     size: u64,
     ext_len: usize,
+    /// The unfinished trailer section, through `trailer_filter`.
     trailer_buf: Vec<u8>,
+    trailer_filter: HeadFilter,
     trailers: Vec<(String, String)>,
     trailer_connection: ConnectionFlags,
     opts: ParseOptions,
@@ -109,6 +111,7 @@ impl ChunkedDecoder {
             size: 0,
             ext_len: 0,
             trailer_buf: Vec::new(),
+            trailer_filter: HeadFilter::trailers(),
             trailers: Vec::new(),
             trailer_connection: ConnectionFlags::default(),
             opts,
@@ -144,6 +147,14 @@ impl ChunkedDecoder {
         } else {
             head_keep_alive || t.keep_alive
         }
+    }
+
+    /// The bytes held for an unfinished trailer section (chunk data and
+    /// sizes are never held): at most
+    /// [`max_buffered_head`](crate::parse::max_buffered_head) of
+    /// `maxHeaderSize`.
+    pub fn buffered(&self) -> usize {
+        self.trailer_buf.len()
     }
 
     /// Decode as much of `input` as possible, appending chunk data to
@@ -501,10 +512,14 @@ impl ChunkedDecoder {
             Ok(Some(f)) => f,
             Ok(None) => match s.need_more::<()>(0) {
                 Ok(_) => {
+                    // Kept without what llhttp skips uncounted (offsets
+                    // into later input stay right: only held bytes go).
+                    let new = self.trailer_buf.split_off(before);
+                    self.trailer_filter.push(&new, &mut self.trailer_buf);
                     return Ok(Progress {
                         consumed: input.len(),
                         done: false,
-                    })
+                    });
                 }
                 Err(e) => return Err(relocate(e, to_input)),
             },

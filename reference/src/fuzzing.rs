@@ -11,16 +11,19 @@
 //! that raw requests (the fixtures' corpus) are good seeds; the few knobs
 //! they turn (split points, a small `maxHeaderSize`, `insecureHTTPParser`)
 //! come from a hash of the input. The structured targets ([`validators`],
-//! [`headers`], [`connection`]) decode their input with `arbitrary`.
+//! [`headers`], [`connection`], [`client_connection`]) decode their input
+//! with `arbitrary`; the two connection targets after a length-prefixed
+//! byte stream, so that the fixtures' requests and responses are seeds.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use arbitrary::{Arbitrary, Unstructured};
 
 use crate::chunked::ChunkedDecoder;
+use crate::client::conn::{ClientConn, ResponseEvent};
 use crate::conn::{Closing, ConnConfig, Connection, Event, ReqId, MAX_PIPELINED};
 use crate::headers::{HeaderMap, HeaderOptions, HeaderValue, DISCARD_DUPLICATES};
-use crate::parse::{self, BodyKind, ParseOptions, Status};
+use crate::parse::{self, BodyKind, ParseOptions, ResponseHead, Status};
 use crate::validate;
 
 /// FNV-1a: the knobs of the byte-oriented targets, from their input.
@@ -769,7 +772,8 @@ pub fn connection(data: &[u8]) {
     run_connection(&settings, stream, &ops);
 }
 
-/// Splits a [`connection`] input into its stream and the rest.
+/// Splits a [`connection`] or [`client_connection`] input into its stream
+/// and the rest.
 fn split_stream(data: &[u8]) -> (&[u8], &[u8]) {
     if data.len() < 2 {
         return (&[], data);
@@ -786,6 +790,568 @@ pub fn connection_input(stream: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The methods of the [`client_connection`] target's requests: those that
+/// change how an answer is read (`HEAD`: no body; `CONNECT`: any answer
+/// detaches the socket) and two that do not.
+const CLIENT_METHODS: [&str; 4] = ["GET", "HEAD", "CONNECT", "POST"];
+
+/// A request of the [`client_connection`] target.
+///
+/// A request's `Upgrade` header changes nothing in how its answer is read:
+/// [`ClientConn`] takes the method only, as Node 23.5.0's parser decides
+/// `upgrade` from the answer alone (llhttp: 101 with `Upgrade` and
+/// `Connection: upgrade`). What such a request changes is that its
+/// connection is not reused, which `close` stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientRequest {
+    method: &'static str,
+    /// The request said `Connection: close` (or asked for an upgrade): the
+    /// connection is not reused after its answer.
+    close: bool,
+}
+
+impl ClientRequest {
+    /// The default: a `GET` on a keep-alive connection.
+    const GET: ClientRequest = ClientRequest {
+        method: "GET",
+        close: false,
+    };
+
+    /// From one byte: the method in the low two bits, `close` in `0x80`.
+    fn from_byte(b: u8) -> ClientRequest {
+        ClientRequest {
+            method: CLIENT_METHODS[usize::from(b & 3)],
+            close: b & 0x80 != 0,
+        }
+    }
+
+    /// The byte of a keep-alive request with `method` (other methods read
+    /// their answers as `POST` does).
+    fn byte(method: &str) -> u8 {
+        CLIENT_METHODS
+            .iter()
+            .position(|m| m.eq_ignore_ascii_case(method))
+            .unwrap_or(3) as u8
+    }
+}
+
+/// Settings of the [`client_connection`] target.
+#[derive(Debug, Clone, Default, Arbitrary)]
+pub struct ClientSettings {
+    /// `maxHeaderSize` is small (16..=1039) rather than the default.
+    pub small_header_size: Option<u16>,
+    /// `insecureHTTPParser`.
+    pub insecure: bool,
+}
+
+/// One step of the [`client_connection`] target.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum ClientOp {
+    /// The next `n % left + 1` bytes of the stream arrive.
+    Recv(u16),
+    /// The server closes the connection: the rest never arrives.
+    Eof,
+}
+
+/// What an answer produced ([`ResponseEvent`]s, consecutive data joined).
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Information(ResponseHead),
+    Head(ResponseHead),
+    Data(Vec<u8>),
+    End(Vec<(String, String)>),
+    /// The head and every byte after it, as the socket's new owner sees them.
+    Upgrade(ResponseHead, Vec<u8>),
+    Error(&'static str),
+}
+
+/// The reading of one answer, following its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Body,
+    Ended,
+    Stopped,
+}
+
+/// What one feeding of a stream gave: each request with what its answer
+/// produced, and the reader's `is_complete`, `has_response`, `is_stopped`
+/// and `keep_alive` at the end.
+#[derive(Debug, Clone, PartialEq)]
+struct ClientOutcome {
+    answers: Vec<(ClientRequest, Vec<Got>)>,
+    last_state: [bool; 4],
+}
+
+/// One feeding of a stream to the readers of successive requests on one
+/// connection, checking each event as it comes against the stream itself.
+struct ClientRun<'a> {
+    opts: ParseOptions,
+    requests: &'a [ClientRequest],
+    stream: &'a [u8],
+    fed: usize,
+    answers: Vec<(ClientRequest, Vec<Got>)>,
+    conn: ClientConn,
+    phase: Phase,
+    /// Where the current head starts in the stream.
+    head_at: usize,
+    /// Where the current body starts, how it is framed, what came of it.
+    body_at: usize,
+    framing: BodyKind,
+    body: Vec<u8>,
+    /// Where the answer ended in the stream, when it just did.
+    ended_at: Option<usize>,
+    eof: bool,
+}
+
+/// Streams up to this length are also fed byte by byte (each byte of a
+/// head rescans it).
+const CLIENT_BYTE_BY_BYTE_MAX: usize = 1024;
+
+impl<'a> ClientRun<'a> {
+    fn new(opts: ParseOptions, requests: &'a [ClientRequest], stream: &'a [u8]) -> Self {
+        let first = requests.first().copied().unwrap_or(ClientRequest::GET);
+        ClientRun {
+            opts,
+            requests,
+            stream,
+            fed: 0,
+            answers: vec![(first, Vec::new())],
+            conn: ClientConn::new(first.method, opts),
+            phase: Phase::Head,
+            head_at: 0,
+            body_at: 0,
+            framing: BodyKind::None,
+            body: Vec::new(),
+            ended_at: None,
+            eof: false,
+        }
+    }
+
+    fn request(&self) -> ClientRequest {
+        self.answers.last().expect("one answer at least").0
+    }
+
+    fn got(&mut self, g: Got) {
+        let got = &mut self.answers.last_mut().expect("one answer at least").1;
+        match (got.last_mut(), g) {
+            (Some(Got::Data(d)), Got::Data(more)) => d.extend_from_slice(&more),
+            (_, g) => got.push(g),
+        }
+    }
+
+    /// Feeds the stream in pieces of these lengths, then EOF if `eof`.
+    fn run(mut self, pieces: &[usize], eof: bool) -> ClientOutcome {
+        let mut at = 0;
+        for &n in pieces {
+            self.recv(&self.stream[at..at + n]);
+            at += n;
+        }
+        assert_eq!(at, self.stream.len());
+        if eof {
+            self.eof = true;
+            if !self.detached() {
+                let mut evs = Vec::new();
+                self.conn.feed_eof(&mut evs);
+                self.events(evs);
+            }
+        }
+        let c = &self.conn;
+        ClientOutcome {
+            last_state: [
+                c.is_complete(),
+                c.has_response(),
+                c.is_stopped(),
+                c.keep_alive(),
+            ],
+            answers: self.answers,
+        }
+    }
+
+    /// Whether an upgrade took the socket.
+    fn detached(&self) -> bool {
+        matches!(
+            self.answers.last().and_then(|a| a.1.last()),
+            Some(Got::Upgrade(..))
+        )
+    }
+
+    fn recv(&mut self, piece: &[u8]) {
+        self.fed += piece.len();
+        if self.detached() {
+            if let Some((_, got)) = self.answers.last_mut() {
+                if let Some(Got::Upgrade(_, rest)) = got.last_mut() {
+                    rest.extend_from_slice(piece);
+                }
+            }
+            return;
+        }
+        let mut input = piece.to_vec();
+        loop {
+            let mut evs = Vec::new();
+            self.conn.feed(&input, &mut evs);
+            let settled = matches!(self.phase, Phase::Ended | Phase::Stopped);
+            assert!(
+                !settled || evs.is_empty(),
+                "events after the answer ended or stopped: {evs:?}"
+            );
+            self.events(evs);
+            let Some(end) = self.ended_at.take() else {
+                return;
+            };
+            // The bytes after the answer are handed over, as they came.
+            let rest = self.conn.take_rest();
+            assert_eq!(
+                rest,
+                &self.stream[end..self.fed],
+                "the bytes after the answer"
+            );
+            if !self.conn.keep_alive() || self.request().close {
+                return;
+            }
+            // Keep-alive: the next request's reader gets what followed.
+            let next = self
+                .requests
+                .get(self.answers.len())
+                .copied()
+                .unwrap_or(ClientRequest::GET);
+            self.answers.push((next, Vec::new()));
+            self.conn = ClientConn::new(next.method, self.opts);
+            self.phase = Phase::Head;
+            self.head_at = end;
+            if rest.is_empty() {
+                return;
+            }
+            input = rest;
+        }
+    }
+
+    fn events(&mut self, evs: Vec<ResponseEvent>) {
+        for ev in evs {
+            self.event(ev);
+        }
+        let c = &self.conn;
+        assert_eq!(c.is_complete(), self.phase == Phase::Ended, "is_complete");
+        assert_eq!(
+            c.has_response(),
+            matches!(self.phase, Phase::Body | Phase::Ended),
+            "has_response"
+        );
+        assert_eq!(c.is_stopped(), self.phase == Phase::Stopped, "is_stopped");
+        if matches!(self.phase, Phase::Head | Phase::Body) {
+            assert!(
+                c.buffered() <= c.max_buffered(),
+                "{} bytes held (maxHeaderSize {}, bound {})",
+                c.buffered(),
+                self.opts.max_header_size,
+                c.max_buffered()
+            );
+        }
+    }
+
+    /// The head as the stream has it at `head_at`.
+    fn check_head(&self, h: &ResponseHead) {
+        let req = self.request();
+        let bytes = &self.stream[self.head_at..self.fed];
+        match parse::parse_response(bytes, req.method, &self.opts) {
+            Ok(Status::Complete(expected)) => assert_eq!(h, &expected, "the head"),
+            other => panic!("a head the stream does not have there: {other:?}"),
+        }
+    }
+
+    fn event(&mut self, ev: ResponseEvent) {
+        let req = self.request();
+        match ev {
+            ResponseEvent::Information(h) => {
+                assert_eq!(self.phase, Phase::Head, "'information' after the head");
+                assert!(
+                    (100..200).contains(&h.status) && h.status != 101,
+                    "'information' for {}",
+                    h.status
+                );
+                assert_ne!(req.method, "CONNECT", "'information' for CONNECT");
+                self.check_head(&h);
+                self.head_at += h.head_len;
+                self.got(Got::Information(h));
+            }
+            ResponseEvent::Head(h) => {
+                assert_eq!(self.phase, Phase::Head, "a second final head");
+                assert!(
+                    !(100..200).contains(&h.status) || h.status == 101,
+                    "a final head with {}",
+                    h.status
+                );
+                assert_ne!(req.method, "CONNECT", "'response' for CONNECT");
+                self.check_head(&h);
+                if req.method == "HEAD" || h.status == 204 || h.status == 304 {
+                    assert_eq!(
+                        h.body,
+                        BodyKind::None,
+                        "a body for {} {}",
+                        req.method,
+                        h.status
+                    );
+                }
+                self.phase = Phase::Body;
+                self.body_at = self.head_at + h.head_len;
+                self.framing = h.body;
+                self.body.clear();
+                self.got(Got::Head(h));
+            }
+            ResponseEvent::Data(d) => {
+                assert_eq!(self.phase, Phase::Body, "data outside a body");
+                assert!(!d.is_empty(), "empty data");
+                assert_ne!(self.framing, BodyKind::None, "data without a body");
+                self.body.extend_from_slice(&d);
+                let n = self.body.len();
+                if let BodyKind::ContentLength(len) = self.framing {
+                    assert!(n as u64 <= len, "{n} bytes of a {len}-byte body");
+                }
+                if self.framing != BodyKind::Chunked {
+                    assert_eq!(
+                        self.body,
+                        &self.stream[self.body_at..self.body_at + n],
+                        "the body as sent"
+                    );
+                }
+                self.got(Got::Data(d));
+            }
+            ResponseEvent::End { trailers } => {
+                assert_eq!(self.phase, Phase::Body, "'end' outside a body");
+                let (body, expected_trailers, end) = self.expected_body();
+                assert_eq!(self.body, body, "the body ({:?})", self.framing);
+                assert_eq!(trailers, expected_trailers, "the trailers");
+                assert!(
+                    !(self.conn.keep_alive() && self.framing == BodyKind::UntilEof),
+                    "keep-alive after a body that ran until EOF"
+                );
+                self.phase = Phase::Ended;
+                self.ended_at = Some(end);
+                self.got(Got::End(trailers));
+            }
+            ResponseEvent::Upgrade { head, rest } => {
+                assert_eq!(self.phase, Phase::Head, "an upgrade after the head");
+                assert!(
+                    head.status == 101 || req.method == "CONNECT",
+                    "an upgrade on {} to {}",
+                    head.status,
+                    req.method
+                );
+                self.check_head(&head);
+                let after = self.head_at + head.head_len;
+                assert_eq!(
+                    rest,
+                    &self.stream[after..self.fed],
+                    "the bytes after the head"
+                );
+                self.phase = Phase::Stopped;
+                self.got(Got::Upgrade(head, rest));
+            }
+            ResponseEvent::Error(e) => {
+                self.check_error(&e);
+                self.phase = Phase::Stopped;
+                self.got(Got::Error(e.code()));
+            }
+        }
+    }
+
+    /// The body, trailers and end offset the stream gives for the current
+    /// answer, decoded in one go.
+    fn expected_body(&self) -> (Vec<u8>, Vec<(String, String)>, usize) {
+        let at = self.body_at;
+        match self.framing {
+            BodyKind::None => (Vec::new(), Vec::new(), at),
+            BodyKind::ContentLength(n) => {
+                let end = at + usize::try_from(n).expect("a length within the stream");
+                (self.stream[at..end].to_vec(), Vec::new(), end)
+            }
+            BodyKind::UntilEof => {
+                assert!(self.eof, "a body without length ended before EOF");
+                (self.stream[at..self.fed].to_vec(), Vec::new(), self.fed)
+            }
+            BodyKind::Chunked => {
+                let mut d = ChunkedDecoder::new(self.opts);
+                let mut body = Vec::new();
+                let p = d
+                    .decode(&self.stream[at..self.fed], &mut body)
+                    .unwrap_or_else(|e| panic!("the chunked body, whole: {e}"));
+                assert!(p.done, "the chunked body, whole, is not over");
+                (body, d.trailers().to_vec(), at + p.consumed)
+            }
+        }
+    }
+
+    /// A parse error: the stream, parsed in one go, has one there too.
+    fn check_error(&self, e: &crate::Error) {
+        let overflow =
+            |c: &str| matches!(c, "HPE_HEADER_OVERFLOW" | "HPE_CHUNK_EXTENSIONS_OVERFLOW");
+        match self.phase {
+            Phase::Head => {
+                let bytes = &self.stream[self.head_at..self.fed];
+                match parse::parse_response(bytes, self.request().method, &self.opts) {
+                    Err(w) => assert_eq!(w.code(), e.code(), "the error, head whole"),
+                    other => panic!("{} where the head whole gives {other:?}", e.code()),
+                }
+            }
+            Phase::Body => {
+                assert_eq!(
+                    self.framing,
+                    BodyKind::Chunked,
+                    "an error in a {:?} body",
+                    self.framing
+                );
+                let mut body = Vec::new();
+                let whole = ChunkedDecoder::new(self.opts)
+                    .decode(&self.stream[self.body_at..self.fed], &mut body);
+                match whole {
+                    // Which error comes first may depend on the pieces when
+                    // one is a size limit (see `same_decoding`).
+                    Err(w) if overflow(w.code()) || overflow(e.code()) => {}
+                    Err(w) => {
+                        assert_eq!(w.code(), e.code(), "the error, body whole");
+                        assert_eq!(self.body, body, "the body before the error");
+                    }
+                    Ok(p) => panic!("{} where the body whole gives {p:?}", e.code()),
+                }
+            }
+            Phase::Ended | Phase::Stopped => {
+                panic!("{} after the answer ended or stopped", e.code())
+            }
+        }
+    }
+}
+
+/// Two feedings of the same stream gave the same: the same answers, with
+/// the same events, except which error ends the last when one is a size
+/// limit (llhttp counts a span when it ends or when the buffer does).
+fn same_client_outcome(a: &ClientOutcome, b: &ClientOutcome, how: &str) {
+    let limit = |o: &ClientOutcome| {
+        matches!(
+            o.answers.last().and_then(|(_, g)| g.last()),
+            Some(Got::Error(
+                "HPE_HEADER_OVERFLOW" | "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+            ))
+        )
+    };
+    let error = |o: &ClientOutcome| {
+        matches!(
+            o.answers.last().and_then(|(_, g)| g.last()),
+            Some(Got::Error(_))
+        )
+    };
+    if a != b && error(a) && error(b) && (limit(a) || limit(b)) {
+        let n = a.answers.len();
+        assert_eq!(n, b.answers.len(), "{how}: answers");
+        assert_eq!(a.answers[..n - 1], b.answers[..n - 1], "{how}");
+        assert_eq!(a.answers[n - 1].0, b.answers[n - 1].0, "{how}");
+        assert_eq!(a.last_state, b.last_state, "{how}");
+        return;
+    }
+    assert_eq!(a, b, "{how}");
+}
+
+/// Runs the [`client_connection`] target on its decoded input.
+fn run_client_connection(
+    settings: &ClientSettings,
+    requests: &[ClientRequest],
+    stream: &[u8],
+    ops: &[ClientOp],
+) {
+    let mut opts = ParseOptions {
+        insecure: settings.insecure,
+        ..ParseOptions::default()
+    };
+    if let Some(n) = settings.small_header_size {
+        opts.max_header_size = 16 + usize::from(n % 1024);
+    }
+    // The pieces the ops cut, and where EOF comes.
+    let mut pieces = Vec::new();
+    let mut fed = 0;
+    let mut eof = false;
+    for op in ops {
+        match *op {
+            ClientOp::Recv(n) => {
+                let left = stream.len() - fed;
+                if left > 0 {
+                    let n = usize::from(n) % left + 1;
+                    pieces.push(n);
+                    fed += n;
+                }
+            }
+            ClientOp::Eof => {
+                eof = true;
+                break;
+            }
+        }
+    }
+    if !eof && fed < stream.len() {
+        pieces.push(stream.len() - fed);
+        fed = stream.len();
+    }
+    let stream = &stream[..fed];
+    let whole: &[usize] = if fed == 0 { &[] } else { &[fed] };
+    let once = ClientRun::new(opts, requests, stream).run(whole, eof);
+    let cut = ClientRun::new(opts, requests, stream).run(&pieces, eof);
+    same_client_outcome(&once, &cut, "whole, then in the fuzzer's pieces");
+    if fed <= CLIENT_BYTE_BY_BYTE_MAX {
+        let bytes = ClientRun::new(opts, requests, stream).run(&vec![1; fed], eof);
+        same_client_outcome(&once, &bytes, "whole, then byte by byte");
+    }
+}
+
+/// The client's reading of answers ([`ClientConn`]), driven as the
+/// client's socket drives it. The input is a little-endian `u16` length
+/// `L`, `L` bytes of what the server sends, a byte `K` and `K` request
+/// bytes (method in the low two bits: `GET`, `HEAD`, `CONNECT`, `POST`;
+/// `0x80`: the connection is not reused after it; requests beyond these
+/// are keep-alive `GET`s), then [`ClientSettings`] and [`ClientOp`]s
+/// (decoded with `arbitrary`; none is fine: the stream then arrives in one
+/// piece and the connection stays open). Each answer complete on a
+/// keep-alive connection is followed by the next request's, which reads
+/// the bytes after it. The stream is fed whole, in the ops' pieces and
+/// (up to 1 KiB) byte by byte.
+///
+/// Checks: no panic; the events of each answer come in a legal order
+/// (`'information'` only for 1xx other than 101 and before the head; one
+/// head; data only after it; one `'end'`, after it; nothing after an
+/// error, an upgrade or the end); every head is the one the stream has
+/// there, parsed in one go; data of a `Content-Length` or read-until-EOF
+/// body is the stream's bytes, the whole declared length at `'end'`; a
+/// chunked body at `'end'` is the stream's body decoded in one go, with
+/// its trailers; answers to `HEAD` and 204/304 have no body; only 101 or
+/// an answer to `CONNECT` upgrades, with the bytes after the head; a parse
+/// error is one the stream parsed in one go gives too, and it stops the
+/// reader (not reused); the bytes after a complete answer are handed over
+/// as sent; the bytes held for an unfinished head or trailers stay under
+/// [`ClientConn::max_buffered`]; the outcome is the same however the
+/// stream is split.
+pub fn client_connection(data: &[u8]) {
+    let (stream, rest) = split_stream(data);
+    let (requests, rest) = match rest.split_first() {
+        Some((&k, rest)) => rest.split_at(usize::from(k).min(rest.len())),
+        None => (rest, rest),
+    };
+    let requests: Vec<ClientRequest> = requests
+        .iter()
+        .map(|&b| ClientRequest::from_byte(b))
+        .collect();
+    let mut u = Unstructured::new(rest);
+    let settings = ClientSettings::arbitrary(&mut u).unwrap_or_default();
+    let ops = Vec::<ClientOp>::arbitrary_take_rest(u).unwrap_or_default();
+    run_client_connection(&settings, &requests, stream, &ops);
+}
+
+/// A [`client_connection`] input for what a server sends in answer to
+/// requests with these methods, on one keep-alive connection (what the
+/// seed corpus holds).
+pub fn client_connection_input(stream: &[u8], methods: &[&str]) -> Vec<u8> {
+    let mut v = connection_input(stream);
+    let methods = &methods[..methods.len().min(usize::from(u8::MAX))];
+    v.push(methods.len() as u8);
+    v.extend(methods.iter().map(|m| ClientRequest::byte(m)));
+    v
+}
+
 /// A fuzz target: bytes in, a panic on a broken invariant.
 pub type Target = fn(&[u8]);
 
@@ -797,4 +1363,110 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("validators", validators),
     ("headers", headers),
     ("connection", connection),
+    ("client_connection", client_connection),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stream: &[u8], methods: &[u8], settings: ClientSettings, ops: &[ClientOp]) {
+        let requests: Vec<ClientRequest> = methods
+            .iter()
+            .map(|&b| ClientRequest::from_byte(b))
+            .collect();
+        run_client_connection(&settings, &requests, stream, ops);
+    }
+
+    fn small(n: u16) -> ClientSettings {
+        ClientSettings {
+            small_header_size: Some(n),
+            insecure: false,
+        }
+    }
+
+    #[test]
+    fn client_target_reads_answers_in_sequence() {
+        let stream = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+            HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc\
+            HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n\
+            HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nde\r\n0\r\nT:  v\r\n\r\n\
+            HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n\
+            HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil eof";
+        let ops = [ClientOp::Recv(7), ClientOp::Recv(50), ClientOp::Recv(3)];
+        // GET, HEAD (its Content-Length: 9 frames nothing), GET, GET, GET.
+        run(stream, &[0, 0, 1], ClientSettings::default(), &ops);
+        run(
+            stream,
+            &[0, 0, 1],
+            ClientSettings::default(),
+            &[ClientOp::Recv(90), ClientOp::Eof],
+        );
+        let mut all = ops.to_vec();
+        all.extend([ClientOp::Recv(u16::MAX), ClientOp::Eof]);
+        run(stream, &[0, 0, 1], small(200), &all);
+    }
+
+    #[test]
+    fn client_target_upgrades_and_stops_on_errors() {
+        let upgrade =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nframes";
+        run(
+            upgrade,
+            &[3],
+            ClientSettings::default(),
+            &[ClientOp::Recv(40)],
+        );
+        run(
+            b"HTTP/1.1 407 No\r\n\r\ntunnel",
+            &[2],
+            ClientSettings::default(),
+            &[],
+        );
+        run(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 2x",
+            &[],
+            small(0),
+            &[ClientOp::Recv(3)],
+        );
+        let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n";
+        run(
+            bad_chunk,
+            &[],
+            ClientSettings::default(),
+            &[ClientOp::Recv(50)],
+        );
+    }
+
+    #[test]
+    fn client_target_holds_no_more_than_the_bound() {
+        // CR LF before the status line and spaces after a colon, which
+        // llhttp skips without counting, with a 40-byte maxHeaderSize.
+        let mut stream = b"\r\n".repeat(600);
+        stream.extend_from_slice(b"HTTP/1.1 200 OK\r\nX:");
+        stream.extend_from_slice(&[b' '; 1500]);
+        stream.extend_from_slice(b"y\r\nContent-Length: 0\r\n\r\n");
+        stream.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT:");
+        stream.extend_from_slice(&[b'\t'; 1500]);
+        stream.extend_from_slice(b"v\r\n\r\n");
+        let ops: Vec<ClientOp> = (0..40).map(|i| ClientOp::Recv(97 + i)).collect();
+        run(&stream, &[], small(24), &ops);
+        run(
+            &stream,
+            &[],
+            small(24),
+            &[ClientOp::Recv(1), ClientOp::Recv(3000)],
+        );
+    }
+
+    #[test]
+    fn client_inputs_carry_the_methods() {
+        let input =
+            client_connection_input(b"HTTP/1.1 200 OK\r\n\r\n", &["HEAD", "connect", "PUT"]);
+        assert_eq!(input[..2], [19, 0]);
+        assert_eq!(input[21..], [3, 1, 2, 3]);
+        assert_eq!(ClientRequest::from_byte(0x81).method, "HEAD");
+        assert!(ClientRequest::from_byte(0x81).close);
+        client_connection(&input);
+    }
+}

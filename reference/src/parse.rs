@@ -164,7 +164,9 @@ pub struct ResponseHead {
     pub body: BodyKind,
     /// The `Connection` tokens seen.
     pub connection: ConnectionFlags,
-    /// llhttp's `upgrade` for a response: 101, or 2xx to `CONNECT`.
+    /// llhttp's `upgrade` for a response: 101 with `Upgrade` and
+    /// `Connection: upgrade`, or 2xx to `CONNECT`. A 101 without them is a
+    /// final answer with no body (Node emits `'response'`).
     pub upgrade: bool,
     /// llhttp's `should_keep_alive`.
     pub should_keep_alive: bool,
@@ -443,7 +445,9 @@ pub fn parse_response(
     } else {
         BodyKind::UntilEof
     };
-    let upgrade = status == 101 || connect_ok;
+    // llhttp__before_headers_complete: for a response, both headers are
+    // needed ("otherwise it is purely informational").
+    let upgrade = (status == 101 && fields.has_upgrade && fields.connection.upgrade) || connect_ok;
     let should_keep_alive = keep_alive(version, fields.connection) && body != BodyKind::UntilEof;
     Ok(Status::Complete(ResponseHead {
         status,
@@ -1211,6 +1215,124 @@ fn trim_ows_bytes(b: &[u8]) -> &[u8] {
     &b[start..end]
 }
 
+/// The most bytes an unfinished head (or trailer section) takes in a
+/// buffer kept through a [`HeadFilter`], for a given `maxHeaderSize`.
+///
+/// Every byte left in such a buffer is counted against the limit except
+/// the version and status code (13 bytes), the line ends (2 a line), a
+/// field's colon and one byte of whitespace after it. A field line counts
+/// at least its one-byte name, so it adds at most 4 uncounted bytes to
+/// each counted one, and the count stays below the limit while the head
+/// is unfinished.
+pub const fn max_buffered_head(max_header_size: usize) -> usize {
+    5 * max_header_size + 32
+}
+
+/// Drops, from bytes buffered for a head, those llhttp skips without
+/// counting them against `maxHeaderSize`: CR and LF before a status line,
+/// and the whitespace after a field's colon beyond its first byte.
+///
+/// Node parses bytes as they come and holds none of them; a parser that
+/// rescans a buffer would otherwise hold any number of them (a server can
+/// send megabytes of spaces after `X:` and Node still takes the header).
+/// The heads parsed from the filtered buffer are the same, `head_len`
+/// aside (see [`dropped`](Self::dropped)). Line ends are those of the
+/// lenient parser (CRLF, or a bare CR or LF); the strict parser fails on
+/// the others before it reads what follows them. Once the empty line that
+/// ends the head is seen, bytes pass unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadFilter {
+    state: Filter,
+    dropped: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// Before a status line: CR and LF are skipped.
+    Leading,
+    /// Inside a line (status line, field value).
+    Line,
+    /// After a CR ending a line, which an LF may follow.
+    Cr,
+    /// At the start of a line.
+    LineStart,
+    /// In a field name.
+    Name,
+    /// Right after the colon.
+    Colon,
+    /// In the whitespace after the colon, one byte of which is kept.
+    Ows,
+    /// After the CR of the empty line.
+    EndCr,
+    /// The head is over.
+    Done,
+}
+
+impl HeadFilter {
+    /// A filter at the start of a response head.
+    pub(crate) fn head() -> HeadFilter {
+        HeadFilter {
+            state: Filter::Leading,
+            dropped: 0,
+        }
+    }
+
+    /// A filter at the start of a trailer section.
+    pub(crate) fn trailers() -> HeadFilter {
+        HeadFilter {
+            state: Filter::LineStart,
+            dropped: 0,
+        }
+    }
+
+    /// How many bytes were dropped so far.
+    pub(crate) fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// Appends `data` to `buf` without the bytes to drop.
+    pub(crate) fn push(&mut self, data: &[u8], buf: &mut Vec<u8>) {
+        for (i, &b) in data.iter().enumerate() {
+            if self.state == Filter::Done {
+                buf.extend_from_slice(&data[i..]);
+                return;
+            }
+            if self.keep(b) {
+                buf.push(b);
+            } else {
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Moves past `b`; whether to keep it.
+    fn keep(&mut self, b: u8) -> bool {
+        use Filter::*;
+        let (next, keep) = match (self.state, b) {
+            (Done | EndCr, _) => (Done, true),
+            (Leading, b'\r' | b'\n') => (Leading, false),
+            (Leading, _) => (Line, true),
+            (Cr, b'\n') => (LineStart, true),
+            (Cr, _) => {
+                // The CR alone ended the line (lenient): `b` starts the next.
+                self.state = LineStart;
+                return self.keep(b);
+            }
+            (LineStart, b'\r') => (EndCr, true),
+            (LineStart, b'\n') => (Done, true),
+            (LineStart | Name, b) if crate::validate::is_token_byte(b) => (Name, true),
+            (Name, b':') => (Colon, true),
+            (Colon, b' ' | b'\t') => (Ows, true),
+            (Ows, b' ' | b'\t') => (Ows, false),
+            (_, b'\r') => (Cr, true),
+            (_, b'\n') => (LineStart, true),
+            _ => (Line, true),
+        };
+        self.state = next;
+        keep
+    }
+}
+
 #[cfg(test)]
 // rstest expands each case into a function taking every column.
 #[allow(clippy::too_many_arguments)]
@@ -1923,5 +2045,74 @@ mod tests {
             parse_request(b"FLUSH / HT", &ParseOptions::default()),
             Ok(Status::Partial)
         ));
+    }
+
+    /// The filter drops what llhttp skips uncounted, and only that: the
+    /// head parsed from what it keeps is the same, `head_len` aside.
+    #[rstest]
+    #[case::leading_lines(
+        b"\r\n\n\r\nHTTP/1.1 200 OK\r\nA:   b\r\n\r\nA:   body",
+        strict(),
+        7,
+        b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nA:   body"
+    )]
+    #[case::tabs_and_spaces(
+        b"HTTP/1.1 200 OK\r\nA:\t \t1  2\r\nB: \r\n\r\n",
+        strict(),
+        2,
+        b"HTTP/1.1 200 OK\r\nA:\t1  2\r\nB: \r\n\r\n"
+    )]
+    #[case::bare_lf(
+        b"HTTP/1.1 200 OK\nA:  1\nB:  2\n\nC:  3",
+        lenient(),
+        2,
+        b"HTTP/1.1 200 OK\nA: 1\nB: 2\n\nC:  3"
+    )]
+    #[case::bare_cr(
+        b"HTTP/1.1 200 OK\rA:  1\rB:  2\r\r\nC:  3",
+        lenient(),
+        2,
+        b"HTTP/1.1 200 OK\rA: 1\rB: 2\r\r\nC:  3"
+    )]
+    #[case::obs_fold_kept(
+        b"HTTP/1.1 200 OK\r\nA:  1\r\n   2\r\n\r\n",
+        lenient(),
+        1,
+        b"HTTP/1.1 200 OK\r\nA: 1\r\n   2\r\n\r\n"
+    )]
+    #[case::colon_in_value(
+        b"HTTP/1.1 200 OK\r\nA: x:   y\r\n\r\n",
+        strict(),
+        0,
+        b"HTTP/1.1 200 OK\r\nA: x:   y\r\n\r\n"
+    )]
+    fn the_head_filter_keeps_the_head(
+        #[case] raw: &[u8],
+        #[case] opts: ParseOptions,
+        #[case] dropped: usize,
+        #[case] kept: &[u8],
+    ) {
+        let mut f = HeadFilter::head();
+        let mut buf = Vec::new();
+        // In two pieces: the filter's state carries over.
+        f.push(&raw[..raw.len() / 2], &mut buf);
+        f.push(&raw[raw.len() / 2..], &mut buf);
+        assert_eq!(String::from_utf8_lossy(&buf), String::from_utf8_lossy(kept));
+        assert_eq!(f.dropped(), dropped);
+        let whole = parse_response(raw, "GET", &opts).unwrap();
+        let filtered = parse_response(&buf, "GET", &opts).unwrap();
+        let (Status::Complete(mut w), Status::Complete(k)) = (whole, filtered) else {
+            panic!("incomplete");
+        };
+        w.head_len -= dropped;
+        assert_eq!(w, k);
+    }
+
+    #[test]
+    fn the_trailer_filter_starts_at_a_line() {
+        let mut f = HeadFilter::trailers();
+        let mut buf = Vec::new();
+        f.push(b"T:    v\r\n\r\nX:   y", &mut buf);
+        assert_eq!(buf, b"T: v\r\n\r\nX:   y");
     }
 }

@@ -4,13 +4,16 @@
 //! Node equivalent: the llhttp parser in `HTTP_RESPONSE` mode that
 //! `tickOnSocket` attaches to a socket, with `parserOnIncomingClient`'s
 //! decisions: 1xx heads other than 101 restart the parser (`'information'`,
-//! and `'continue'` for 100); 101, and 2xx to `CONNECT`, stop it with the
-//! rest of the bytes as the `head` of `'upgrade'` / `'connect'`; HEAD and
-//! 304 answers have no body; a body without length runs until EOF.
+//! and `'continue'` for 100); 101 with `Upgrade` and `Connection: upgrade`,
+//! and any answer to `CONNECT`, stop it with the rest of the bytes as the
+//! `head` of `'upgrade'` / `'connect'`; a 101 without them, HEAD and 304
+//! answers have no body; a body without length runs until EOF.
 
 use crate::chunked::ChunkedDecoder;
 use crate::error::{Error, Parse};
-use crate::parse::{parse_response, BodyKind, ParseOptions, ResponseHead, Status};
+use crate::parse::{
+    max_buffered_head, parse_response, BodyKind, HeadFilter, ParseOptions, ResponseHead, Status,
+};
 
 /// What the bytes of the connection produced.
 #[derive(Debug)]
@@ -27,7 +30,8 @@ pub enum ResponseEvent {
         /// `res.rawTrailers` as pairs.
         trailers: Vec<(String, String)>,
     },
-    /// A 101 answer, or a 2xx answer to `CONNECT`: the parser stops; `rest`
+    /// A 101 answer with the upgrade headers, or any answer to `CONNECT`:
+    /// the parser stops; `rest`
     /// is what followed the head (`'upgrade'` / `'connect'`'s `head`).
     Upgrade {
         /// The head.
@@ -71,7 +75,10 @@ enum Body {
 pub struct ClientConn {
     method: String,
     opts: ParseOptions,
+    /// The unfinished head (through `filter`), or once the response is
+    /// complete the bytes that followed it.
     buf: Vec<u8>,
+    filter: HeadFilter,
     read: Read,
     keep_alive: bool,
 }
@@ -83,6 +90,7 @@ impl ClientConn {
             method: method.to_owned(),
             opts,
             buf: Vec::new(),
+            filter: HeadFilter::head(),
             read: Read::Head,
             keep_alive: false,
         }
@@ -109,8 +117,38 @@ impl ClientConn {
         self.keep_alive && !self.is_stopped()
     }
 
+    /// The bytes held for what is not parsed yet: an unfinished head or
+    /// trailer section. At most [`max_buffered`](Self::max_buffered) while
+    /// the response is being read; once it is complete, what followed it
+    /// (see [`take_rest`](Self::take_rest)).
+    pub fn buffered(&self) -> usize {
+        match &self.read {
+            Read::Body(Body::Chunked(d)) => d.buffered(),
+            _ => self.buf.len(),
+        }
+    }
+
+    /// The bound on [`buffered`](Self::buffered) while a response is read:
+    /// what an unfinished head can take under `maxHeaderSize`, however
+    /// many CR, LF or spaces llhttp skips without counting them.
+    pub fn max_buffered(&self) -> usize {
+        max_buffered_head(self.opts.max_header_size)
+    }
+
+    /// The bytes that followed the complete response in the input (a
+    /// pipelined or stray next response), handed over once: empty before
+    /// [`is_complete`](Self::is_complete).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        if self.is_complete() {
+            std::mem::take(&mut self.buf)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Parse `data`, appending what it produced to `out`. Bytes after a
-    /// complete response are kept (they belong to no request).
+    /// complete response are kept (they belong to no request; see
+    /// [`take_rest`](Self::take_rest)) and later input is ignored.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<ResponseEvent>) {
         let mut input: &[u8] = data;
         let mut owned;
@@ -118,17 +156,27 @@ impl ClientConn {
             match &mut self.read {
                 Read::Stopped | Read::Done => return,
                 Read::Head => {
+                    let before = self.buf.len();
                     self.buf.extend_from_slice(input);
                     match parse_response(&self.buf, &self.method, &self.opts) {
-                        Ok(Status::Partial) => return,
+                        Ok(Status::Partial) => {
+                            // Parsed as received; kept without what llhttp
+                            // skips uncounted, so the buffer stays bounded.
+                            let new = self.buf.split_off(before);
+                            self.filter.push(&new, &mut self.buf);
+                            return;
+                        }
                         Err(e) => {
                             self.read = Read::Stopped;
                             out.push(ResponseEvent::Error(e));
                             return;
                         }
-                        Ok(Status::Complete(head)) => {
+                        Ok(Status::Complete(mut head)) => {
                             let rest = self.buf.split_off(head.head_len);
                             self.buf.clear();
+                            // The head's length on the wire.
+                            head.head_len += self.filter.dropped();
+                            self.filter = HeadFilter::head();
                             // parserOnIncomingClient: any answer to CONNECT
                             // is treated as an upgrade.
                             if head.upgrade || self.method == "CONNECT" {
@@ -136,7 +184,9 @@ impl ClientConn {
                                 out.push(ResponseEvent::Upgrade { head, rest });
                                 return;
                             }
-                            if (100..200).contains(&head.status) {
+                            // statusIsInformational: not 101, which
+                            // without the upgrade headers is final.
+                            if (100..200).contains(&head.status) && head.status != 101 {
                                 out.push(ResponseEvent::Information(head));
                                 owned = rest;
                                 input = &owned;

@@ -560,7 +560,7 @@ pub enum ClientEvent {
     /// `'timeout'`: the socket was idle for the timeout (nothing else
     /// happens).
     Timeout,
-    /// `'upgrade'`: a 101 answer; the socket and the bytes after the head
+    /// `'upgrade'`: a 101 answer with `Upgrade` and `Connection: upgrade`; the socket and the bytes after the head
     /// are the caller's.
     Upgrade {
         /// The response head.

@@ -297,6 +297,10 @@ fn read_all(method: &str, input: &[u8], cut: Option<usize>) -> (Vec<String>, Cli
     &["head 200 OK", "end []"], false)]
 #[case::upgrade("GET", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nrest",
     &["upgrade 101"], false)]
+// Probed on Node 23.5.0: llhttp upgrades on 101 only with both headers;
+// without them the 101 is the final response (no body, not 'information').
+#[case::switching_without_upgrade_headers("GET", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+    &["head 101 Switching Protocols", "end []"], true)]
 #[case::connect_any_status("CONNECT", "HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nno",
     &["upgrade 407"], false)]
 #[case::bad_status("GET", "HTTP/1.1 2x0 OK\r\n\r\n", &["error HPE_INVALID_STATUS"], false)]
