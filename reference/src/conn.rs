@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::chunked::ChunkedDecoder;
 use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
-use crate::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
+use crate::parse::{parse_request, BodyKind, HeadFilter, ParseOptions, RequestHead, Status};
 use crate::response::{HeadHeaders, Recycled, ResponseContext, ResponseState};
 
 /// Node adds this to `keepAliveTimeout` before it arms the socket timer
@@ -444,6 +444,14 @@ pub struct Connection {
     /// once the listeners of the packet ran their synchronous part (Node
     /// destroys it when the parse returns, in `onParserExecuteCommon`).
     destroy_pending: bool,
+    /// The bytes llhttp skips uncounted (CR and LF before a request line,
+    /// whitespace after a field's colon beyond one byte) are dropped from
+    /// an unfinished head kept in `input`, so that it takes at most
+    /// [`max_buffered_head`](crate::parse::max_buffered_head) bytes: Node
+    /// holds none of them, and a peer may send any number.
+    head_filter: HeadFilter,
+    /// How many bytes at the start of `input` went through `head_filter`.
+    head_filtered: usize,
 }
 
 impl Connection {
@@ -494,6 +502,8 @@ impl Connection {
             have_flushed: false,
             destroy_pending: false,
             assign_pending: false,
+            head_filter: HeadFilter::head(),
+            head_filtered: 0,
         }
     }
 
@@ -556,6 +566,12 @@ impl Connection {
         let chunk_start = self.input.len();
         self.input.extend_from_slice(data);
         self.parse(0, chunk_start, now);
+    }
+
+    /// Bytes received and not parsed yet (an unfinished head, or the rest
+    /// of a packet paused at a tick point).
+    pub(crate) fn unparsed(&self) -> usize {
+        self.input.len()
     }
 
     /// Whether parsing stopped inside a packet at one of the points where
@@ -640,6 +656,27 @@ impl Connection {
         // A response that closes the connection may have cleared the input.
         let parsed = pos.min(self.input.len());
         self.input.drain(..parsed);
+        self.filter_unfinished_head(parsed);
+    }
+
+    /// After a parse that consumed `parsed` bytes: when what is left of
+    /// `input` is an unfinished head, drop from it what llhttp skips
+    /// uncounted (see [`HeadFilter`]). The head parses the same; the bytes
+    /// of the packet being parsed are the last ones, which the filter only
+    /// shortens once the next packet came, so `bytesParsed` and
+    /// `rawPacket` are the same too.
+    fn filter_unfinished_head(&mut self, parsed: usize) {
+        if parsed > 0 || self.head_filtered > self.input.len() {
+            // What is left starts a new head (or nothing).
+            self.head_filter = HeadFilter::head();
+            self.head_filtered = 0;
+        }
+        if self.reading != Reading::Head || self.head_filtered == self.input.len() {
+            return;
+        }
+        let fresh = self.input.split_off(self.head_filtered);
+        self.head_filter.push(&fresh, &mut self.input);
+        self.head_filtered = self.input.len();
     }
 
     /// Bytes written by responses and not yet sent.

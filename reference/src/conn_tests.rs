@@ -1854,3 +1854,44 @@ fn a_response_let_go_before_its_finish_is_not_kept() {
     assert!(c.response(ReqId(0)).is_none());
     assert!(c.response(ReqId(1)).is_none(), "the second is still kept");
 }
+
+#[rstest]
+#[case::whitespace_after_colon(b"GET / HTTP/1.1\r\nX:", b' ', b"a\r\nHost: h\r\n\r\n")]
+#[case::line_ends_before_request(b"", b'\n', GET)]
+#[case::between_requests(GET, b'\r', GET)]
+fn bytes_node_skips_uncounted_are_not_held(
+    #[case] start: &[u8],
+    #[case] filler: u8,
+    #[case] end: &[u8],
+) {
+    // A megabyte of what llhttp skips without counting it against
+    // maxHeaderSize: Node takes the request, holding none of those bytes;
+    // the reference must not hold them either.
+    let bound = crate::parse::max_buffered_head(crate::parse::DEFAULT_MAX_HEADER_SIZE);
+    let mut c = conn(ConnConfig::default());
+    c.recv(start, t(0));
+    for _ in 0..256 {
+        c.recv(&[filler; 4096], t(1));
+        assert!(c.input.len() <= bound, "{} bytes held", c.input.len());
+    }
+    c.recv(end, t(2));
+    let got = events(&mut c);
+    assert!(got.last().unwrap().starts_with("request"), "{got:?}");
+    assert!(c.input.is_empty());
+}
+
+#[test]
+fn an_error_after_dropped_whitespace_is_placed_in_its_own_packet() {
+    // bytesParsed counts from the start of the packet that holds the bad
+    // byte, as llhttp's offset into the buffer it was given: the spaces
+    // dropped from earlier packets do not move it.
+    let mut c = conn(ConnConfig::default());
+    c.recv(b"GET / HTTP/1.1\r\nX:", t(0));
+    c.recv(&[b' '; 1000], t(0));
+    c.recv(b"ab\x01", t(0));
+    let e = client_error(&mut c);
+    assert_eq!(
+        (e.code(), e.bytes_parsed()),
+        ("HPE_INVALID_HEADER_TOKEN", Some(2))
+    );
+}
