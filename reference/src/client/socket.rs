@@ -174,7 +174,7 @@ struct Io {
     rd: Option<ReadHalf<BoxStream>>,
     wr: Option<WriteHalf<BoxStream>>,
     connecting: Option<Connecting>,
-    /// Bytes read while no request was being served.
+    /// Bytes read just as a request took the free socket, for its parser.
     leftover: Vec<u8>,
     eof: bool,
 }
@@ -350,7 +350,21 @@ async fn idle(
                         return None;
                     }
                 }
-                Ok(n) => io.leftover.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    // Node detaches the parser from a kept-alive socket
+                    // when its response completes, and the socket flows
+                    // with no 'data' listener until a request takes it:
+                    // bytes a server sends meanwhile are dropped (a stray
+                    // response is not the next request's). They still
+                    // count as activity for the socket's timeout.
+                    timer.touch();
+                    if let Some(next) = sock.take_assigned() {
+                        // A request took the socket as they came: they
+                        // are its parser's.
+                        io.leftover.extend_from_slice(&buf[..n]);
+                        return Some(next);
+                    }
+                }
             },
             _ = sleep_until(timer.deadline) => {
                 timer.deadline = None;
