@@ -1331,8 +1331,15 @@ impl Connection {
             return;
         }
         if let Some(i) = self.finished.iter().position(|f| f.0 == id.0) {
-            let (_, state) = self.finished.remove(i);
-            self.recycled = state.recycle();
+            // Taken and dropped in place at the end of the list (the order
+            // of `finished` does not matter: it is searched by id), not
+            // moved out of it.
+            let last = self.finished.len() - 1;
+            if i != last {
+                self.finished.swap(i, last);
+            }
+            self.recycled = self.finished[last].1.take_buffers();
+            self.finished.truncate(last);
         } else if let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) {
             // Not finished yet (queued, or waiting for its socket): it
             // goes when it finishes.
