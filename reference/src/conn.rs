@@ -1438,12 +1438,13 @@ impl Connection {
                 if self.cfg.defer_body_delivery {
                     self.finished_in_packet = true;
                 }
-                if let Some(done) = self.outgoing.pop_front() {
-                    if done.released {
-                        self.recycled = done.state.recycle();
-                    } else {
-                        self.finished.push((done.id, done.state));
-                    }
+                if o.released {
+                    // Its buffers taken, the state is dropped where it
+                    // lies (no move out of the queue).
+                    self.recycled = o.state.take_buffers();
+                    self.outgoing.drain(..1);
+                } else if let Some(done) = self.outgoing.pop_front() {
+                    self.finished.push((done.id, done.state));
                 }
                 // resOnFinish: a body nobody reads is dumped.
                 if !self.body(id).is_some_and(|b| b.consuming) {
