@@ -1347,9 +1347,6 @@ impl<H: Handler> Server<H> {
         });
         let mut handlers = Vec::new();
         let _ = self.drive(&stream, &shared, &mut handlers).await;
-        // `drive` may return while its waker is registered: the handles
-        // that outlive the connection must not keep this task alive.
-        shared.wake_io.unregister();
         // The socket closes: whatever still waits on it learns it.
         shared.with(|c| {
             if c.closing() != Closing::Now {
