@@ -1601,12 +1601,7 @@ impl<H: Handler> Server<H> {
                     Poll::Pending
                 }
             });
-            // `biased`: no random start (a thread-local generator per
-            // pass); any order is correct, as every branch's state is
-            // checked again at the next pass, and the socket comes first
-            // since it is what usually wakes the task.
             tokio::select! {
-                biased;
                 ready = async {
                     match interest {
                         Some(i) => stream.ready(i).await,
