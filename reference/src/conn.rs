@@ -1201,16 +1201,8 @@ impl Connection {
 
     /// Drop body states nobody will read any more.
     fn gc_bodies(&mut self) {
-        let done = |b: &BodyState| b.dumped && (b.complete || b.aborted) && b.chunks.is_empty();
-        // Bodies usually go in order, one at a time: popping the front
-        // costs less than a pass of `retain`, which runs only when a body
-        // behind the front is done.
-        while self.bodies.front().is_some_and(done) {
-            self.bodies.pop_front();
-        }
-        if self.bodies.iter().any(done) {
-            self.bodies.retain(|b| !done(b));
-        }
+        self.bodies
+            .retain(|b| !(b.dumped && (b.complete || b.aborted) && b.chunks.is_empty()));
     }
 
     fn client_error(&mut self, error: Error, raw_packet: Option<Vec<u8>>) {

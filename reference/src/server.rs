@@ -1390,26 +1390,8 @@ impl<H: Handler> Server<H> {
     /// written in the same pass that read the request.
     fn dispatch(&self, shared: &Arc<Shared>, handlers: &mut Vec<HandlerFuture>) {
         loop {
-            // One lock for the events that only notify (a response's
-            // `'finish'` follows each request) and for the check that none
-            // is left, rather than one per event.
-            let event = {
-                let mut c = shared.lock();
-                let mut notify = false;
-                let event = loop {
-                    match c.poll_event() {
-                        Some(Event::Aborted(_) | Event::Finish(_)) => notify = true,
-                        other => break other,
-                    }
-                };
-                drop(c);
-                if notify {
-                    shared.notify_changed();
-                }
-                match event {
-                    Some(event) => event,
-                    None => return,
-                }
+            let Some(event) = shared.lock().poll_event() else {
+                return;
             };
             let socket = Socket {
                 shared: shared.clone(),
@@ -1474,8 +1456,7 @@ impl<H: Handler> Server<H> {
                     }));
                 }
                 Event::Timeout => self.inner.handler.timeout(socket),
-                // Taken above.
-                Event::Aborted(_) | Event::Finish(_) => {}
+                Event::Aborted(_) | Event::Finish(_) => shared.notify_changed(),
             }
         }
     }
@@ -1493,8 +1474,7 @@ impl<H: Handler> Server<H> {
                 let mut c = shared.lock();
                 if !c.publish_bodies() {
                     // Quiet: the ticks ran; the parser goes on.
-                    // (The clock is read only for a paused packet.)
-                    if c.paused_at_tick() && c.continue_packet(now()) {
+                    if c.continue_packet(now()) {
                         continue;
                     }
                     return;
@@ -1641,21 +1621,9 @@ impl<H: Handler> Server<H> {
     /// server's instructions under callgrind).
     fn read_socket(&self, stream: &TcpStream, shared: &Shared, shut_down: bool) -> bool {
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 16 * 1024];
-        // A read shorter than the buffer emptied the socket: its readiness
-        // is cleared (the closure says WouldBlock, the count kept aside),
-        // as tokio's own `poll_read` does, so the next wait sleeps instead
-        // of trying a `recv` that would block (a syscall and a pass per
-        // keep-alive request). Bytes arriving later raise a new edge.
-        let mut short = None;
         let read = stream.try_io(Interest::READABLE, || {
-            let n = socket2::SockRef::from(stream).recv(&mut buf)?;
-            if n > 0 && n < buf.len() {
-                short = Some(n);
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
+            socket2::SockRef::from(stream).recv(&mut buf)
         });
-        let read = short.map_or(read, Ok);
         // SAFETY: `recv` initialised the first `n` bytes it reports.
         let buf: &[u8] = match &read {
             Ok(n) => unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), *n) },
