@@ -216,7 +216,7 @@ pub trait Handler: Send + Sync + 'static {
 struct Shared {
     state: Mutex<Connection>,
     /// Something changed for the connection task (bytes queued, a close).
-    wake_io: IoWake,
+    wake_io: Notify,
     /// Something changed for the application (body data, drain, finish).
     changed: Notify,
     /// How many [`Shared::wait_for`] calls are waiting on `changed`.
@@ -229,58 +229,6 @@ struct Shared {
     local: SocketAddr,
 }
 
-/// Wakes the connection task: a flag and the task's waker.
-///
-/// A `Notify` took its internal lock to register the task, to poll it and
-/// to drop the registration, at every pass of the task (some 700
-/// instructions of a keep-alive request under callgrind); here the task
-/// registers its waker only while it waits, and a wake-up is two atomic
-/// operations.
-struct IoWake {
-    pending: AtomicBool,
-    waker: atomic_waker::AtomicWaker,
-}
-
-impl IoWake {
-    fn new() -> IoWake {
-        IoWake {
-            pending: AtomicBool::new(false),
-            waker: atomic_waker::AtomicWaker::new(),
-        }
-    }
-
-    /// Something changed: the task checks the state at its next pass, and
-    /// is woken if it waits.
-    fn notify(&self) {
-        self.pending.store(true, Ordering::SeqCst);
-        self.waker.wake();
-    }
-
-    /// The task is about to check the state: the wake-ups so far are
-    /// covered by that check.
-    fn clear(&self) {
-        self.pending.store(false, Ordering::SeqCst);
-    }
-
-    /// Wait for a wake-up after the last [`clear`](Self::clear). The
-    /// waker is registered before the flag is read, so a wake-up in
-    /// between is not lost.
-    fn poll_wait(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        self.waker.register(cx.waker());
-        if self.pending.swap(false, Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-
-    /// The task stopped waiting: the handlers it polls itself wake it no
-    /// more (their changes are checked at its next pass anyway).
-    fn unregister(&self) {
-        drop(self.waker.take());
-    }
-}
-
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while the lock is held cannot leave the connection in a
@@ -291,7 +239,7 @@ impl Shared {
     /// Run `f` on the connection and wake the task.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let r = f(&mut self.lock());
-        self.wake_io.notify();
+        self.wake_io.notify_one();
         r
     }
 
@@ -421,7 +369,7 @@ impl Socket {
                 }
             })
             .await;
-        self.shared.wake_io.notify();
+        self.shared.wake_io.notify_one();
         data
     }
 
@@ -573,7 +521,7 @@ impl IncomingMessage {
             })
             .await;
         // Room in the buffer: the task may read the socket again.
-        self.shared.wake_io.notify();
+        self.shared.wake_io.notify_one();
         match r {
             Ok(Some(d)) => Ok(Some(d)),
             Ok(None) => {
@@ -1331,7 +1279,7 @@ impl<H: Handler> Server<H> {
         let id = self.inner.next_conn.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::new(Shared {
             state: Mutex::new(Connection::new(self.conn_config(), now())),
-            wake_io: IoWake::new(),
+            wake_io: Notify::new(),
             waiters: AtomicUsize::new(0),
             changed: Notify::new(),
             peer,
@@ -1509,10 +1457,15 @@ impl<H: Handler> Server<H> {
         let mut armed: Option<Instant> = None;
         loop {
             self.run_listeners(shared, handlers).await;
-            // A wake-up from before this pass (a listener that just ran
-            // queued its response): the state is checked below anyway, so
-            // it must not cost another pass.
-            shared.wake_io.clear();
+            let wake = shared.wake_io.notified();
+            tokio::pin!(wake);
+            if wake.as_mut().enable() {
+                // A wake-up from before this pass (a listener that just ran
+                // queued its response): the state is checked below anyway,
+                // so it must not cost another pass.
+                wake.set(shared.wake_io.notified());
+                wake.as_mut().enable();
+            }
 
             // Write what is queued.
             let (closing, want_write, want_read, deadline, shutdown_now, more) = {
@@ -1595,14 +1548,13 @@ impl<H: Handler> Server<H> {
                         shared.notify_changed();
                     }
                 }
-                _ = std::future::poll_fn(|cx| shared.wake_io.poll_wait(cx)) => {}
+                _ = &mut wake => {}
                 _ = listeners => {}
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
                     shared.lock().handle_timeout(now());
                 }
             }
-            shared.wake_io.unregister();
         }
     }
 
