@@ -1323,8 +1323,15 @@ impl Connection {
             return;
         }
         if let Some(i) = self.finished.iter().position(|f| f.0 == id.0) {
-            let (_, state) = self.finished.remove(i);
-            self.recycled = state.recycle();
+            // Taken and dropped in place at the end of the list (the order
+            // of `finished` does not matter: it is searched by id), not
+            // moved out of it.
+            let last = self.finished.len() - 1;
+            if i != last {
+                self.finished.swap(i, last);
+            }
+            self.recycled = self.finished[last].1.take_buffers();
+            self.finished.truncate(last);
         } else if let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) {
             // Not finished yet (queued, or waiting for its socket): it
             // goes when it finishes.
@@ -1423,12 +1430,13 @@ impl Connection {
                 if self.cfg.defer_body_delivery {
                     self.finished_in_packet = true;
                 }
-                if let Some(done) = self.outgoing.pop_front() {
-                    if done.released {
-                        self.recycled = done.state.recycle();
-                    } else {
-                        self.finished.push((done.id, done.state));
-                    }
+                if o.released {
+                    // Its buffers taken, the state is dropped where it
+                    // lies (no move out of the queue).
+                    self.recycled = o.state.take_buffers();
+                    self.outgoing.drain(..1);
+                } else if let Some(done) = self.outgoing.pop_front() {
+                    self.finished.push((done.id, done.state));
                 }
                 // resOnFinish: a body nobody reads is dumped.
                 if !self.body(id).is_some_and(|b| b.consuming) {

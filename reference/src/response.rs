@@ -440,15 +440,25 @@ impl ResponseState {
     /// Buffers larger than a usual response needs are dropped instead, so
     /// that an idle connection does not keep the room of an exceptional
     /// one.
-    pub fn recycle(self) -> Recycled {
+    pub fn recycle(mut self) -> Recycled {
+        self.take_buffers()
+    }
+
+    /// [`recycle`](Self::recycle) of a response dropped where it lies
+    /// (the connection's list of finished responses): moving the whole
+    /// state out first cost a copy of its few hundred bytes.
+    pub(crate) fn take_buffers(&mut self) -> Recycled {
         const MAX_HEAD: usize = 1024;
         const MAX_HEADERS: usize = 16;
-        let mut headers = self.headers;
+        let mut headers = std::mem::take(&mut self.headers);
         headers.clear();
         if headers.capacity() > MAX_HEADERS {
             headers = Vec::new();
         }
-        let mut head = self.header.unwrap_or(self.spare_head);
+        let mut head = match self.header.take() {
+            Some(head) => head,
+            None => std::mem::take(&mut self.spare_head),
+        };
         if head.capacity() > MAX_HEAD {
             head = Vec::new();
         }

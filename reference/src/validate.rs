@@ -33,7 +33,8 @@ pub(crate) const TOKEN_BYTES: [bool; 256] = {
 ///
 /// Node equivalent: `checkIsHttpToken` (`_http_common._checkIsHttpToken`).
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
+    // The table: every `setHeader` checks its name, byte by byte.
+    !s.is_empty() && s.bytes().all(|b| TOKEN_BYTES[usize::from(b)])
 }
 
 /// Whether char `c` may appear in a header value: `\t`, `\x20-\x7e` or
@@ -49,6 +50,12 @@ pub const fn is_header_value_char(c: char) -> bool {
 ///
 /// Node equivalent: `checkInvalidHeaderChar` (`_http_common._checkInvalidHeaderChar`).
 pub fn has_invalid_header_char(s: &str) -> bool {
+    // Every header value and status message is checked: ASCII (the usual
+    // value) is one test per byte; only a value with a non-ASCII byte is
+    // decoded into chars (U+0080..=U+00FF are two bytes in UTF-8).
+    if s.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)) {
+        return false;
+    }
     !s.chars().all(is_header_value_char)
 }
 
