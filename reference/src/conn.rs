@@ -603,7 +603,7 @@ impl Connection {
             }
         }
         if std::mem::take(&mut self.skip_rest_of_chunk) {
-            self.input.clear();
+            self.clear_input();
             return true;
         }
         if matches!(
@@ -611,7 +611,7 @@ impl Connection {
             Reading::Stopped | Reading::Raw | Reading::Discard
         ) {
             // Destroyed, or a closing response finished, meanwhile.
-            self.input.clear();
+            self.clear_input();
             return true;
         }
         self.parse(pos.min(self.input.len()), chunk_start, now);
@@ -637,7 +637,7 @@ impl Connection {
                 Ok(None) => break,
                 Err(_) if self.message_upgrade && matches!(self.reading, Reading::Body { .. }) => {
                     self.reading = Reading::Discard;
-                    self.input.clear();
+                    self.clear_input();
                     return;
                 }
                 Err(mut error) => {
@@ -666,10 +666,9 @@ impl Connection {
     /// shortens once the next packet came, so `bytesParsed` and
     /// `rawPacket` are the same too.
     fn filter_unfinished_head(&mut self, parsed: usize) {
-        if parsed > 0 || self.head_filtered > self.input.len() {
+        if parsed > 0 {
             // What is left starts a new head (or nothing).
-            self.head_filter = HeadFilter::head();
-            self.head_filtered = 0;
+            self.reset_head_filter();
         }
         if self.reading != Reading::Head || self.head_filtered == self.input.len() {
             return;
@@ -677,6 +676,18 @@ impl Connection {
         let fresh = self.input.split_off(self.head_filtered);
         self.head_filter.push(&fresh, &mut self.input);
         self.head_filtered = self.input.len();
+    }
+
+    /// Drop every byte received and not parsed: what the filter had seen
+    /// goes with them.
+    fn clear_input(&mut self) {
+        self.input.clear();
+        self.reset_head_filter();
+    }
+
+    fn reset_head_filter(&mut self) {
+        self.head_filter = HeadFilter::head();
+        self.head_filtered = 0;
     }
 
     /// Bytes written by responses and not yet sent.
@@ -1207,7 +1218,7 @@ impl Connection {
 
     fn client_error(&mut self, error: Error, raw_packet: Option<Vec<u8>>) {
         self.reading = Reading::Stopped;
-        self.input.clear();
+        self.clear_input();
         self.message_start = None;
         let error = match raw_packet {
             Some(p) => error.with_raw_packet(p),
@@ -1450,7 +1461,7 @@ impl Connection {
                     self.outgoing.clear();
                     if !matches!(self.reading, Reading::Raw) {
                         self.reading = Reading::Stopped;
-                        self.input.clear();
+                        self.clear_input();
                     }
                     return;
                 }
