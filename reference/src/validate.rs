@@ -53,7 +53,9 @@ pub fn has_invalid_header_char(s: &str) -> bool {
     // Every header value and status message is checked: ASCII (the usual
     // value) is one test per byte; only a value with a non-ASCII byte is
     // decoded into chars (U+0080..=U+00FF are two bytes in UTF-8).
-    if s.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)) {
+    if s.bytes()
+        .all(|b| b.is_ascii() && is_header_value_char(char::from(b)))
+    {
         return false;
     }
     !s.chars().all(is_header_value_char)
