@@ -1,6 +1,6 @@
 // Reference adapter of the conformance suite: drives a real `node:http` server.
 //
-// Speaks protocol 1 (conformance/PROTOCOL.md): newline-delimited JSON, runner
+// Speaks protocol 2 (conformance/PROTOCOL.md): newline-delimited JSON, runner
 // messages on stdin, adapter messages on stdout, free-form logs on stderr.
 // Scripts (handler and listeners) follow fixtures/README.md, "Scripts".
 // Node built-ins only; runs on Node 20 and later, and unchanged on the
@@ -28,6 +28,7 @@ const API = {
   IncomingMessage: [http.IncomingMessage, 'destroy pause read resume setEncoding setTimeout'],
   ClientRequest: [http.ClientRequest, 'abort appendHeader cork destroy end flushHeaders getHeader getHeaderNames getHeaders getRawHeaderNames hasHeader removeHeader setHeader setHeaders setNoDelay setSocketKeepAlive setTimeout uncork write'],
   Server: [http.Server, 'address close closeAllConnections closeIdleConnections listen setTimeout'],
+  Agent: [http.Agent, 'createConnection destroy getName keepSocketAlive reuseSocket'],
   Socket: [net.Socket, 'destroy destroySoon end pause resume setKeepAlive setNoDelay setTimeout write'],
 };
 const MISSING = new Set();
@@ -53,6 +54,7 @@ function missingCall(script, types) {
 }
 const unsupportedCall = (key) => send({ type: 'unsupported', reason: `${IMPLEMENTATION} has no ${key}()` });
 const SERVER_TYPES = { req: 'IncomingMessage', res: 'ServerResponse', socket: 'Socket', server: 'Server' };
+const CLIENT_TYPES = { self: 'ClientRequest', req: 'ClientRequest', res: 'IncomingMessage', socket: 'Socket', agent: 'Agent' };
 
 // ---------------------------------------------------------------- output
 
@@ -146,15 +148,19 @@ const requestFields = (req) => ({
 
 const noop = () => {};
 
-// Script arguments are JSON; two tagged forms stand for the objects JSON has
-// not (fixtures/README.md, "Scripts"): {"$map": [[k, v], ...]} is a Map and
-// {"$headers": [[k, v], ...]} a Headers, as res.setHeaders() takes them.
+// Script arguments are JSON; tagged forms stand for what JSON has not
+// (conformance/PROTOCOL.md, "Scripts"): {"$map": [[k, v], ...]} is a Map,
+// {"$headers": [[k, v], ...]} a Headers (as res.setHeaders() takes them),
+// {"$error": msg} an Error, {"$repeat": [text, n]} a long string, {"$buffer":
+// text} a Buffer of the latin-1 bytes.
 function decodeArg(arg) {
   if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
     const keys = Object.keys(arg);
     if (keys.length === 1 && keys[0] === '$map') return new Map(arg.$map);
     if (keys.length === 1 && keys[0] === '$headers') return new Headers(arg.$headers);
     if (keys.length === 1 && keys[0] === '$error') return new Error(String(arg.$error));
+    if (keys.length === 1 && keys[0] === '$repeat') return String(arg.$repeat[0]).repeat(Number(arg.$repeat[1]));
+    if (keys.length === 1 && keys[0] === '$buffer') return Buffer.from(String(arg.$buffer), 'latin1');
   }
   return arg;
 }
@@ -260,10 +266,37 @@ const CONTROL = {
 
 // ---------------------------------------------------------------- scripts
 
-const PREFIXES = new Set(['req', 'res', 'socket', 'server']);
+const PREFIXES = new Set(['req', 'res', 'socket', 'server', 'http', 'agent']);
 
-// ctx: { self, req, res, socket, server, observed }; `self` is the target of
-// bare names. Runs step by step; only control steps suspend.
+// A dotted property path: `socket.remotePort` reads target.socket.remotePort.
+function readPath(target, path) {
+  let value = target;
+  for (const key of String(path).split('.')) value = value?.[key];
+  return value;
+}
+function writePath(target, path, value) {
+  const keys = String(path).split('.');
+  const last = keys.pop();
+  const parent = keys.length === 0 ? target : readPath(target, keys.join('.'));
+  if (parent == null) throw new TypeError(`cannot set '${path}': '${keys.join('.')}' is ${parent}`);
+  parent[last] = value;
+}
+
+// Calls `name` on `target`: `get` / `set` access a (dotted) property,
+// `[Symbol.asyncDispose]` is the symbol-named method, anything else a method.
+function invoke(target, name, args, what) {
+  if (target == null) throw new TypeError(`there is no ${what}`);
+  if (name === 'get') return readPath(target, args[0]);
+  if (name === 'set') { writePath(target, args[0], decodeArg(args[1])); return undefined; }
+  const key = name === '[Symbol.asyncDispose]' ? Symbol.asyncDispose : name;
+  if (typeof target[key] !== 'function') throw new TypeError(`${what}.${name} is not a function`);
+  // Arguments go as they arrive: a TOML table is a plain object, even for
+  // res.setHeaders(), which rejects it (it takes a Headers or a Map).
+  return target[key](...decodeArgs(args));
+}
+
+// ctx: { self, req, res, socket, server, http, agent, seen }; `self` is the
+// target of bare names. Runs step by step; only control steps suspend.
 async function runScript(sc, script, ctx, where) {
   for (const step of script) {
     if (!alive(sc)) return;
@@ -281,26 +314,18 @@ async function runScript(sc, script, ctx, where) {
       sendError(`${where}: unknown target '${prefix}' in step ${JSON.stringify(step)}`);
       continue;
     }
-    const target = prefix === null ? ctx.self : ctx[prefix];
+    // `socket.` is read when the step runs: a client request gets its socket late.
+    const target = prefix === null ? ctx.self
+      : prefix === 'socket' ? (ctx.socket ?? ctx.req?.socket)
+      : prefix === 'agent' ? ctx.req?.agent
+      : ctx[prefix];
 
-    const control = Object.hasOwn(CONTROL, name);
+    const control = Object.hasOwn(CONTROL, name) && prefix === null;
     let result;
     try {
-      if (control) {
-        result = CONTROL[name](sc, ctx, target, args); // a promise, or nothing
-      } else if (target == null) {
-        throw new TypeError(`there is no '${prefix}' in a '${where}' listener`);
-      } else if (name === 'get') {
-        result = target[args[0]];
-      } else if (name === 'set') {
-        target[args[0]] = args[1];
-      } else if (typeof target[name] !== 'function') {
-        throw new TypeError(`${call} is not a function`);
-      } else {
-        // Arguments go as they arrive: a TOML table is a plain object, even
-        // for res.setHeaders(), which rejects it (it takes a Headers or a Map).
-        result = target[name](...decodeArgs(args));
-      }
+      result = control
+        ? CONTROL[name](sc, ctx, target, args) // a promise, or nothing
+        : invoke(target, name, args, `'${prefix ?? 'self'}' in a '${where}' listener`);
     } catch (err) {
       emitThrow(sc, call, err); // and go on with the next step
       continue;
@@ -316,13 +341,26 @@ function startScript(sc, script, ctx, where) {
   });
 }
 
-// ---------------------------------------------------------------- listeners
+// The events reported for one request (server or client), for awaitEvent:
+// `report` emits an event and wakes the scripts waiting for it.
+function eventLog(sc, tag) {
+  const seen = new Set();
+  seen.waiters = new Set();
+  seen.report = (event, fields = {}) => {
+    emit(sc, event, { ...tag, ...fields });
+    seen.add(event);
+    for (const w of [...seen.waiters]) w(event);
+  };
+  return seen;
+}
 
-// Observe a request from the moment it is emitted: read its body (Node would
-// otherwise dump an unread body once the response finishes) and report its
-// lifecycle. `waiters` are the awaitEnd steps, released once `end`, `aborted`
-// or `req.close` has been reported.
-function observe(sc, req, res) {
+// ---------------------------------------------------------------- server
+
+// Observe a request from the moment it is emitted: with body "read", read
+// its body (Node would otherwise dump an unread body once the response
+// finishes) and report its lifecycle. `waiters` are the awaitEnd steps,
+// released once `end`, `aborted` or `req.close` has been reported.
+function observe(sc, req, res, seen) {
   const observed = { settled: false, waiters: new Set() };
   const settle = () => {
     observed.settled = true;
@@ -331,9 +369,15 @@ function observe(sc, req, res) {
   const chunks = [];
   // Strings if a script called req.setEncoding(); latin-1 is one char per byte,
   // so decoding chunk by chunk equals decoding the concatenation.
-  req.on('data', (chunk) => chunks.push(typeof chunk === 'string' ? chunk : latin1(chunk)));
+  const text = (chunk) => (typeof chunk === 'string' ? chunk : latin1(chunk));
+  if (sc.body !== 'none') {
+    req.on('data', (chunk) => {
+      chunks.push(text(chunk));
+      seen.report('req.data', { chunk: text(chunk) });
+    });
+  }
   req.on('end', () => {
-    emit(sc, 'end', {
+    seen.report('end', {
       body: chunks.join(''),
       complete: req.complete,
       trailers: jsonSafe(req.trailers),
@@ -342,13 +386,15 @@ function observe(sc, req, res) {
     });
     settle();
   });
-  req.on('aborted', () => { emit(sc, 'aborted', { complete: req.complete }); settle(); });
-  req.on('close', () => { emit(sc, 'req.close'); settle(); });
+  req.on('aborted', () => { seen.report('aborted', { complete: req.complete }); settle(); });
+  req.on('close', () => { seen.report('req.close'); settle(); });
   // A write after end() makes the response emit 'error' on the next tick; with
   // no listener that would be an uncaught exception. Not an event of the protocol.
   res.on('error', (err) => log(`response error (swallowed): ${err.code ?? err.message}`));
-  res.on('finish', () => emit(sc, 'res.finish'));
-  res.on('close', () => emit(sc, 'res.close'));
+  res.on('drain', () => seen.report('res.drain'));
+  res.on('prefinish', () => seen.report('res.prefinish'));
+  res.on('finish', () => seen.report('res.finish'));
+  res.on('close', () => seen.report('res.close'));
   return observed;
 }
 
@@ -357,8 +403,9 @@ function onRequest(sc, event, script, req, res) {
   if (!alive(sc)) return;
   track(sc, req.socket);
   emit(sc, event, requestFields(req)); // reported before the script runs
-  const observed = observe(sc, req, res);
-  const ctx = { self: res, req, res, socket: req.socket, server: sc.server, observed };
+  const seen = eventLog(sc, {});
+  const observed = observe(sc, req, res, seen);
+  const ctx = { self: res, req, res, socket: req.socket, server: sc.server, http, observed, seen };
   startScript(sc, script, ctx, event);
 }
 
@@ -386,159 +433,9 @@ function onSocketEvent(sc, event, script, args) {
   const { req, socket, fields } = SOCKET_EVENTS[event](...args);
   if (socket) track(sc, socket);
   emit(sc, event, fields);
-  const ctx = { self: socket, req, res: undefined, socket, server: sc.server, observed: null };
+  const ctx = { self: socket, req, res: undefined, socket, server: sc.server, http, observed: null, seen: null };
   startScript(sc, script, ctx, event);
 }
-
-// ---------------------------------------------------------------- client
-
-// The events of a client request, each tagged with the request's name.
-// `seen` records which were emitted, for awaitEvent steps.
-function observeClient(sc, name, req, ctx) {
-  const seen = new Set();
-  seen.waiters = new Set();
-  ctx.seen = seen;
-  const report = (event, fields = {}) => {
-    emit(sc, event, { request: name, ...fields });
-    seen.add(event);
-    for (const w of [...seen.waiters]) w(event);
-  };
-  const messageFields = (m) => ({
-    statusCode: m.statusCode,
-    statusMessage: m.statusMessage,
-    httpVersion: m.httpVersion,
-    headers: jsonSafe(m.headers),
-    rawHeaders: jsonSafe(m.rawHeaders),
-  });
-  req.on('socket', (socket) => {
-    track(sc, socket);
-    report('socket', { reusedSocket: req.reusedSocket });
-  });
-  req.on('finish', () => report('finish'));
-  req.on('continue', () => report('continue'));
-  req.on('information', (info) => report('information', {
-    statusCode: info.statusCode,
-    statusMessage: info.statusMessage,
-    httpVersion: info.httpVersion,
-    headers: jsonSafe(info.headers),
-    rawHeaders: jsonSafe(info.rawHeaders),
-  }));
-  req.on('response', (res) => {
-    ctx.res = res;
-    report('response', { ...messageFields(res), headersDistinct: jsonSafe(res.headersDistinct) });
-    const chunks = [];
-    res.on('data', (chunk) => chunks.push(typeof chunk === 'string' ? chunk : latin1(chunk)));
-    res.on('end', () => report('response.end', {
-      body: chunks.join(''),
-      complete: res.complete,
-      trailers: jsonSafe(res.trailers),
-      trailersDistinct: jsonSafe(res.trailersDistinct),
-      rawTrailers: jsonSafe(res.rawTrailers),
-    }));
-    res.on('aborted', () => report('response.aborted', { complete: res.complete }));
-    res.on('error', (err) => report('response.error', { code: jsonSafe(err?.code), message: err?.message }));
-    res.on('close', () => report('response.close'));
-  });
-  req.on('timeout', () => report('timeout'));
-  req.on('abort', () => report('abort')); // deprecated, emitted by req.abort() only
-  req.on('upgrade', (res, socket, head) => {
-    track(sc, socket);
-    report('upgrade', { ...messageFields(res), head: latin1(head) });
-  });
-  req.on('connect', (res, socket, head) => {
-    track(sc, socket);
-    report('connect', { ...messageFields(res), head: latin1(head) });
-  });
-  req.on('error', (err) => report('error', { code: jsonSafe(err?.code), name: err?.name, message: err?.message }));
-  req.on('close', () => report('close'));
-}
-
-// `$closedPort` anywhere in the options stands for a port nothing listens on.
-function fillPorts(value, msg) {
-  if (value === '$closedPort') return msg.closedPort;
-  if (typeof value === 'string') return value.replaceAll('{{port}}', String(msg.port));
-  if (Array.isArray(value)) return value.map((v) => fillPorts(v, msg));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillPorts(v, msg)]));
-  }
-  return value;
-}
-
-function startClient(msg) {
-  const sc = {
-    gen: ++generation, server: null, stopped: false, client: true,
-    sockets: new Set(), signals: new Set(), signalWaiters: new Map(), pending: new Set(),
-    agents: new Map(), requests: new Map(), msg,
-  };
-  for (const spec of Object.values(msg.requests ?? {})) {
-    const types = { self: 'ClientRequest', req: 'ClientRequest', res: 'IncomingMessage', socket: 'Socket' };
-    const missing = missingCall(spec?.script, types);
-    if (missing) { unsupportedCall(missing); return; }
-  }
-  current = sc;
-  try {
-    for (const [name, options] of Object.entries(msg.agents ?? {})) {
-      sc.agents.set(name, new http.Agent(fillPorts(options ?? {}, msg)));
-    }
-  } catch (err) {
-    sendError(`start ${msg.id ?? ''}: new Agent: ${err?.message ?? err}`);
-    return;
-  }
-  send({ type: 'started' });
-}
-
-// Issue the named request now: http.request(options) (or (url, options)),
-// then run its script on the ClientRequest.
-function clientRequest(sc, name) {
-  const spec = sc.msg.requests?.[name];
-  if (!spec) throw new TypeError(`no request '${name}'`);
-  const options = { host: '127.0.0.1', port: sc.msg.port, ...fillPorts(spec.options ?? {}, sc.msg) };
-  if (typeof options.agent === 'string') {
-    const agent = sc.agents.get(options.agent);
-    if (!agent) throw new TypeError(`no agent '${options.agent}'`);
-    options.agent = agent;
-  }
-  const ctx = { self: null, req: null, res: undefined, socket: undefined, server: undefined, observed: null };
-  if (options.signal === true) {
-    ctx.controller = new AbortController();
-    options.signal = ctx.controller.signal;
-  }
-  // `get: true` issues http.get(), which ends the request itself.
-  const issue = spec.get === true ? http.get : http.request;
-  let req;
-  try {
-    req = spec.url !== undefined
-      ? issue(fillPorts(spec.url, sc.msg), options)
-      : issue(options);
-  } catch (err) {
-    emitThrow(sc, spec.get === true ? 'http.get' : 'http.request', err);
-    return;
-  }
-  sc.requests.set(name, req);
-  ctx.self = req;
-  ctx.req = req;
-  observeClient(sc, name, req, ctx);
-  startScript(sc, spec.script ?? (spec.get === true ? [] : [['end']]), ctx, `request ${name}`);
-}
-
-function agentState(sc, name) {
-  const agent = sc.agents.get(name);
-  if (!agent) throw new TypeError(`no agent '${name}'`);
-  // Pool keys hold the runner's port: shown as {{port}}. An empty list is
-  // left out: Node sometimes keeps one (agent.sockets of a name whose only
-  // request is queued), sometimes deletes it; either way the pool is empty.
-  const counts = (pools) => Object.fromEntries(Object.entries(pools)
-    .filter(([, v]) => v.length > 0)
-    .map(([k, v]) => [k.replaceAll(`:${sc.msg.port}:`, ':{{port}}:'), v.length]));
-  emit(sc, 'agent', {
-    agent: name,
-    sockets: counts(agent.sockets),
-    freeSockets: counts(agent.freeSockets),
-    requests: counts(agent.requests),
-  });
-}
-
-// ---------------------------------------------------------------- messages
 
 function start(msg) {
   if (current) teardown(current); // a start without stop: drop the old scenario
@@ -567,7 +464,7 @@ function start(msg) {
     return;
   }
   const sc = {
-    gen: ++generation, server, stopped: false,
+    gen: ++generation, server, stopped: false, body: msg.body ?? 'read',
     sockets: new Set(), signals: new Set(), signalWaiters: new Map(), pending: new Set(),
   };
   current = sc;
@@ -575,7 +472,7 @@ function start(msg) {
   server.on('connection', (socket) => {
     if (!alive(sc)) { socket.on('error', noop); socket.destroy(); return; }
     track(sc, socket);
-    emit(sc, 'connection');
+    emit(sc, 'connection', { remotePort: socket.remotePort, localPort: socket.localPort });
   });
   server.on('close', () => emit(sc, 'server.close'));
   server.on('error', (err) => { if (alive(sc)) sendError(`server error: ${err.message}`); });
@@ -592,6 +489,190 @@ function start(msg) {
   });
 }
 
+// ---------------------------------------------------------------- client
+
+const CLIENT_LISTENERS = ['response', 'error', 'upgrade', 'connect', 'information', 'continue', 'timeout', 'socket'];
+
+// The events of a client request, each tagged with the request's name.
+// `spec.without` names the listeners not installed; `spec.body` "none"
+// leaves the response unread.
+function observeClient(sc, name, req, ctx, spec) {
+  const seen = eventLog(sc, { request: name });
+  ctx.seen = seen;
+  const report = seen.report;
+  const without = new Set(spec.without ?? []);
+  const on = (event, listener) => { if (!without.has(event)) req.on(event, listener); };
+  const messageFields = (m) => ({
+    statusCode: m.statusCode,
+    statusMessage: m.statusMessage,
+    httpVersion: m.httpVersion,
+    headers: jsonSafe(m.headers),
+    rawHeaders: jsonSafe(m.rawHeaders),
+  });
+  // Sockets are tracked for `stop` whatever the listeners.
+  req.prependListener('socket', (socket) => track(sc, socket));
+  on('socket', () => report('socket', { reusedSocket: req.reusedSocket }));
+  req.on('prefinish', () => report('prefinish'));
+  req.on('finish', () => report('finish'));
+  req.on('drain', () => report('drain'));
+  on('continue', () => report('continue'));
+  on('information', (info) => report('information', {
+    statusCode: info.statusCode,
+    statusMessage: info.statusMessage,
+    httpVersion: info.httpVersion,
+    headers: jsonSafe(info.headers),
+    rawHeaders: jsonSafe(info.rawHeaders),
+  }));
+  on('response', (res) => {
+    ctx.res = res;
+    report('response', { ...messageFields(res), headersDistinct: jsonSafe(res.headersDistinct) });
+    const chunks = [];
+    const text = (chunk) => (typeof chunk === 'string' ? chunk : latin1(chunk));
+    if (spec.body !== 'none') {
+      res.on('data', (chunk) => {
+        chunks.push(text(chunk));
+        report('response.data', { chunk: text(chunk) });
+      });
+    }
+    res.on('end', () => report('response.end', {
+      body: chunks.join(''),
+      complete: res.complete,
+      trailers: jsonSafe(res.trailers),
+      trailersDistinct: jsonSafe(res.trailersDistinct),
+      rawTrailers: jsonSafe(res.rawTrailers),
+    }));
+    res.on('aborted', () => report('response.aborted', { complete: res.complete }));
+    res.on('error', (err) => report('response.error', { code: jsonSafe(err?.code), message: err?.message }));
+    res.on('close', () => report('response.close'));
+  });
+  on('timeout', () => report('timeout'));
+  req.on('abort', () => report('abort')); // deprecated, emitted by req.abort() only
+  on('upgrade', (res, socket, head) => {
+    track(sc, socket);
+    report('upgrade', { ...messageFields(res), head: latin1(head) });
+  });
+  on('connect', (res, socket, head) => {
+    track(sc, socket);
+    report('connect', { ...messageFields(res), head: latin1(head) });
+  });
+  on('error', (err) => report('error', { code: jsonSafe(err?.code), name: err?.name, message: err?.message }));
+  req.on('close', () => report('close'));
+}
+
+// An agent whose documented overridable methods report their calls
+// (PROTOCOL.md, "start, client scenarios", hooks).
+function makeAgent(sc, name, options, hooks) {
+  const agent = new http.Agent(options);
+  const h = hooks ?? {};
+  if (h.keepSocketAlive !== undefined) {
+    const original = agent.keepSocketAlive;
+    agent.keepSocketAlive = function keepSocketAlive(socket) {
+      const result = h.keepSocketAlive === false ? false : original.call(this, socket);
+      emit(sc, 'agent.keepSocketAlive', { agent: name, result: jsonSafe(result) });
+      return result;
+    };
+  }
+  if (h.reuseSocket !== undefined) {
+    const original = agent.reuseSocket;
+    agent.reuseSocket = function reuseSocket(socket, req) {
+      emit(sc, 'agent.reuseSocket', { agent: name, request: sc.names.get(req) ?? null });
+      return original.call(this, socket, req);
+    };
+  }
+  if (h.createConnection !== undefined) {
+    const original = agent.createConnection;
+    agent.createConnection = function createConnection(opts, callback) {
+      emit(sc, 'agent.createConnection', { agent: name, host: opts?.host, port: opts?.port });
+      if (h.createConnection === 'observe') return original.call(this, opts, callback);
+      if (h.createConnection === 'error') {
+        process.nextTick(() => callback(new Error('createConnection failed')));
+        return undefined;
+      }
+      const socket = original.call(this, opts);
+      process.nextTick(() => callback(null, socket));
+      return undefined;
+    };
+  }
+  return agent;
+}
+
+function startClient(msg) {
+  const sc = {
+    gen: ++generation, server: null, stopped: false, client: true,
+    sockets: new Set(), signals: new Set(), signalWaiters: new Map(), pending: new Set(),
+    agents: new Map(), requests: new Map(), names: new WeakMap(), msg,
+  };
+  for (const spec of Object.values(msg.requests ?? {})) {
+    const missing = missingCall(spec?.script, CLIENT_TYPES);
+    if (missing) { unsupportedCall(missing); return; }
+  }
+  current = sc;
+  sc.agents.set('global', http.globalAgent);
+  try {
+    for (const [name, agent] of Object.entries(msg.agents ?? {})) {
+      sc.agents.set(name, makeAgent(sc, name, agent?.options ?? {}, agent?.hooks));
+    }
+  } catch (err) {
+    sendError(`start ${msg.id ?? ''}: new Agent: ${err?.message ?? err}`);
+    return;
+  }
+  send({ type: 'started' });
+}
+
+// Issue the named request now: http.request(options) (or (url[, options])),
+// then run its script on the ClientRequest. Options go as they came.
+function clientRequest(sc, name) {
+  const spec = sc.msg.requests?.[name];
+  if (!spec) throw new TypeError(`no request '${name}'`);
+  const options = spec.options === undefined ? undefined : { ...spec.options };
+  if (typeof options?.agent === 'string') {
+    const agent = sc.agents.get(options.agent);
+    if (!agent) throw new TypeError(`no agent '${options.agent}'`);
+    options.agent = agent;
+  }
+  const ctx = { self: null, req: null, res: undefined, socket: undefined, server: undefined, http, observed: null };
+  if (options?.signal === true) {
+    ctx.controller = new AbortController();
+    options.signal = ctx.controller.signal;
+  }
+  // `get: true` issues http.get(), which ends the request itself.
+  const issue = spec.get === true ? http.get : http.request;
+  let req;
+  try {
+    if (spec.url === undefined) req = issue(options ?? {});
+    else if (options === undefined) req = issue(spec.url);
+    else req = issue(spec.url, options);
+  } catch (err) {
+    emitThrow(sc, spec.get === true ? 'http.get' : 'http.request', err);
+    return;
+  }
+  sc.requests.set(name, req);
+  sc.names.set(req, name);
+  ctx.self = req;
+  ctx.req = req;
+  observeClient(sc, name, req, ctx, spec);
+  startScript(sc, spec.script ?? (spec.get === true ? [] : [['end']]), ctx, `request ${name}`);
+}
+
+function agentState(sc, name) {
+  const agent = sc.agents.get(name);
+  if (!agent) throw new TypeError(`no agent '${name}'`);
+  // An empty list is left out: Node sometimes keeps one (agent.sockets of a
+  // name whose only request is queued), sometimes deletes it; either way the
+  // pool is empty.
+  const counts = (pools) => Object.fromEntries(Object.entries(pools)
+    .filter(([, v]) => v.length > 0)
+    .map(([k, v]) => [k, v.length]));
+  emit(sc, 'agent', {
+    agent: name,
+    sockets: counts(agent.sockets),
+    freeSockets: counts(agent.freeSockets),
+    requests: counts(agent.requests),
+  });
+}
+
+// ---------------------------------------------------------------- messages
+
 function teardown(sc) {
   sc.stopped = true;
   generation++;
@@ -600,7 +681,11 @@ function teardown(sc) {
   for (const socket of sc.sockets) socket.destroy();
   if (sc.client) {
     for (const req of sc.requests.values()) { req.on('error', noop); req.destroy(); }
-    for (const agent of sc.agents.values()) agent.destroy();
+    for (const [name, agent] of sc.agents) {
+      if (name !== 'global') agent.destroy();
+    }
+    // The global agent outlives scenarios: only its sockets go.
+    http.globalAgent.destroy();
     return;
   }
   // No callback: the 'close' event may wait on connections; we never wait on it.
@@ -615,31 +700,50 @@ function signal(msg) {
   for (const done of [...(sc.signalWaiters.get(name) ?? [])]) done();
 }
 
-// The call is made synchronously, then acknowledged with `called`: the runner
+// Each is made synchronously, then acknowledged with `called`: the runner
 // waits for it, so a connection it opens next sees the call's effect.
+function request(msg) {
+  const sc = current;
+  if (!sc?.client) { sendError('request outside a client scenario'); return; }
+  try {
+    clientRequest(sc, String(msg.name));
+  } catch (err) {
+    emitThrow(sc, 'http.request', err);
+  }
+  send({ type: 'called' });
+}
+
+function agent(msg) {
+  const sc = current;
+  if (!sc?.client) { sendError('agent outside a client scenario'); return; }
+  try {
+    agentState(sc, String(msg.name));
+  } catch (err) {
+    emitThrow(sc, `agent.${msg.name}`, err);
+  }
+  send({ type: 'called' });
+}
+
 function call(msg) {
   const sc = current;
   if (!sc) { sendError('call outside a scenario'); return; }
-  const target = msg.target ?? 'server';
-  const args = Array.isArray(msg.args) ? msg.args : [];
-  if (target === 'client' || target === 'agent') {
-    try {
-      if (target === 'client' && msg.method === 'request') clientRequest(sc, String(args[0]));
-      else if (target === 'agent' && msg.method === 'state') agentState(sc, String(args[0]));
-      else throw new TypeError(`${target}.${msg.method} is not supported`);
-    } catch (err) {
-      emitThrow(sc, `${target}.${msg.method}`, err);
-    }
-    send({ type: 'called' });
-    return;
-  }
-  if (target !== 'server') { sendError(`call: unknown target '${msg.target}'`); return; }
+  const target = String(msg.target ?? 'server');
   const method = String(msg.method);
+  const args = Array.isArray(msg.args) ? msg.args : [];
+  let object;
+  let name = `${target}.${method}`;
+  switch (target) {
+    case 'server': object = sc.server; break;
+    case 'http': object = http; break;
+    case 'agent': object = sc.agents?.get(String(msg.name)); name = `agent.${msg.name}.${method}`; break;
+    case 'request': object = sc.requests?.get(String(msg.name)); name = `request.${msg.name}.${method}`; break;
+    default: sendError(`call: unknown target '${target}'`); return;
+  }
   try {
-    if (typeof sc.server[method] !== 'function') throw new TypeError(`server.${method} is not a function`);
-    sc.server[method](...decodeArgs(Array.isArray(msg.args) ? msg.args : []));
+    const result = invoke(object, method, args, name.slice(0, name.lastIndexOf('.')));
+    if (msg.report === true || method === 'get') emitReturn(sc, name, result, object);
   } catch (err) {
-    emitThrow(sc, `server.${method}`, err);
+    emitThrow(sc, name, err);
   }
   send({ type: 'called' });
 }
@@ -649,7 +753,7 @@ function stop() {
   send({ type: 'stopped' });
 }
 
-const HANDLERS = { start, signal, call, stop };
+const HANDLERS = { start, signal, request, agent, call, stop };
 
 function onLine(line) {
   if (line.trim() === '') return;
@@ -677,18 +781,22 @@ function onLine(line) {
 
 // ---------------------------------------------------------------- process
 
-// Nothing inside the adapter may kill it. Between scenarios a late failure is
-// only logged, so it cannot fail the next scenario.
-function reportUncaught(kind, err) {
-  log(`${kind}: ${err?.stack ?? err}`);
-  if (current) sendError(`${kind}: ${err?.message ?? err}`);
-}
-process.on('uncaughtException', (err) => reportUncaught('uncaught exception', err));
-process.on('unhandledRejection', (reason) => reportUncaught('unhandled rejection', reason));
+// Nothing inside the adapter may kill it. An exception thrown to the top
+// (an 'error' event nobody listens to, which a scenario may arrange with
+// `without`) is the implementation's behaviour: an `uncaught` event. Between
+// scenarios a late failure is only logged, so it cannot fail the next one.
+process.on('uncaughtException', (err) => {
+  log(`uncaught exception: ${err?.stack ?? err}`);
+  if (current) emit(current, 'uncaught', errorFields(err));
+});
+process.on('unhandledRejection', (reason) => {
+  log(`unhandled rejection: ${reason?.stack ?? reason}`);
+  if (current) sendError(`unhandled rejection: ${reason?.message ?? reason}`);
+});
 process.stdout.on('error', () => process.exit(0)); // the runner went away
 
 if (MISSING.size > 0) log(`${IMPLEMENTATION} lacks ${[...MISSING].join(', ')}`);
-send({ type: 'ready', protocol: 1, implementation: IMPLEMENTATION, version: process.version.slice(1) });
+send({ type: 'ready', protocol: 2, implementation: IMPLEMENTATION, version: process.version.slice(1) });
 
 const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 input.on('line', onLine);

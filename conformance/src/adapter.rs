@@ -167,7 +167,7 @@ impl Adapter {
             })) => {
                 if protocol != PROTOCOL_VERSION {
                     return Err(format!(
-                        "adapter `{cmd}` speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
+                        "adapter `{cmd}` speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION} (conformance/PROTOCOL.md, \"Changes from version 1\", says what to change)"
                     ));
                 }
                 self.info = AdapterInfo {

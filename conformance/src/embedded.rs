@@ -129,6 +129,12 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
                 }
                 None => send_error("signal outside a scenario".into()),
             },
+            Some(kind @ ("request" | "agent")) => {
+                match current.as_ref().and_then(|r| r.client.as_ref()) {
+                    Some(c) => c.command(kind, obj),
+                    None => send_error(format!("{kind} outside a client scenario")),
+                }
+            }
             Some("call") => match &current {
                 Some(r) => r.call(obj),
                 None => send_error("call outside a scenario".into()),

@@ -29,7 +29,6 @@ pub(super) struct Client {
 struct ClientInner {
     sc: Arc<Scenario>,
     msg: Map<String, Value>,
-    port: u16,
     agents: HashMap<String, Agent>,
     requests: Mutex<Vec<ClientRequest>>,
     streams: Mutex<Vec<Stream>>,
@@ -62,11 +61,18 @@ enum Stream {
 
 pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let id = msg.get("id").map(as_string).unwrap_or_default();
-    let port = msg.get("port").and_then(Value::as_u64).unwrap_or(0) as u16;
     let mut agents = HashMap::new();
     if let Some(Value::Object(list)) = msg.get("agents") {
-        for (name, options) in list {
-            match agent_options(options) {
+        for (name, agent) in list {
+            if agent
+                .get("hooks")
+                .is_some_and(|h| h.as_object().is_some_and(|h| !h.is_empty()))
+            {
+                out.send(json!({"type": "unsupported",
+                    "reason": "the embedded adapter has no agent hooks yet"}));
+                return None;
+            }
+            match agent_options(agent.get("options").unwrap_or(&Value::Null)) {
                 Ok(o) => match Agent::new(o) {
                     Ok(a) => {
                         agents.insert(name.clone(), a);
@@ -83,8 +89,16 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
             }
         }
     }
+    agents.insert("global".to_owned(), nodehttp::client::global_agent());
     if let Some(Value::Object(list)) = msg.get("requests") {
         for spec in list.values() {
+            for key in ["without", "body"] {
+                if spec.get(key).is_some() {
+                    out.send(json!({"type": "unsupported",
+                        "reason": format!("the embedded adapter has no request `{key}` yet")}));
+                    return None;
+                }
+            }
             if let Some(Value::Object(o)) = spec.get("options") {
                 for key in o.keys() {
                     if !KNOWN_OPTIONS.contains(&key.as_str()) {
@@ -108,7 +122,6 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
     let inner = Arc::new(ClientInner {
         sc: sc.clone(),
         msg: msg.clone(),
-        port,
         agents,
         requests: Mutex::new(Vec::new()),
         streams: Mutex::new(Vec::new()),
@@ -188,27 +201,6 @@ fn agent_options(v: &Value) -> Result<AgentOptions, Unsupported> {
     Ok(o)
 }
 
-/// `{{port}}` and `"$closedPort"` filled in, as the Node adapter's
-/// `fillPorts`.
-fn fill_ports(v: &Value, msg: &Map<String, Value>) -> Value {
-    match v {
-        Value::String(s) if s == "$closedPort" => {
-            msg.get("closedPort").cloned().unwrap_or(Value::Null)
-        }
-        Value::String(s) => {
-            let port = msg.get("port").map(js_string).unwrap_or_default();
-            Value::String(s.replace("{{port}}", &port))
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill_ports(x, msg)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), fill_ports(x, msg)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 fn port_value(v: &Value) -> Option<u16> {
     match v {
         Value::Number(n) => n.as_f64().map(|f| f as u16),
@@ -223,32 +215,45 @@ impl Client {
         for req in lock(&inner.requests).iter() {
             req.destroy(None);
         }
-        for agent in inner.agents.values() {
-            agent.destroy();
+        // The global agent is shared by every scenario of this process (the
+        // tests run several at once in one process): it is left alone. Its
+        // sockets of this scenario are the requests' (destroyed above) and
+        // free ones to the runner, which resets them at `stop`.
+        for (name, agent) in &inner.agents {
+            if name != "global" {
+                agent.destroy();
+            }
         }
         lock(&inner.detached).clear();
         lock(&inner.streams).clear();
+    }
+
+    /// `request` and `agent` messages.
+    pub(super) fn command(&self, kind: &str, msg: &Map<String, Value>) {
+        let inner = &self.inner;
+        let name = msg.get("name").map(as_string).unwrap_or_default();
+        let result = match kind {
+            "request" => inner.issue(&name),
+            _ => inner.agent_state(&name),
+        };
+        if let Err(t) = result {
+            let call = if kind == "request" {
+                "http.request".to_owned()
+            } else {
+                format!("agent.{name}")
+            };
+            emit_thrown(&inner.sc, &call, t);
+        }
+        inner.sc.out.send(json!({"type": "called"}));
     }
 
     pub(super) fn call(&self, msg: &Map<String, Value>) {
         let inner = &self.inner;
         let target = msg.get("target").and_then(Value::as_str).unwrap_or("");
         let method = msg.get("method").map(as_string).unwrap_or_default();
-        let arg = msg
-            .get("args")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-            .map(as_string)
-            .unwrap_or_default();
-        let result = match (target, method.as_str()) {
-            ("client", "request") => inner.issue(&arg),
-            ("agent", "state") => inner.agent_state(&arg),
-            _ => Err(type_error(format!("{target}.{method} is not supported"))),
-        };
-        if let Err(t) = result {
-            emit_thrown(&inner.sc, &format!("{target}.{method}"), t);
-        }
-        inner.sc.out.send(json!({"type": "called"}));
+        inner.sc.out.error(format!(
+            "call: the embedded client has no {target}.{method} yet"
+        ));
     }
 }
 
@@ -268,12 +273,11 @@ impl ClientInner {
             .agents
             .get(name)
             .ok_or_else(|| type_error(format!("no agent '{name}'")))?;
-        let port = format!(":{}:", self.port);
         let counts = |list: Vec<(String, usize)>| {
             Value::Object(
                 list.into_iter()
                     .filter(|(_, n)| *n > 0)
-                    .map(|(k, n)| (k.replace(&port, ":{{port}}:"), json!(n)))
+                    .map(|(k, n)| (k, json!(n)))
                     .collect(),
             )
         };
@@ -297,17 +301,15 @@ impl ClientInner {
             .and_then(|r| r.get(name))
             .cloned()
             .ok_or_else(|| type_error(format!("no request '{name}'")))?;
-        let mut options = Map::new();
-        options.insert("host".into(), json!("127.0.0.1"));
-        options.insert("port".into(), json!(self.port));
-        if let Some(Value::Object(o)) = spec.get("options").map(|o| fill_ports(o, &self.msg)) {
-            options.extend(o);
-        }
+        let options = match spec.get("options") {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
         let controller =
             (options.get("signal") == Some(&Value::Bool(true))).then(AbortController::new);
         let mut o = self.request_options(&options, controller.as_ref())?;
-        if let Some(url) = spec.get("url").map(|u| fill_ports(u, &self.msg)) {
-            o = match o.with_url(&as_string(&url)) {
+        if let Some(url) = spec.get("url") {
+            o = match o.with_url(&as_string(url)) {
                 Ok(o) => o,
                 Err(e) => {
                     emit_thrown(&self.sc, "http.request", e.into());

@@ -117,23 +117,39 @@ pub fn escape_lines(bytes: &[u8]) -> Vec<String> {
     out
 }
 
-/// Escapes bytes so that [`unescape`] gives them back (a trailing `\` aside).
+/// Runs of one byte at least this long are shown `{{b*N}}`.
+pub const RUN: usize = 32;
+
+/// Escapes bytes so that [`unescape`] gives them back (a trailing `\` aside),
+/// after `{{TEXT*N}}` is expanded: a run of [`RUN`] or more copies of one
+/// byte is written `{{b*N}}`, as fixtures write long bodies.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            0 => s.push_str("\\0"),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => {
-                let _ = write!(s, "\\x{b:02X}");
-            }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let run = bytes[i..].iter().take_while(|&&x| x == b).count();
+        if run >= RUN && !matches!(b, b'{' | b'}' | b'*') {
+            let _ = write!(s, "{{{{{}*{run}}}}}", escape_one(b));
+            i += run;
+            continue;
         }
+        s.push_str(&escape_one(b));
+        i += 1;
     }
     s
+}
+
+fn escape_one(b: u8) -> String {
+    match b {
+        b'\r' => "\\r".into(),
+        b'\n' => "\\n".into(),
+        b'\t' => "\\t".into(),
+        0 => "\\0".into(),
+        b'\\' => "\\\\".into(),
+        0x20..=0x7e => (b as char).to_string(),
+        _ => format!("\\x{b:02x}"),
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +188,21 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         let text = escape_bytes(&all);
         assert_eq!(unescape(&text).unwrap().bytes, all);
+    }
+
+    #[test]
+    fn long_runs_are_written_as_repeats() {
+        let mut bytes = b"ab".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 40));
+        bytes.extend(std::iter::repeat_n(0u8, 32));
+        bytes.extend(std::iter::repeat_n(b'y', 31));
+        let text = escape_bytes(&bytes);
+        assert_eq!(
+            text,
+            format!("ab{{{{x*40}}}}{{{{\\0*32}}}}{}", "y".repeat(31))
+        );
+        let expanded = crate::fixture::expand_repeats(&text).unwrap();
+        assert_eq!(unescape(&expanded).unwrap().bytes, bytes);
     }
 
     #[test]

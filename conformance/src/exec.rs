@@ -26,6 +26,8 @@ const SETTLE: Duration = Duration::from_millis(25);
 const CONTEXT_READ: Duration = Duration::from_millis(50);
 /// Between the pieces of a split send.
 const SPLIT_PAUSE: Duration = Duration::from_millis(2);
+/// Recording: an answer is over once nothing came for this long.
+const RECORD_IDLE: Duration = Duration::from_millis(40);
 
 /// How the runner cuts what it sends, to check that the server's answer
 /// does not depend on how bytes arrive.
@@ -116,6 +118,186 @@ struct Play<'a> {
     split: Option<Split>,
     /// Client scenarios: the runner's scripted server.
     listener: Option<TcpListener>,
+    /// The ports of this run, and how fixtures write them.
+    ports: PortNames,
+    /// Recording (`record`): what each wire step saw, as fixture lines
+    /// (`None`: the step's lines stay as written).
+    recording: Option<Vec<Option<Vec<String>>>>,
+    /// The index of the wire step being played.
+    step_index: usize,
+}
+
+/// The ports of a run (the server's, each connection's client end...) and
+/// their names in fixtures (`{{port}}`, `{{c1.port}}`): events report real
+/// numbers, which are masked back to the names before comparison.
+#[derive(Debug, Default)]
+pub struct PortNames(Vec<(u16, String)>);
+
+impl PortNames {
+    /// Names `port` `{{name}}`.
+    pub fn add(&mut self, port: u16, name: &str) {
+        self.0.retain(|(p, _)| *p != port);
+        self.0.push((port, format!("{{{{{name}}}}}")));
+    }
+
+    /// Masks the known ports in an event: a number under a key that names
+    /// a port (`remotePort`, `port`; a `return` of a call that reads one),
+    /// and `:PORT` in any string or key (`127.0.0.1:41234`, pool names).
+    pub fn mask(&self, event: &mut Map<String, Value>) {
+        if self.0.is_empty() {
+            return;
+        }
+        let returns_port = event.get("event").and_then(Value::as_str) == Some("return")
+            && event.get("call").and_then(Value::as_str).is_some_and(|c| {
+                is_port_key(c.rsplit(['.', ' ']).next().unwrap_or(c)) || c.ends_with("Port")
+            });
+        let taken = std::mem::take(event);
+        for (k, mut v) in taken {
+            let port_key = is_port_key(&k) || (k == "value" && returns_port);
+            self.mask_value(&mut v, port_key);
+            event.insert(self.mask_str(&k), v);
+        }
+    }
+
+    fn mask_value(&self, v: &mut Value, port_key: bool) {
+        match v {
+            Value::Number(n) if port_key => {
+                if let Some((_, name)) = self
+                    .0
+                    .iter()
+                    .find(|(p, _)| n.as_u64() == Some(u64::from(*p)))
+                {
+                    *v = Value::String(name.clone());
+                }
+            }
+            Value::String(s) => *s = self.mask_str(s),
+            Value::Array(a) => a.iter_mut().for_each(|x| self.mask_value(x, port_key)),
+            Value::Object(o) => {
+                let taken = std::mem::take(o);
+                for (k, mut x) in taken {
+                    self.mask_value(&mut x, is_port_key(&k));
+                    o.insert(self.mask_str(&k), x);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mask_str(&self, s: &str) -> String {
+        if !s.contains(':') {
+            return s.to_owned();
+        }
+        let mut out = s.to_owned();
+        for (port, name) in &self.0 {
+            let needle = format!(":{port}");
+            let mut from = 0;
+            while let Some(i) = out[from..].find(&needle).map(|i| i + from) {
+                let after = i + needle.len();
+                if out[after..].starts_with(|c: char| c.is_ascii_digit()) {
+                    from = after;
+                    continue;
+                }
+                out.replace_range(i + 1..after, name);
+                from = i + 1 + name.len();
+            }
+        }
+        out
+    }
+}
+
+fn is_port_key(k: &str) -> bool {
+    k == "port" || k.ends_with("Port")
+}
+
+/// A client scenario's `start`: the ports put in place (`{{port}}`,
+/// `{{closedPort}}`, `$closedPort`), the host and port added to a request
+/// with no `url` unless it says `defaults = false` or names them, and each
+/// agent's `$`-keys moved to its `hooks`.
+fn client_start(scenario: &Scenario, port: u16, closed_port: u16) -> ToAdapter {
+    let fill = |v: &Value| fill_ports(v, port, closed_port);
+    let mut agents = Map::new();
+    for (name, options) in &scenario.agents {
+        let mut opts = Map::new();
+        let mut hooks = Map::new();
+        for (k, v) in options.as_object().into_iter().flatten() {
+            match k.strip_prefix('$') {
+                Some(hook) => hooks.insert(hook.to_owned(), v.clone()),
+                None => opts.insert(k.clone(), fill(v)),
+            };
+        }
+        let mut agent = Map::new();
+        agent.insert("options".into(), Value::Object(opts));
+        if !hooks.is_empty() {
+            agent.insert("hooks".into(), Value::Object(hooks));
+        }
+        agents.insert(name.clone(), Value::Object(agent));
+    }
+    let mut requests = Map::new();
+    for (name, spec) in &scenario.requests {
+        let mut spec = match fill(spec) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
+        let defaults = spec
+            .remove("defaults")
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if defaults && !spec.contains_key("url") {
+            let options = spec
+                .entry("options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(o) = options {
+                if !["host", "hostname", "socketPath"]
+                    .iter()
+                    .any(|k| o.contains_key(*k))
+                {
+                    o.insert("host".into(), "127.0.0.1".into());
+                }
+                if !["port", "socketPath", "defaultPort"]
+                    .iter()
+                    .any(|k| o.contains_key(*k))
+                {
+                    o.insert("port".into(), port.into());
+                }
+            }
+        }
+        requests.insert(name.clone(), Value::Object(spec));
+    }
+    ToAdapter::Start {
+        id: scenario.id.clone(),
+        side: scenario.side.as_str().to_owned(),
+        options: Map::new(),
+        properties: Map::new(),
+        handler: Value::Null,
+        listeners: Map::new(),
+        body: None,
+        port: Some(port),
+        closed_port: Some(closed_port),
+        agents,
+        requests,
+    }
+}
+
+/// `{{port}}` and `{{closedPort}}` (or `"$closedPort"`) in place: a string
+/// that is only the placeholder becomes the number.
+fn fill_ports(v: &Value, port: u16, closed_port: u16) -> Value {
+    match v {
+        Value::String(s) if s == "{{port}}" => port.into(),
+        Value::String(s) if s == "{{closedPort}}" || s == "$closedPort" => closed_port.into(),
+        Value::String(s) if s.contains("{{") => Value::String(
+            s.replace("{{port}}", &port.to_string())
+                .replace("{{closedPort}}", &closed_port.to_string()),
+        ),
+        Value::Array(a) => {
+            Value::Array(a.iter().map(|x| fill_ports(x, port, closed_port)).collect())
+        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), fill_ports(x, port, closed_port)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 impl Play<'_> {
@@ -131,19 +313,28 @@ impl Play<'_> {
     /// the runner's port written `{{port}}` where the fixture has it.
     fn shown(&self, got: &[u8]) -> Vec<u8> {
         let masked = mask_dates(got);
-        match self.runner_port() {
-            Some(port) => {
-                let needle = format!("127.0.0.1:{port}");
-                let text = String::from_utf8_lossy(&masked).into_owned();
-                if text.contains(&needle) && std::str::from_utf8(&masked).is_ok() {
-                    text.replace(&needle, &format!("127.0.0.1:{}", crate::fixture::PORT_MARK))
-                        .into_bytes()
-                } else {
-                    masked
-                }
+        let Some(port) = self.runner_port() else {
+            return masked;
+        };
+        let needle = format!("127.0.0.1:{port}");
+        let shown = format!("127.0.0.1:{}", crate::fixture::PORT_MARK);
+        let mut out = Vec::with_capacity(masked.len());
+        let mut rest = &masked[..];
+        while let Some(i) = rest
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+        {
+            let after = &rest[i + needle.len()..];
+            out.extend_from_slice(&rest[..i]);
+            if after.first().is_some_and(u8::is_ascii_digit) {
+                out.extend_from_slice(needle.as_bytes());
+            } else {
+                out.extend_from_slice(shown.as_bytes());
             }
-            None => masked,
+            rest = after;
         }
+        out.extend_from_slice(rest);
+        out
     }
 
     /// Sends a `call` and waits for `called`, keeping the events that come
@@ -166,6 +357,27 @@ impl Play<'_> {
                 }
             }
         }
+    }
+
+    /// Recording: the lines that replace the current step's.
+    fn record(&mut self, lines: Vec<String>) {
+        let i = self.step_index;
+        if let Some(r) = self.recording.as_mut() {
+            if let Some(slot) = r.get_mut(i) {
+                *slot = Some(lines);
+            }
+        }
+    }
+
+    /// Recording `! open for` / `! closed within`: what came, then the
+    /// directive that holds (the same duration).
+    fn record_watch(&mut self, extra: &[u8], closed: Option<&'static str>, d: Duration) {
+        let mut lines = transcript_lines('<', &self.shown(extra));
+        lines.push(match closed {
+            Some(_) => format!("! closed within {}", d.as_millis()),
+            None => format!("! open for {}", d.as_millis()),
+        });
+        self.record(lines);
     }
 
     fn both_lines(&mut self, lines: Vec<String>) {
@@ -217,6 +429,9 @@ impl Play<'_> {
                 .await
                 .map_err(|e| format!("cannot connect to 127.0.0.1:{}: {e}", self.port))?;
             let _ = stream.set_nodelay(true);
+            if let Ok(a) = stream.local_addr() {
+                self.ports.add(a.port(), &format!("{name}.port"));
+            }
             self.conns.insert(
                 name.clone(),
                 Conn {
@@ -283,6 +498,33 @@ impl Play<'_> {
                         self.fail(line, e);
                     }
                 }
+            }
+            Step::Expect(pieces) if self.recording.is_some() => {
+                let timeout = self.scenario.timeout;
+                let want = mask_dates(&expected_text_with(pieces, self.runner_port()).0);
+                let c = match self.conn().await {
+                    Ok(c) => c,
+                    Err(e) => return self.fail(line, e),
+                };
+                // The first byte may come late (after a timer); then what
+                // follows within RECORD_IDLE belongs to the same answer,
+                // unless what came is what the fixture expects already (so
+                // that a recording keeps the timing of a check).
+                let first = Instant::now() + timeout;
+                while c.buf.is_empty() && c.closed.is_none() && c.fill(first).await {}
+                loop {
+                    if mask_dates(&c.buf) == want {
+                        break;
+                    }
+                    let idle = Instant::now() + RECORD_IDLE;
+                    let before = c.buf.len();
+                    if c.closed.is_some() || !c.fill(idle).await || c.buf.len() == before {
+                        break;
+                    }
+                }
+                let got: Vec<u8> = c.buf.drain(..).collect();
+                let lines = transcript_lines('<', &self.shown(&got));
+                self.record(lines);
             }
             Step::Expect(pieces) => {
                 let port = self.runner_port();
@@ -372,6 +614,9 @@ impl Play<'_> {
                 let Some((extra, closed, _)) = self.watch(line, *d).await else {
                     return;
                 };
+                if self.recording.is_some() {
+                    return self.record_watch(&extra, closed, *d);
+                }
                 let mut lines = transcript_lines('<', &mask_dates(&extra));
                 match (closed, extra.is_empty()) {
                     (Some(_), true) => lines.push(expect_line),
@@ -397,6 +642,9 @@ impl Play<'_> {
                 let Some((extra, closed, elapsed)) = self.watch(line, *d).await else {
                     return;
                 };
+                if self.recording.is_some() {
+                    return self.record_watch(&extra, closed, *d);
+                }
                 let mut lines = transcript_lines('<', &mask_dates(&extra));
                 if let Some(how) = closed {
                     lines.push(format!("! {how} after {} ms", elapsed.as_millis()));
@@ -437,8 +685,9 @@ impl Play<'_> {
                     None => return self.fail(line, "`! accept` in a server scenario".into()),
                 };
                 match accepted {
-                    Ok(Ok((stream, _))) => {
+                    Ok(Ok((stream, peer))) => {
                         let _ = stream.set_nodelay(true);
+                        self.ports.add(peer.port(), &format!("{name}.port"));
                         self.conns.insert(
                             name.clone(),
                             Conn {
@@ -463,21 +712,11 @@ impl Play<'_> {
             }
             Step::Request(name) => {
                 self.both_lines(describe(step));
-                self.call(ToAdapter::Call {
-                    target: "client".into(),
-                    method: "request".into(),
-                    args: vec![Value::String(name.clone())],
-                })
-                .await;
+                self.call(ToAdapter::Request { name: name.clone() }).await;
             }
             Step::Agent(name) => {
                 self.both_lines(describe(step));
-                self.call(ToAdapter::Call {
-                    target: "agent".into(),
-                    method: "state".into(),
-                    args: vec![Value::String(name.clone())],
-                })
-                .await;
+                self.call(ToAdapter::Agent { name: name.clone() }).await;
             }
             Step::Signal(name) => {
                 self.both_lines(describe(step));
@@ -491,16 +730,41 @@ impl Play<'_> {
             }
             Step::Call {
                 target,
+                name,
                 method,
                 args,
+                report,
             } => {
                 self.both_lines(describe(step));
                 self.call(ToAdapter::Call {
                     target: target.clone(),
+                    name: name.clone(),
                     method: method.clone(),
                     args: args.clone(),
+                    report: *report,
                 })
                 .await;
+            }
+            Step::ConnectRefused(name) => {
+                let text = describe(step).remove(0);
+                self.expected.push(text.clone());
+                match TcpStream::connect(("127.0.0.1", self.port)).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        self.actual.push(text);
+                    }
+                    Err(e) => {
+                        self.actual.push(format!("! connect {name}: {e}"));
+                        self.fail(line, format!("expected the connection to be refused: {e}"));
+                    }
+                    Ok(stream) => {
+                        self.actual.push(format!("! connect {name} (accepted)"));
+                        self.fail(
+                            line,
+                            "expected the connection to be refused, it was accepted".into(),
+                        );
+                        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                    }
+                }
             }
             Step::Event(name) => {
                 let want = self.awaited.get(name).copied().unwrap_or(0) + 1;
@@ -548,71 +812,93 @@ pub async fn run_scenario(
     scenario: &Scenario,
     split: Option<Split>,
 ) -> (ScenarioResult, AdapterState) {
+    let (result, state, _) = play(adapter, scenario, split, false).await;
+    (result, state)
+}
+
+/// What an implementation did in a scenario, as fixture text: the lines
+/// that replace each wire step's (`None`: keep them), and the events.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    /// Per wire step, its new lines.
+    pub wire: Vec<Option<Vec<String>>>,
+    /// Every event reported, ports masked.
+    pub events: Vec<Map<String, Value>>,
+}
+
+/// Plays `scenario` and records what the implementation did instead of
+/// checking it: each expectation takes what arrives (until
+/// `RECORD_IDLE` of silence), `! open for` and `! closed within` become
+/// whichever held, and every event is kept. `Err` if the scenario could not
+/// run (the result says why).
+pub async fn record_scenario(
+    adapter: &mut Adapter,
+    scenario: &Scenario,
+) -> (Result<Recording, ScenarioResult>, AdapterState) {
+    let (result, state, recording) = play(adapter, scenario, None, true).await;
+    match (recording, &result.outcome) {
+        (Some(r), Outcome::Pass | Outcome::Fail(_)) => (Ok(r), state),
+        _ => (Err(result), state),
+    }
+}
+
+async fn play(
+    adapter: &mut Adapter,
+    scenario: &Scenario,
+    split: Option<Split>,
+    record: bool,
+) -> (ScenarioResult, AdapterState, Option<Recording>) {
     let started = Instant::now();
     let mut result = ScenarioResult::bare(scenario, Outcome::Pass);
     let _ = adapter.take_stderr();
-    let start = ToAdapter::Start {
-        id: scenario.id.clone(),
-        side: scenario.side.as_str().to_owned(),
-        options: scenario.options.clone(),
-        properties: scenario.properties.clone(),
-        handler: scenario
-            .handler
-            .clone()
-            .unwrap_or_else(|| serde_json::json!([["end"]])),
-        listeners: scenario.listeners.clone(),
-        port: None,
-        closed_port: None,
-        agents: scenario.agents.clone(),
-        requests: scenario.requests.clone(),
-    };
-    // Client scenarios: the runner is the server.
-    let (start, listener) = match (scenario.side, start) {
-        (
-            Side::Client,
-            ToAdapter::Start {
-                id,
-                side,
-                options,
-                properties,
-                handler,
-                listeners,
-                agents,
-                requests,
-                ..
-            },
-        ) => {
+    // Client scenarios: the runner is the server, and the ports it puts in
+    // the requests' options are known before the start.
+    let (listener, closed_port) = match scenario.side {
+        Side::Client => {
             let listener = match TcpListener::bind(("127.0.0.1", 0)).await {
                 Ok(l) => l,
                 Err(e) => {
                     result.outcome = Outcome::Error(format!("the runner cannot listen: {e}"));
-                    return (result, AdapterState::Usable);
+                    return (result, AdapterState::Usable, None);
                 }
             };
-            let port = listener.local_addr().ok().map(|a| a.port());
             // A port nothing listens on: bound, then closed.
             let closed_port = match TcpListener::bind(("127.0.0.1", 0)).await {
                 Ok(l) => l.local_addr().ok().map(|a| a.port()),
                 Err(_) => None,
             };
-            (
-                ToAdapter::Start {
-                    id,
-                    side,
-                    options,
-                    properties,
-                    handler,
-                    listeners,
-                    port,
-                    closed_port,
-                    agents,
-                    requests,
-                },
-                Some(listener),
-            )
+            (Some(listener), closed_port)
         }
-        (_, start) => (start, None),
+        Side::Server => (None, None),
     };
+    let runner_port = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port());
+    let start = match (runner_port, closed_port) {
+        (Some(port), Some(closed)) => client_start(scenario, port, closed),
+        _ => ToAdapter::Start {
+            id: scenario.id.clone(),
+            side: scenario.side.as_str().to_owned(),
+            options: scenario.options.clone(),
+            properties: scenario.properties.clone(),
+            handler: scenario
+                .handler
+                .clone()
+                .unwrap_or_else(|| serde_json::json!([["end"]])),
+            listeners: scenario.listeners.clone(),
+            body: scenario.body.clone(),
+            port: None,
+            closed_port: None,
+            agents: Map::new(),
+            requests: Map::new(),
+        },
+    };
+    let mut ports = PortNames::default();
+    if let (Some(p), Some(c)) = (runner_port, closed_port) {
+        ports.add(p, "port");
+        ports.add(c, "closedPort");
+    }
     let fail_setup = |mut result: ScenarioResult, outcome: Outcome, adapter: &Adapter| {
         result.outcome = outcome;
         result.stderr = adapter.take_stderr();
@@ -623,17 +909,22 @@ pub async fn run_scenario(
         return (
             fail_setup(result, Outcome::Error(e), adapter),
             AdapterState::Broken,
+            None,
         );
     }
     let deadline = Instant::now() + ADAPTER_ANSWER;
     let port = loop {
         match adapter.recv(deadline).await {
-            Some(Incoming::Message(FromAdapter::Listening { port })) => break port,
+            Some(Incoming::Message(FromAdapter::Listening { port })) => {
+                ports.add(port, "port");
+                break port;
+            }
             Some(Incoming::Message(FromAdapter::Started)) if listener.is_some() => break 0,
             Some(Incoming::Message(FromAdapter::Unsupported { reason })) => {
                 return (
                     fail_setup(result, Outcome::Unsupported(reason), adapter),
                     AdapterState::Usable,
+                    None,
                 );
             }
             // Stray events from a previous scenario are not this one's.
@@ -646,7 +937,7 @@ pub async fn run_scenario(
                     )),
                     adapter,
                 );
-                return (r, stop(adapter, HashMap::new()).await);
+                return (r, stop(adapter, HashMap::new()).await, None);
             }
             other => {
                 let why = match other {
@@ -658,6 +949,7 @@ pub async fn run_scenario(
                 return (
                     fail_setup(result, Outcome::Error(why), adapter),
                     AdapterState::Broken,
+                    None,
                 );
             }
         }
@@ -677,11 +969,15 @@ pub async fn run_scenario(
         broken: None,
         split,
         listener,
+        ports,
+        recording: record.then(|| vec![None; scenario.wire.len()]),
+        step_index: 0,
     };
     for (i, ws) in scenario.wire.iter().enumerate() {
+        play.step_index = i;
         play.step(ws.line, &ws.step).await;
         play.pump();
-        if play.failure.is_some() || play.broken.is_some() {
+        if play.broken.is_some() || (play.failure.is_some() && !record) {
             // Later steps would only wait out their timeouts: show them as
             // expected and stop here.
             for rest in &scenario.wire[i + 1..] {
@@ -693,9 +989,22 @@ pub async fn run_scenario(
         }
     }
 
+    if record {
+        // Every event: until none came for SETTLE, as a check would wait
+        // for the last expected one (or until the timeout).
+        let deadline = Instant::now() + scenario.timeout;
+        loop {
+            play.pump();
+            let quiet = (Instant::now() + SETTLE).min(deadline);
+            match play.adapter.recv(quiet).await {
+                Some(item) => play.take(item),
+                None => break,
+            }
+        }
+    }
     // Wait for the expected events, then a little more for unexpected ones.
     let deadline = Instant::now()
-        + if play.failure.is_some() {
+        + if play.failure.is_some() || record {
             SETTLE * 4
         } else {
             scenario.timeout
@@ -716,6 +1025,9 @@ pub async fn run_scenario(
         play.take(item);
     }
 
+    for e in &mut play.events {
+        play.ports.mask(e);
+    }
     let comparison = matching::compare_events(&scenario.events, &play.events);
     play.expected.extend(comparison.expected);
     play.actual.extend(comparison.actual);
@@ -735,8 +1047,11 @@ pub async fn run_scenario(
         expected,
         actual,
         conns,
+        recording,
+        events,
         ..
     } = play;
+    let recording = recording.map(|wire| Recording { wire, events });
     let state = stop(adapter, conns).await;
     result.expected = expected;
     result.actual = actual;
@@ -752,7 +1067,7 @@ pub async fn run_scenario(
     } else {
         state
     };
-    (result, state)
+    (result, state, recording)
 }
 
 /// Sends `stop`, resets the runner's connections, and waits for

@@ -125,6 +125,8 @@ pub enum Step {
     OpenFor(Duration),
     /// `! connect NAME`.
     Connect(String),
+    /// `! connect NAME refused`: opening a connection must be refused.
+    ConnectRefused(String),
     /// `! use NAME`.
     Use(String),
     /// `! signal NAME`.
@@ -139,14 +141,19 @@ pub enum Step {
     /// `! agent NAME` (client scenarios): the adapter reports that agent's
     /// state (an `agent` event).
     Agent(String),
-    /// `! call server.METHOD [ARGS]`.
+    /// `! call TARGET.METHOD[?] [ARGS]`: `server.close`, `http.get`,
+    /// `agent.NAME.destroy`, `request.NAME.destroy`.
     Call {
-        /// The object (`server`).
+        /// The object: `server`, `http`, `agent` or `request`.
         target: String,
-        /// The method.
+        /// The agent's or request's name.
+        name: Option<String>,
+        /// The method (`get`, `set` and `[Symbol.asyncDispose]` included).
         method: String,
         /// The arguments.
         args: Vec<Value>,
+        /// `?`: report the result as a `return` event.
+        report: bool,
     },
 }
 
@@ -191,6 +198,9 @@ pub struct Scenario {
     pub properties: Map<String, Value>,
     /// The request handler script (`None`: the default `[["end"]]`).
     pub handler: Option<Value>,
+    /// How the adapter consumes request bodies: `read` (`None`, the
+    /// default) or `none`.
+    pub body: Option<String>,
     /// Optional listeners and their scripts.
     pub listeners: Map<String, Value>,
     /// Client scenarios: the agents to create, by name, with their options.
@@ -239,6 +249,7 @@ pub const SERVER_LISTENERS: &[&str] = &[
 
 /// Events that are always compared (see `fixtures/README.md`).
 pub const CORE_EVENTS: &[&str] = &[
+    "uncaught",
     "request",
     "checkContinue",
     "checkExpectation",
@@ -256,16 +267,20 @@ pub const CORE_EVENTS: &[&str] = &[
 /// Events compared only in scenarios that name them (see `fixtures/README.md`).
 pub const OTHER_EVENTS: &[&str] = &[
     "connection",
+    "req.data",
     "req.close",
+    "res.drain",
+    "res.prefinish",
     "res.finish",
     "res.close",
     "server.close",
 ];
 
-/// The events of client scenarios (each carries `request`, the request's
-/// name, except `agent`). All of them are always compared: the order of a
-/// request's events is what client scenarios check.
+/// The events of client scenarios that are always compared (each carries
+/// `request`, the request's name, except the `agent` ones and `uncaught`):
+/// the order of a request's events is what client scenarios check.
 pub const CLIENT_EVENTS: &[&str] = &[
+    "uncaught",
     "socket",
     "finish",
     "continue",
@@ -282,22 +297,54 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "error",
     "close",
     "agent",
+    "agent.keepSocketAlive",
+    "agent.reuseSocket",
+    "agent.createConnection",
     "return",
     "throw",
 ];
 
+/// Client events compared only in scenarios that name them.
+pub const CLIENT_OTHER_EVENTS: &[&str] = &["prefinish", "drain", "response.data"];
+
 /// Whether an adapter may report this event (core or other).
 pub fn is_known_event(name: &str) -> bool {
-    CORE_EVENTS.contains(&name) || OTHER_EVENTS.contains(&name) || CLIENT_EVENTS.contains(&name)
+    CORE_EVENTS.contains(&name)
+        || OTHER_EVENTS.contains(&name)
+        || CLIENT_EVENTS.contains(&name)
+        || CLIENT_OTHER_EVENTS.contains(&name)
 }
 
 /// Whether a scenario of `side` may name this event.
 pub fn is_event_of(side: Side, name: &str) -> bool {
     match side {
         Side::Server => CORE_EVENTS.contains(&name) || OTHER_EVENTS.contains(&name),
-        Side::Client => CLIENT_EVENTS.contains(&name),
+        Side::Client => CLIENT_EVENTS.contains(&name) || CLIENT_OTHER_EVENTS.contains(&name),
     }
 }
+
+/// Listeners a client request may go without (`without`).
+pub const CLIENT_LISTENERS: &[&str] = &[
+    "response",
+    "error",
+    "upgrade",
+    "connect",
+    "information",
+    "continue",
+    "timeout",
+    "socket",
+];
+
+/// Agent methods a client scenario may override (`"$keepSocketAlive"`...),
+/// with the values each takes.
+pub const AGENT_HOOKS: &[(&str, &[&str])] = &[
+    ("keepSocketAlive", &["observe", "false"]),
+    ("reuseSocket", &["observe"]),
+    ("createConnection", &["observe", "callback", "error"]),
+];
+
+/// The name of `http.globalAgent` in client scenarios.
+pub const GLOBAL_AGENT: &str = "global";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +364,7 @@ struct Meta {
     #[serde(default)]
     properties: Map<String, Value>,
     handler: Option<Value>,
+    body: Option<String>,
     #[serde(default)]
     listeners: Map<String, Value>,
     #[serde(default)]
@@ -696,6 +744,14 @@ fn parse_scenario(
     // Side-specific fields.
     match side {
         Side::Server => {
+            if let Some(b) = &meta.body {
+                if b != "read" && b != "none" {
+                    return Err(err(
+                        key_line("body"),
+                        format!("`body` is \"read\" or \"none\", not `{b}`"),
+                    ));
+                }
+            }
             for key in ["agents", "requests"] {
                 let present = if key == "agents" {
                     !meta.agents.is_empty()
@@ -711,12 +767,17 @@ fn parse_scenario(
             }
         }
         Side::Client => {
-            if meta.handler.is_some() || !meta.listeners.is_empty() || !meta.properties.is_empty() {
+            if meta.handler.is_some()
+                || !meta.listeners.is_empty()
+                || !meta.properties.is_empty()
+                || meta.body.is_some()
+            {
                 return Err(err(
                     key_line("handler"),
-                    "`handler`, `listeners` and `properties` belong to server scenarios".into(),
+                    "`handler`, `listeners`, `properties` and `body` belong to server scenarios (a client request has its own `body`)".into(),
                 ));
             }
+            check_agents(&meta.agents).map_err(|(name, m)| err(key_line(&name), m))?;
             if meta.requests.is_empty() {
                 return Err(err(
                     key_line("id"),
@@ -730,28 +791,14 @@ fn parse_scenario(
                         format!("request `{name}` must be a table"),
                     ));
                 };
-                for k in r.keys() {
-                    if !["options", "script", "url", "get"].contains(&k.as_str()) {
-                        return Err(err(
-                            key_line(name),
-                            format!(
-                                "request `{name}`: unknown key `{k}` (options, url, get, script)"
-                            ),
-                        ));
-                    }
-                }
-                if r.get("get").is_some_and(|g| !g.is_boolean()) {
-                    return Err(err(
-                        key_line(name),
-                        format!("request `{name}`: `get` must be a boolean"),
-                    ));
-                }
+                check_request(r)
+                    .map_err(|m| err(key_line(name), format!("request `{name}`: {m}")))?;
                 if let Some(script) = r.get("script") {
                     check_script(script)
                         .map_err(|m| err(key_line(name), format!("request {name}: {m}")))?;
                 }
                 if let Some(Value::String(agent)) = r.get("options").and_then(|o| o.get("agent")) {
-                    if !meta.agents.contains_key(agent) {
+                    if !meta.agents.contains_key(agent) && agent != GLOBAL_AGENT {
                         return Err(err(
                             key_line(name),
                             format!(
@@ -815,6 +862,7 @@ fn parse_scenario(
         options: meta.options,
         properties: meta.properties,
         handler: meta.handler,
+        body: meta.body,
         listeners: meta.listeners,
         agents: meta.agents,
         requests: meta.requests,
@@ -825,6 +873,76 @@ fn parse_scenario(
         line: heading_line,
         source: lines.join("\n").trim_end().to_owned(),
     })
+}
+
+/// The keys of a client request table, and their values.
+fn check_request(r: &Map<String, Value>) -> Result<(), String> {
+    for (k, v) in r {
+        match k.as_str() {
+            "options" if !v.is_object() => return Err("`options` must be a table".into()),
+            "url" if !v.is_string() => return Err("`url` must be a string".into()),
+            "get" | "defaults" if !v.is_boolean() => {
+                return Err(format!("`{k}` must be a boolean"))
+            }
+            "body" if v != "read" && v != "none" => {
+                return Err("`body` is \"read\" or \"none\"".into())
+            }
+            "without" => {
+                let Value::Array(names) = v else {
+                    return Err("`without` is an array of listener names".into());
+                };
+                for n in names {
+                    if !n.as_str().is_some_and(|n| CLIENT_LISTENERS.contains(&n)) {
+                        return Err(format!(
+                            "`without`: {n} is not one of {}",
+                            CLIENT_LISTENERS.join(", ")
+                        ));
+                    }
+                }
+            }
+            "script" => check_script(v)?,
+            "options" | "url" | "get" | "defaults" | "body" => {}
+            _ => {
+                return Err(format!(
+                    "unknown key `{k}` (options, url, get, script, without, body, defaults)"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Agents: tables of `new http.Agent()` options, and `$`-keys for hooks.
+/// On error, the agent's name and what is wrong.
+fn check_agents(agents: &Map<String, Value>) -> Result<(), (String, String)> {
+    for (name, options) in agents {
+        let fail = |m: String| Err((name.clone(), format!("agent `{name}`: {m}")));
+        if name == GLOBAL_AGENT {
+            return fail(format!(
+                "`{GLOBAL_AGENT}` is http.globalAgent, which exists without being declared"
+            ));
+        }
+        let Value::Object(options) = options else {
+            return fail("an agent is a table of options".into());
+        };
+        for (k, v) in options {
+            let Some(hook) = k.strip_prefix('$') else {
+                continue;
+            };
+            let Some((_, values)) = AGENT_HOOKS.iter().find(|(h, _)| *h == hook) else {
+                let known: Vec<String> = AGENT_HOOKS.iter().map(|(h, _)| format!("${h}")).collect();
+                return fail(format!("unknown hook `{k}` (one of {})", known.join(", ")));
+            };
+            let shown = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if !values.contains(&shown.as_str()) || (v.is_string() && shown == "false") {
+                return fail(format!("`{k}` takes one of {}", values.join(", ")));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_script(script: &Value) -> Result<(), String> {
@@ -843,6 +961,100 @@ fn check_script(script: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `! call TARGET.METHOD[?] [ARGS]`: `what` is `TARGET.METHOD[?]`, `rest`
+/// the JSON array of arguments (or nothing).
+fn parse_call(
+    side: Side,
+    what: &str,
+    rest: &str,
+    requests: &Map<String, Value>,
+    agents: &Map<String, Value>,
+) -> Result<Step, String> {
+    let usage = || {
+        format!(
+            "`! call` takes server.METHOD, http.METHOD, agent.NAME.METHOD or request.NAME.METHOD (a `?` at the end reports the result), not `{what}`"
+        )
+    };
+    let (what, report) = match what.strip_suffix('?') {
+        Some(w) => (w, true),
+        None => (what, false),
+    };
+    let (target, tail) = what.split_once('.').ok_or_else(usage)?;
+    let (name, method) = match target {
+        "server" if side == Side::Server => (None, tail),
+        "http" => (None, tail),
+        "agent" | "request" if side == Side::Client => {
+            let (name, method) = tail.split_once('.').ok_or_else(usage)?;
+            let known = if target == "agent" {
+                agents.contains_key(name) || name == GLOBAL_AGENT
+            } else {
+                requests.contains_key(name)
+            };
+            if !known {
+                return Err(format!("`! call`: no {target} `{name}` in `{target}s`"));
+            }
+            (Some(name.to_owned()), method)
+        }
+        _ => return Err(usage()),
+    };
+    if method.is_empty() {
+        return Err(usage());
+    }
+    let args = if rest.is_empty() {
+        Vec::new()
+    } else {
+        match serde_json::from_str::<Value>(rest) {
+            Ok(Value::Array(a)) => a,
+            _ => return Err("`! call` arguments must be a JSON array".into()),
+        }
+    };
+    Ok(Step::Call {
+        target: target.to_owned(),
+        name,
+        method: method.to_owned(),
+        args,
+        report,
+    })
+}
+
+/// The largest `{{TEXT*N}}` expansion, in bytes.
+const MAX_REPEAT: usize = 64 << 20;
+
+/// Expands every `{{TEXT*N}}` of a `>` or `<` line into N copies of TEXT
+/// (before escapes are decoded: `{{\x00*8}}` is eight NULs).
+pub fn expand_repeats(text: &str) -> Result<std::borrow::Cow<'_, str>, escape::EscapeError> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re =
+        RE.get_or_init(|| regex::Regex::new(r"\{\{([^{}*]+)\*([0-9]+)\}\}").expect("valid regex"));
+    if !text.contains("{{") {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let mut out = String::new();
+    let mut last = 0;
+    for c in re.captures_iter(text) {
+        let whole = c.get(0).expect("a match");
+        let unit = &c[1];
+        let n: usize = c[2].parse().unwrap_or(usize::MAX);
+        if unit.ends_with('\\') && !unit.ends_with("\\\\") {
+            return Err(escape::EscapeError {
+                column: whole.start() + 1,
+                message: "a repeated text cannot end with a lone `\\`".into(),
+            });
+        }
+        if n.saturating_mul(unit.len()) > MAX_REPEAT {
+            return Err(escape::EscapeError {
+                column: whole.start() + 1,
+                message: format!("`{}` is over {MAX_REPEAT} bytes", whole.as_str()),
+            });
+        }
+        out.push_str(&text[last..whole.start()]);
+        out.push_str(&unit.repeat(n));
+        last = whole.end();
+    }
+    out.push_str(&text[last..]);
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 fn parse_ms(arg: &str) -> Result<Duration, String> {
@@ -921,7 +1133,8 @@ fn parse_wire(
         let esc_err = |e: escape::EscapeError| (line, format!("{}", e));
         match kind {
             '>' => {
-                let u = unescape(text).map_err(esc_err)?;
+                let text = expand_repeats(text).map_err(esc_err)?;
+                let u = unescape(&text).map_err(esc_err)?;
                 let mut bytes = u.bytes;
                 if !u.no_newline {
                     bytes.extend_from_slice(b"\r\n");
@@ -932,7 +1145,8 @@ fn parse_wire(
                 }
             }
             '<' => {
-                let (mut pieces, no_newline) = parse_expected(text).map_err(esc_err)?;
+                let text = expand_repeats(text).map_err(esc_err)?;
+                let (mut pieces, no_newline) = parse_expected(&text).map_err(esc_err)?;
                 if !no_newline {
                     pieces.push(Expected::Bytes(b"\r\n".to_vec()));
                 }
@@ -987,10 +1201,16 @@ fn parse_wire(
                     }
                     ["agent", ..] if side == Side::Client => {
                         let n = name_arg("agent")?;
-                        if !agents.contains_key(&n) {
+                        if !agents.contains_key(&n) && n != GLOBAL_AGENT {
                             return Err((line, format!("no agent `{n}` in `agents`")));
                         }
                         Step::Agent(n)
+                    }
+                    ["connect", n, "refused"] if side == Side::Server => {
+                        if connections.iter().any(|c| c == n) {
+                            return Err((line, format!("connection `{n}` already exists")));
+                        }
+                        Step::ConnectRefused((*n).to_owned())
                     }
                     ["connect", ..] if side == Side::Server => {
                         let n = name_arg("connect")?;
@@ -1020,21 +1240,9 @@ fn parse_wire(
                         }
                         Step::Event(n)
                     }
-                    ["call", what, ..] if side == Side::Server => {
-                        let (target, method) = what
-                            .split_once('.')
-                            .filter(|(t, m)| *t == "server" && !m.is_empty())
-                            .ok_or_else(|| (line, format!("`! call` takes server.METHOD, not `{what}`")))?;
+                    ["call", what, ..] => {
                         let rest = text.trim_start()["call".len()..].trim_start()[what.len()..].trim();
-                        let args = if rest.is_empty() {
-                            Vec::new()
-                        } else {
-                            match serde_json::from_str::<Value>(rest) {
-                                Ok(Value::Array(a)) => a,
-                                _ => return Err((line, "`! call` arguments must be a JSON array".into())),
-                            }
-                        };
-                        Step::Call { target: target.to_owned(), method: method.to_owned(), args }
+                        parse_call(side, what, rest, requests, agents).map_err(|m| (line, m))?
                     }
                     _ => {
                         return Err((
@@ -1142,8 +1350,10 @@ checkExpectation = []
             s.wire[5].step,
             Step::Call {
                 target: "server".into(),
+                name: None,
                 method: "close".into(),
-                args: vec![1.into(), "a".into()]
+                args: vec![1.into(), "a".into()],
+                report: false,
             }
         );
     }

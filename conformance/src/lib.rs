@@ -19,6 +19,7 @@ pub mod fixture;
 pub mod matching;
 pub mod matrix;
 pub mod protocol;
+pub mod record;
 pub mod report;
 pub mod result;
 pub mod run;

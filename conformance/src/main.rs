@@ -148,6 +148,28 @@ enum Command {
         /// Output format
         #[arg(long, value_enum, default_value = "human")]
         format: ListFormat,
+        /// A target's results, NAME=FILE (a `run --format json` report;
+        /// repeatable): its pass counts per section are added
+        #[arg(long = "results", value_name = "NAME=FILE")]
+        results: Vec<String>,
+        /// Exit 1 if a section has no scenario and is not in
+        /// untestable.toml, or if untestable.toml lists more than 8 sections
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run scenarios against real Node and write what it did into their
+    /// fixtures (wire and events), for review in the diff
+    Record {
+        /// Ids or globs of the scenarios to record, e.g. 'client/agentdestroy/*'
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// The adapter command of the implementation to record from: real
+        /// Node, e.g. ".runtimes/node-23.5.0/node_modules/.bin/node adapters/node/adapter.mjs"
+        #[arg(long, value_name = "CMD", required = true)]
+        adapter: String,
+        /// The fixture directory
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
     },
 }
 
@@ -264,9 +286,17 @@ fn main() -> ExitCode {
         Command::Adapter => return nodehttp_conformance::embedded::main(),
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
-        Command::Coverage { fixtures, format } => {
-            cmd_coverage(fixtures.as_deref(), format, &sections)
-        }
+        Command::Coverage {
+            fixtures,
+            format,
+            results,
+            check,
+        } => cmd_coverage(fixtures.as_deref(), format, &results, check, &sections),
+        Command::Record {
+            ids,
+            adapter,
+            fixtures,
+        } => cmd_record(&ids, &adapter, fixtures.as_deref(), &sections),
     };
     match result {
         Ok(code) => code,
@@ -527,12 +557,35 @@ fn cmd_show(id: &str, dir: Option<&Path>, sections: &Sections) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most sections `untestable.toml` may list.
+const MAX_UNTESTABLE: usize = 8;
+
 fn cmd_coverage(
     dir: Option<&Path>,
     format: ListFormat,
+    results: &[String],
+    check: bool,
     sections: &Sections,
 ) -> Result<ExitCode, Usage> {
     let suite = load(dir, sections)?;
+    // Per target: its per-section counts, from a run report.
+    let mut targets: Vec<(String, serde_json::Value)> = Vec::new();
+    for r in results {
+        let (name, file) = r
+            .split_once('=')
+            .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+            .ok_or_else(|| Usage(format!("error: --results `{r}`: expected NAME=FILE")))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Usage(format!("error: cannot read {file}: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Usage(format!("error: {file} is not JSON: {e}")))?;
+        let per_section = v.get("sections").filter(|s| s.is_object()).ok_or_else(|| {
+            Usage(format!(
+                "error: {file} is not a `run --format json` report (no `sections`)"
+            ))
+        })?;
+        targets.push((name.to_owned(), per_section.clone()));
+    }
     let rows: Vec<(&str, &str, Vec<&str>, Option<&str>)> = sections
         .iter()
         .map(|sec| {
@@ -550,11 +603,24 @@ fn cmd_coverage(
             )
         })
         .collect();
+    let uncovered: Vec<&str> = rows
+        .iter()
+        .filter(|(_, _, ids, why)| ids.is_empty() && why.is_none())
+        .map(|r| r.0)
+        .collect();
     match format {
         ListFormat::Json => {
             let v: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(a, t, ids, why)| serde_json::json!({"anchor": a, "title": t, "scenarios": ids, "untestable": why}))
+                .map(|(a, t, ids, why)| {
+                    let per_target: serde_json::Map<String, serde_json::Value> = targets
+                        .iter()
+                        .map(|(name, per)| {
+                            (name.clone(), per.get(*a).cloned().unwrap_or(serde_json::Value::Null))
+                        })
+                        .collect();
+                    serde_json::json!({"anchor": a, "title": t, "count": ids.len(), "scenarios": ids, "untestable": why, "targets": per_target})
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
         }
@@ -564,11 +630,21 @@ fn cmd_coverage(
             for (anchor, _, ids, why) in &rows {
                 let status = if !ids.is_empty() {
                     covered += 1;
-                    format!(
+                    let mut st = format!(
                         "{} scenario{}",
                         ids.len(),
                         if ids.len() == 1 { "" } else { "s" }
-                    )
+                    );
+                    for (name, per) in &targets {
+                        let c = per.get(*anchor);
+                        let n = |k: &str| {
+                            c.and_then(|c| c.get(k))
+                                .and_then(serde_json::Value::as_u64)
+                                .unwrap_or(0)
+                        };
+                        st.push_str(&format!("; {name}: {} pass, {} fail", n("pass"), n("fail")));
+                    }
+                    st
                 } else if let Some(why) = why {
                     untestable += 1;
                     format!("untestable: {why}")
@@ -588,5 +664,118 @@ fn cmd_coverage(
             );
         }
     }
+    if check {
+        let mut problems = Vec::new();
+        if !uncovered.is_empty() {
+            problems.push(format!(
+                "{} section{} without a scenario and not in untestable.toml: {}",
+                uncovered.len(),
+                if uncovered.len() == 1 { "" } else { "s" },
+                uncovered.join(", ")
+            ));
+        }
+        if suite.untestable.len() > MAX_UNTESTABLE {
+            problems.push(format!(
+                "untestable.toml lists {} sections; at most {MAX_UNTESTABLE}",
+                suite.untestable.len()
+            ));
+        }
+        if !problems.is_empty() {
+            for p in problems {
+                eprintln!("coverage: {p}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_record(
+    ids: &[String],
+    adapter_cmd: &str,
+    dir: Option<&Path>,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    use nodehttp_conformance::adapter::Adapter;
+    use nodehttp_conformance::exec::{record_scenario, AdapterState};
+    use nodehttp_conformance::record::rewrite;
+
+    if adapter_cmd.trim() == matrix::EMBEDDED || adapter_cmd.trim().ends_with(" adapter") {
+        return Err(Usage(
+            "error: the recorder records real Node, never the reference: give --adapter a Node command".into(),
+        ));
+    }
+    let suite = load(dir, sections)?;
+    let selection = Selection {
+        fixtures: dir.map(Path::to_owned),
+        only: ids.to_vec(),
+        section: Vec::new(),
+    };
+    let scenarios = select(suite, &selection, sections)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Usage(format!("error: {e}")))?;
+    runtime.block_on(async {
+        let mut adapter = Adapter::spawn(adapter_cmd)
+            .await
+            .map_err(|e| Usage(format!("error: {e}")))?;
+        if adapter.info.implementation.starts_with("nodehttp") {
+            return Err(Usage(format!(
+                "error: the recorder records real Node, not `{}`",
+                adapter.info.implementation
+            )));
+        }
+        // Per file, the new text; scenarios rewritten from the last up, so
+        // that the line numbers of the earlier ones still hold.
+        let mut by_file: std::collections::BTreeMap<
+            PathBuf,
+            Vec<(Scenario, nodehttp_conformance::exec::Recording)>,
+        > = Default::default();
+        let mut failed = 0;
+        for s in &scenarios {
+            if let Some(why) = nodehttp_conformance::run::skip_reason(s, &adapter.info, true) {
+                println!("skipped {}: {why}", s.id);
+                continue;
+            }
+            let (outcome, state) = record_scenario(&mut adapter, s).await;
+            match outcome {
+                Ok(rec) => {
+                    println!("recorded {}", s.id);
+                    by_file
+                        .entry(s.file.clone())
+                        .or_default()
+                        .push((s.clone(), rec));
+                }
+                Err(result) => {
+                    failed += 1;
+                    println!(
+                        "NOT recorded {}: {}",
+                        s.id,
+                        result.outcome.name().to_owned()
+                            + ": "
+                            + result.outcome.reason().unwrap_or_default()
+                    );
+                }
+            }
+            if state == AdapterState::Broken {
+                adapter = Adapter::spawn(adapter_cmd)
+                    .await
+                    .map_err(|e| Usage(format!("error: {e}")))?;
+            }
+        }
+        let recorded: usize = by_file.values().map(Vec::len).sum();
+        for (file, mut recs) in by_file {
+            let mut text = std::fs::read_to_string(&file)
+                .map_err(|e| Usage(format!("error: cannot read {}: {e}", file.display())))?;
+            recs.sort_by_key(|(s, _)| std::cmp::Reverse(s.line));
+            for (s, rec) in &recs {
+                text = rewrite(&text, s, rec);
+            }
+            write_file(&file, &text)?;
+        }
+        println!("{recorded} recorded, {failed} not; review the fixtures with `git diff`");
+        Ok(if failed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
 }

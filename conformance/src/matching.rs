@@ -83,6 +83,7 @@ pub fn describe(step: &Step) -> Vec<String> {
         Step::ClosedWithin(d) => vec![format!("! closed within {}", d.as_millis())],
         Step::OpenFor(d) => vec![format!("! open for {}", d.as_millis())],
         Step::Connect(n) => vec![format!("! connect {n}")],
+        Step::ConnectRefused(n) => vec![format!("! connect {n} refused")],
         Step::Accept(n) => vec![format!("! accept {n}")],
         Step::Request(n) => vec![format!("! request {n}")],
         Step::Agent(n) => vec![format!("! agent {n}")],
@@ -91,15 +92,19 @@ pub fn describe(step: &Step) -> Vec<String> {
         Step::Event(n) => vec![format!("! event {n}")],
         Step::Call {
             target,
+            name,
             method,
             args,
+            report,
         } => {
             let shown = if args.is_empty() {
                 String::new()
             } else {
                 format!(" {}", Value::Array(args.clone()))
             };
-            vec![format!("! call {target}.{method}{shown}")]
+            let name = name.as_ref().map(|n| format!("{n}.")).unwrap_or_default();
+            let q = if *report { "?" } else { "" };
+            vec![format!("! call {target}.{name}{method}{q}{shown}")]
         }
     }
 }

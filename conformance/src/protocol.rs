@@ -1,11 +1,11 @@
-//! The adapter protocol, version 1 (`conformance/PROTOCOL.md`): messages and
+//! The adapter protocol, version 2 (`conformance/PROTOCOL.md`): messages and
 //! their newline-delimited JSON codec.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// A message from the runner to the adapter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +26,10 @@ pub enum ToAdapter {
         handler: Value,
         /// Optional listeners and their scripts.
         listeners: Map<String, Value>,
+        /// Server scenarios: how request bodies are consumed (`read`,
+        /// absent, or `none`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
         /// Client scenarios: the port the runner's scripted server listens
         /// on (127.0.0.1).
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,10 +37,12 @@ pub enum ToAdapter {
         /// Client scenarios: a port on which nothing listens.
         #[serde(rename = "closedPort", skip_serializing_if = "Option::is_none")]
         closed_port: Option<u16>,
-        /// Client scenarios: the agents to create, by name.
+        /// Client scenarios: the agents to create, by name: `options` and
+        /// `hooks`.
         #[serde(skip_serializing_if = "Map::is_empty")]
         agents: Map<String, Value>,
-        /// Client scenarios: the requests, by name (`options`, `url`, `script`).
+        /// Client scenarios: the requests, by name (`options`, `url`,
+        /// `script`, `get`, `without`, `body`), ports in place.
         #[serde(skip_serializing_if = "Map::is_empty")]
         requests: Map<String, Value>,
     },
@@ -45,14 +51,30 @@ pub enum ToAdapter {
         /// Its name.
         name: String,
     },
-    /// Call a server method now.
+    /// Client scenarios: issue a request now.
+    Request {
+        /// The request's name.
+        name: String,
+    },
+    /// Client scenarios: report an agent's pools.
+    Agent {
+        /// The agent's name (`global`: `http.globalAgent`).
+        name: String,
+    },
+    /// Call a method now.
     Call {
-        /// `server`.
+        /// `server`, `http`, `agent` or `request`.
         target: String,
+        /// The agent's or request's name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// The method.
         method: String,
         /// Its arguments.
         args: Vec<Value>,
+        /// Report the result as a `return` event.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        report: bool,
     },
     /// End the scenario.
     Stop,
@@ -150,6 +172,7 @@ mod tests {
             properties: Map::new(),
             handler: json!([["end"]]),
             listeners: Map::new(),
+            body: None,
             port: None,
             closed_port: None,
             agents: Map::new(),
@@ -165,8 +188,10 @@ mod tests {
         assert_eq!(
             ToAdapter::Call {
                 target: "server".into(),
+                name: None,
                 method: "close".into(),
-                args: vec![]
+                args: vec![],
+                report: false,
             }
             .encode(),
             "{\"type\":\"call\",\"target\":\"server\",\"method\":\"close\",\"args\":[]}\n"
@@ -177,10 +202,10 @@ mod tests {
     fn decodes_adapter_messages() {
         assert_eq!(
             FromAdapter::decode(
-                r#"{"type":"ready","protocol":1,"implementation":"node","version":"23.5.0","extra":1}"#
+                r#"{"type":"ready","protocol":2,"implementation":"node","version":"23.5.0","extra":1}"#
             ),
             Ok(FromAdapter::Ready {
-                protocol: 1,
+                protocol: 2,
                 implementation: "node".into(),
                 version: "23.5.0".into()
             })

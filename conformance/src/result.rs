@@ -35,6 +35,16 @@ impl Outcome {
         }
     }
 
+    /// The reason given with it (none for a pass).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Pass => None,
+            Outcome::Fail(r) | Outcome::Skip(r) | Outcome::Unsupported(r) | Outcome::Error(r) => {
+                Some(r)
+            }
+        }
+    }
+
     /// Whether the run should exit non-zero because of it.
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Fail(_) | Outcome::Error(_))

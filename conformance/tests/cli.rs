@@ -190,9 +190,26 @@ fn an_adapter_that_is_not_one_is_a_clear_error() {
 }
 
 #[test]
+fn an_adapter_of_protocol_1_is_refused_with_what_to_change() {
+    let f = TempFixtures::new("v1", "responsestatuscode", OK_SCENARIO);
+    let adapter = r#"echo '{"type":"ready","protocol":1,"implementation":"old","version":"23.5.0"}'; read line"#;
+    let o = bin()
+        .args(["run", "--fixtures", f.path(), "--adapter", adapter])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("speaks protocol 1; this runner speaks 2")
+            && err.contains("Changes from version 1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_adapter_that_dies_mid_scenario_is_an_error_not_a_hang() {
     let f = TempFixtures::new("dies", "responsestatuscode", OK_SCENARIO);
-    let adapter = r#"echo '{"type":"ready","protocol":1,"implementation":"fake","version":"23.5.0"}'; read line; exit 3"#;
+    let adapter = r#"echo '{"type":"ready","protocol":2,"implementation":"fake","version":"23.5.0"}'; read line; exit 3"#;
     let o = bin()
         .args(["run", "--fixtures", f.path(), "--adapter", adapter])
         .output()
@@ -287,7 +304,7 @@ fn the_embedded_adapter_answers_the_protocol() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(ready["type"], "ready");
-    assert_eq!(ready["protocol"], 1);
+    assert_eq!(ready["protocol"], 2);
     let mut stdin = child.stdin.take().unwrap();
     // Garbage and unknown messages are answered with `error`, not a crash.
     writeln!(stdin, "not json").unwrap();
