@@ -556,17 +556,20 @@ async fn connect(url: &url::Url) -> std::io::Result<TcpStream> {
 /// gone.
 async fn drive(shared: Arc<Shared>) {
     let url = shared.lock().conn.parsed_url().clone();
-    // Connect, unless `close()` aborts first.
+    // Connect, unless `close()` aborts first (other calls wake the task
+    // too: the connection attempt goes on through them).
+    let connecting = connect(&url);
+    tokio::pin!(connecting);
     let stream = loop {
-        let aborted = shared.wake.notified();
-        tokio::pin!(aborted);
-        aborted.as_mut().enable();
+        let woken = shared.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if shared.lock().conn.destroyed() {
             break None;
         }
         tokio::select! {
-            r = connect(&url) => break r.ok(),
-            _ = &mut aborted => continue,
+            r = &mut connecting => break r.ok(),
+            _ = &mut woken => {}
         }
     };
     let Some(stream) = stream else {
