@@ -7,7 +7,7 @@
 //! finding.
 //!
 //! The byte-oriented targets ([`parse_request`], [`parse_response`],
-//! [`chunked_decoder`]) take their input as the wire bytes themselves, so
+//! [`chunked_decoder`], [`websocket_frames`]) take their input as the wire bytes themselves, so
 //! that raw requests (the fixtures' corpus) are good seeds; the few knobs
 //! they turn (split points, a small `maxHeaderSize`, `insecureHTTPParser`)
 //! come from a hash of the input. The structured targets ([`validators`],
@@ -25,6 +25,7 @@ use crate::conn::{Closing, ConnConfig, Connection, Event, ReqId, MAX_PIPELINED};
 use crate::headers::{HeaderMap, HeaderOptions, HeaderValue, DISCARD_DUPLICATES};
 use crate::parse::{self, BodyKind, ParseOptions, ResponseHead, Status};
 use crate::validate;
+use crate::websocket::receiver as ws_receiver;
 
 /// FNV-1a: the knobs of the byte-oriented targets, from their input.
 fn hash(data: &[u8]) -> u64 {
@@ -1364,6 +1365,156 @@ pub fn client_connection_input(stream: &[u8], methods: &[&str]) -> Vec<u8> {
     v
 }
 
+/// Feeds `data` to a WebSocket receiver in pieces cut at `cuts` (sorted),
+/// with permessage-deflate on or off; checks the bound on held bytes as it
+/// goes and returns what came out.
+fn receive_in_pieces(data: &[u8], cuts: &[usize], deflate: bool) -> Vec<ws_receiver::Incoming> {
+    use crate::websocket::frame::MAX_HELD;
+    use ws_receiver::Incoming;
+    let ext = crate::websocket::handshake::Extensions::parse("permessage-deflate");
+    let mut r = ws_receiver::Receiver::new(deflate.then_some(&ext));
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut inflated = 0;
+    for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+        if end < start {
+            continue;
+        }
+        let before = out.len();
+        r.receive(&data[start..end], &mut out);
+        for item in &out[before..] {
+            if let Incoming::Message { data, .. } = item {
+                inflated += data.len();
+            }
+        }
+        start = end;
+        // Uncompressed, nothing is held that did not come in; compressed,
+        // no more than deflate's largest expansion (1032:1) of it.
+        let bound = end + MAX_HELD + if deflate { inflated + 1032 * end } else { 0 };
+        assert!(r.held() <= bound, "{} bytes held after {end}", r.held());
+    }
+    out
+}
+
+/// The WebSocket frame parser and receiver (undici's `ByteParser`) on any
+/// bytes, with permessage-deflate off and on: no panic; the same items
+/// whole, in three pieces and byte by byte (up to 4 KiB); the frame parser
+/// holds at most `MAX_HELD` bytes and the receiver no more than it was
+/// given (plus what it inflated); nothing after a close frame or a failure;
+/// messages are text or binary; control payloads at most 125 bytes. Then
+/// the whole connection (handshake answer and these bytes) runs without
+/// panic, with at most one `close` event, last.
+pub fn websocket_frames(data: &[u8]) {
+    use crate::websocket::frame::{FrameEvent, FrameParser, MAX_HELD, OP_BINARY, OP_TEXT};
+    use ws_receiver::Incoming;
+
+    // The frame parser alone: the same steps whole and byte by byte.
+    let steps = |cuts: &[usize]| {
+        let mut p = FrameParser::new();
+        let mut out: Vec<String> = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+            let mut input = &data[start..end];
+            start = end;
+            loop {
+                match p.next(&mut input) {
+                    Ok(None) => break,
+                    Ok(Some(FrameEvent::Payload(piece))) => {
+                        assert!(!piece.is_empty(), "an empty payload piece");
+                        let hex: String =
+                            piece.to_vec().iter().map(|b| format!("{b:02x}")).collect();
+                        match out.last_mut() {
+                            Some(last) if last.starts_with("payload ") => last.push_str(&hex),
+                            _ => out.push(format!("payload {hex}")),
+                        }
+                    }
+                    Ok(Some(e)) => out.push(format!("{e:?}")),
+                    Err(e) => {
+                        out.push(format!("{e:?}"));
+                        return out;
+                    }
+                }
+                assert!(p.held() <= MAX_HELD, "the frame parser holds {}", p.held());
+            }
+            assert!(input.is_empty(), "input left over");
+        }
+        out
+    };
+    let h = hash(data);
+    let n = data.len() + 1;
+    let mut three = [h as usize % n, (h >> 32) as usize % n];
+    three.sort_unstable();
+    let every: Vec<usize> = (1..data.len()).collect();
+    let small = data.len() <= 4096;
+    if small {
+        assert_eq!(steps(&[]), steps(&every), "frame steps byte by byte");
+    }
+
+    for deflate in [false, true] {
+        let whole = receive_in_pieces(data, &[], deflate);
+        for (i, item) in whole.iter().enumerate() {
+            match item {
+                Incoming::Message { opcode, .. } => {
+                    assert!(
+                        *opcode == OP_TEXT || *opcode == OP_BINARY,
+                        "opcode {opcode}"
+                    )
+                }
+                Incoming::Ping(p) | Incoming::Pong(p) => assert!(p.len() <= 125),
+                _ => assert_eq!(i, whole.len() - 1, "an item after {item:?}"),
+            }
+        }
+        assert_eq!(
+            receive_in_pieces(data, &three, deflate),
+            whole,
+            "in three pieces"
+        );
+        if small {
+            assert_eq!(
+                receive_in_pieces(data, &every, deflate),
+                whole,
+                "byte by byte"
+            );
+        }
+    }
+
+    // The connection, through a handshake answered with permessage-deflate
+    // or not.
+    for extensions in ["", "Sec-WebSocket-Extensions: permessage-deflate\r\n"] {
+        use crate::websocket::conn::{Output, WebSocketConn};
+        use crate::websocket::Event;
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let mut c = WebSocketConn::new("ws://h/", &[], key, Box::new(|| [1, 2, 3, 4]))
+            .expect("a valid URL");
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extensions}\r\n",
+            crate::websocket::handshake::accept_for(key)
+        );
+        c.receive(answer.as_bytes());
+        let mut start = 0;
+        for &end in three.iter().chain(std::iter::once(&data.len())) {
+            c.receive(&data[start..end.max(start)]);
+            start = end.max(start);
+        }
+        let _ = c.send_text("x");
+        let _ = c.close(Some(1000), Some("bye"));
+        c.socket_closed();
+        let mut closes = 0;
+        while let Some(o) = c.poll_output() {
+            if closes > 0 {
+                panic!("{o:?} after the close event");
+            }
+            if let Output::Write { kind, .. } = o {
+                c.written(kind);
+            }
+            if matches!(o, Output::Event(Event::Close(_))) {
+                closes += 1;
+            }
+        }
+        assert_eq!(closes, 1, "one close event");
+    }
+}
+
 /// A fuzz target: bytes in, a panic on a broken invariant.
 pub type Target = fn(&[u8]);
 
@@ -1376,6 +1527,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("headers", headers),
     ("connection", connection),
     ("client_connection", client_connection),
+    ("websocket_frames", websocket_frames),
 ];
 
 #[cfg(test)]

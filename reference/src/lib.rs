@@ -22,6 +22,8 @@
 //! - [`parse`]: request and response heads, with llhttp's strictness.
 //! - [`chunked`]: chunked body decoder and encoder.
 //! - [`encode`]: response heads as `ServerResponse` writes them; `Date`.
+//! - [`websocket`]: `http.WebSocket`, undici's WebSocket client, on
+//!   tokio (a sans-IO handshake, frame parser and connection under it).
 //! - [`error`]: the [`Error`] type, exposing Node's codes.
 #![deny(missing_docs)]
 
@@ -40,6 +42,7 @@ pub mod status;
 #[cfg(test)]
 mod testutil;
 pub mod validate;
+pub mod websocket;
 
 pub use error::Error;
 pub use parse::DEFAULT_MAX_HEADER_SIZE as MAX_HEADER_SIZE;

@@ -12,18 +12,8 @@ use nodehttp::client::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Read one request head (and nothing more) from `s`.
-async fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut b).await.unwrap_or(0) == 0 {
-            break;
-        }
-        head.push(b[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
+mod support;
+use support::read_head;
 
 /// The events of `req` until `'close'`, named; a response's body is read
 /// and shown as `body:...` after `response`.
