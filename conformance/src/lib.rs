@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod bundle;
 pub mod corpus;
 pub mod embedded;
 pub mod escape;

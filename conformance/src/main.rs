@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use nodehttp_conformance::bundle::{self, Runtime, RuntimeAdapter};
 use nodehttp_conformance::fixture::{Scenario, Suite};
 use nodehttp_conformance::matrix::{self, Baseline, MatrixConfig, Target};
 use nodehttp_conformance::report;
@@ -39,7 +40,7 @@ enum ListFormat {
 
 #[derive(clap::Args)]
 struct Selection {
-    /// The fixture directory [default: ./fixtures, else the one beside this crate]
+    /// A fixture directory to use instead of the embedded fixtures
     #[arg(long, value_name = "DIR")]
     fixtures: Option<PathBuf>,
     /// Only scenarios whose id matches this glob (repeatable), e.g. 'server/messageheaders/*'
@@ -68,8 +69,15 @@ enum Command {
     Run {
         /// The adapter command, run through `sh -c` (see conformance/PROTOCOL.md),
         /// e.g. "node adapters/node/adapter.mjs" [default: the embedded reference]
-        #[arg(long, value_name = "CMD")]
+        #[arg(long, value_name = "CMD", conflicts_with = "target")]
         adapter: Option<String>,
+        /// Run the embedded Node adapter with this runtime (`node`, `bun`,
+        /// or `deno run -A`), found on the PATH unless --runtime is given
+        #[arg(long, value_enum, value_name = "RUNTIME")]
+        target: Option<Runtime>,
+        /// The runtime's binary, for --target
+        #[arg(long, value_name = "PATH", requires = "target")]
+        runtime: Option<PathBuf>,
         #[command(flatten)]
         selection: Selection,
         #[command(flatten)]
@@ -126,10 +134,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
     },
-    /// Speak the adapter protocol on stdin/stdout, backed by the embedded
-    /// reference server (what `run` uses when no --adapter is given)
-    #[command(hide = true)]
-    Adapter,
+    /// Print the embedded adapter for a runtime (`--print node > adapter.mjs`);
+    /// without --print, speak the adapter protocol on stdin/stdout, backed by
+    /// the embedded reference (what `run` uses when no --adapter is given)
+    Adapter {
+        /// Print the adapter's source for this runtime instead
+        #[arg(long, value_enum, value_name = "RUNTIME")]
+        print: Option<Runtime>,
+    },
     /// Export the fixtures' raw requests and responses, and the fuzzing
     /// finds, as a corpus for fuzzers (layout: see the corpus module)
     Corpus {
@@ -169,20 +181,22 @@ fn embedded_command() -> Result<String, Usage> {
 /// A usage or fixture error: printed, exit 2.
 struct Usage(String);
 
+/// Where `corpus` finds the fuzzing finds: beside the given fixtures, else
+/// in the repository this binary was built from.
 fn fixture_dir(given: Option<&Path>) -> PathBuf {
     if let Some(p) = given {
         return p.to_owned();
     }
-    let here = PathBuf::from("fixtures");
-    if here.join("sections.tsv").is_file() {
-        return here;
-    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
+/// The fixtures of `--fixtures DIR`, else the embedded ones.
 fn load(dir: Option<&Path>, sections: &Sections) -> Result<Suite, Usage> {
-    let dir = fixture_dir(dir);
-    Suite::load(&dir, sections).map_err(|errors| {
+    let loaded = match dir {
+        Some(dir) => Suite::load(dir, sections),
+        None => bundle::load_suite(sections),
+    };
+    loaded.map_err(|errors| {
         let n = errors.len();
         let mut msg: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
         msg.push(format!(
@@ -223,13 +237,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             adapter,
+            target,
+            runtime,
             selection,
             how,
             split,
             format,
             report,
         } => cmd_run(
-            adapter,
+            Implementation {
+                adapter,
+                target,
+                runtime,
+            },
             &selection,
             RunFlags {
                 strict: how.strict,
@@ -261,7 +281,13 @@ fn main() -> ExitCode {
             &sections,
         ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
-        Command::Adapter => return nodehttp_conformance::embedded::main(),
+        Command::Adapter { print: None } => return nodehttp_conformance::embedded::main(),
+        Command::Adapter {
+            print: Some(runtime),
+        } => {
+            print!("{}", runtime.adapter_source());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
         Command::Coverage { fixtures, format } => {
@@ -281,6 +307,13 @@ fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// The flags of `run` that name the implementation under test.
+struct Implementation {
+    adapter: Option<String>,
+    target: Option<Runtime>,
+    runtime: Option<PathBuf>,
+}
+
 /// The flags of `run` that shape the run itself.
 struct RunFlags {
     strict: bool,
@@ -289,7 +322,7 @@ struct RunFlags {
 }
 
 fn cmd_run(
-    adapter: Option<String>,
+    implementation: Implementation,
     selection: &Selection,
     RunFlags {
         strict,
@@ -302,9 +335,25 @@ fn cmd_run(
 ) -> Result<ExitCode, Usage> {
     // The embedded target is light (a few MB, mostly waiting on the
     // scenarios' timers): it runs more scenarios at once than a runtime.
-    let (adapter, default_jobs) = match adapter {
-        Some(a) => (a, None),
-        None => (embedded_command()?, Some(EMBEDDED_JOBS)),
+    // The embedded adapter of --target is written to a file that lives
+    // until the run ends.
+    let mut _written = None;
+    let (adapter, default_jobs) = match implementation {
+        Implementation {
+            adapter: Some(a), ..
+        } => (a, None),
+        Implementation {
+            target: Some(runtime),
+            runtime: program,
+            ..
+        } => {
+            let written = RuntimeAdapter::prepare(runtime, program.as_deref())
+                .map_err(|e| Usage(format!("error: --target {}: {e}", runtime.name())))?;
+            let command = written.command.clone();
+            _written = Some(written);
+            (command, None)
+        }
+        _ => (embedded_command()?, Some(EMBEDDED_JOBS)),
     };
     let suite = load(selection.fixtures.as_deref(), sections)?;
     let scenarios = select(suite, selection, sections)?;
