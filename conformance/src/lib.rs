@@ -12,6 +12,7 @@
 
 pub mod adapter;
 pub mod bundle;
+pub mod compare;
 pub mod corpus;
 pub mod embedded;
 pub mod escape;
@@ -19,6 +20,7 @@ pub mod exec;
 pub mod fixture;
 pub mod matching;
 pub mod matrix;
+pub mod outcomes;
 pub mod protocol;
 pub mod report;
 pub mod result;

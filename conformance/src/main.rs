@@ -33,6 +33,13 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompareFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ListFormat {
     Human,
     Json,
@@ -151,6 +158,18 @@ enum Command {
         /// The fixture directory
         #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
+    },
+    /// What changed between two reports (`run --format json` or `matrix
+    /// --json`): newly failing, newly passing, appeared, vanished; exit 1 on
+    /// a new failure
+    Compare {
+        /// The earlier report (the baseline: the last release, the main branch)
+        old: PathBuf,
+        /// The later report (this change)
+        new: PathBuf,
+        /// Output format (markdown: for a pull-request comment)
+        #[arg(long, value_enum, default_value = "human")]
+        format: CompareFormat,
     },
     /// For each section of the spec, the scenarios citing it
     Coverage {
@@ -290,6 +309,7 @@ fn main() -> ExitCode {
         }
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
+        Command::Compare { old, new, format } => cmd_compare(&old, &new, format),
         Command::Coverage { fixtures, format } => {
             cmd_coverage(fixtures.as_deref(), format, &sections)
         }
@@ -638,4 +658,34 @@ fn cmd_coverage(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_compare(old: &Path, new: &Path, format: CompareFormat) -> Result<ExitCode, Usage> {
+    use nodehttp_conformance::compare::compare;
+    use nodehttp_conformance::outcomes::Outcomes;
+    let read = |path: &Path| {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Usage(format!("error: cannot read {}: {e}", path.display())))?;
+        Outcomes::parse(&text).map_err(|e| Usage(format!("error: {}: {e}", path.display())))
+    };
+    let (o, n) = (read(old)?, read(new)?);
+    let cmp = compare(
+        &o,
+        &n,
+        &old.display().to_string(),
+        &new.display().to_string(),
+    );
+    match format {
+        CompareFormat::Human => print!("{}", cmp.human()),
+        CompareFormat::Markdown => print!("{}", cmp.markdown()),
+        CompareFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&cmp.json()).expect("values serialise")
+        ),
+    }
+    Ok(if cmp.new_failures() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
