@@ -26,3 +26,4 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod sections;
+pub mod site;

@@ -171,6 +171,19 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: CompareFormat,
     },
+    /// Write the spec as a static site: a page per section with its text, its
+    /// scenarios as transcripts and each target's outcome
+    Site {
+        /// The folder to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Each target's results: a `matrix --json` or `run --format json` report
+        #[arg(long, value_name = "FILE")]
+        matrix: Option<PathBuf>,
+        /// A fixture directory to use instead of the embedded fixtures
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
     /// For each section of the spec, the scenarios citing it
     Coverage {
         /// The fixture directory
@@ -310,6 +323,11 @@ fn main() -> ExitCode {
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
         Command::Compare { old, new, format } => cmd_compare(&old, &new, format),
+        Command::Site {
+            out,
+            matrix,
+            fixtures,
+        } => cmd_site(&out, matrix.as_deref(), fixtures.as_deref(), &sections),
         Command::Coverage { fixtures, format } => {
             cmd_coverage(fixtures.as_deref(), format, &sections)
         }
@@ -688,4 +706,41 @@ fn cmd_compare(old: &Path, new: &Path, format: CompareFormat) -> Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn cmd_site(
+    out: &Path,
+    matrix: Option<&Path>,
+    dir: Option<&Path>,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    use nodehttp_conformance::outcomes::Outcomes;
+    use nodehttp_conformance::site;
+    let suite = load(dir, sections)?;
+    let outcomes = match matrix {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Usage(format!("error: cannot read {}: {e}", path.display())))?;
+            Some(
+                Outcomes::parse(&text)
+                    .map_err(|e| Usage(format!("error: {}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let files = site::build(&site::SiteInput {
+        suite: &suite,
+        sections,
+        spec: bundle::spec(),
+        outcomes: outcomes.as_ref(),
+    });
+    site::write(out, &files)
+        .map_err(|e| Usage(format!("error: cannot write {}: {e}", out.display())))?;
+    let pages = files.iter().filter(|(n, _)| n.ends_with(".html")).count();
+    println!(
+        "{pages} pages in {} (open {})",
+        out.display(),
+        out.join("index.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

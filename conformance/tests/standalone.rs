@@ -128,3 +128,23 @@ fn a_runtime_not_found_is_a_usage_error() {
     let o = alone.run(&["run", "--target", "node", "--adapter", "node x.mjs"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn alone_the_site_has_a_page_per_section_and_an_index() {
+    let alone = Alone::new("site");
+    let o = alone.run(&["site", "--out", "s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(text(&o), "173 pages in s (open s/index.html)\n");
+    let files = files_in(&alone.path("s"));
+    let pages = files.iter().filter(|f| f.ends_with(".html")).count();
+    assert_eq!(pages, 172 + 1);
+    for f in [
+        "index.html",
+        "event-checkexpectation.html",
+        "site.css",
+        "site.js",
+        "search.js",
+    ] {
+        assert!(files.iter().any(|n| n == f), "{f} in {files:?}");
+    }
+}
