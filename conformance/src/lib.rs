@@ -7,7 +7,10 @@
 //! [`run`], compared by [`matching`], and reported by [`report`].
 //! [`embedded`] is the default target: the protocol on the reference
 //! server, crate `nodehttp`. [`matrix`] runs the suite against several
-//! targets, for a JSON and an HTML compatibility report.
+//! targets, for a JSON and an HTML compatibility report. [`bundle`] is
+//! what the binary carries (the fixtures, the spec, the Node adapter);
+//! [`compare`] diffs two reports read back by [`outcomes`]; [`site`]
+//! renders the spec and the scenarios as a static site.
 #![deny(missing_docs)]
 
 pub mod adapter;
