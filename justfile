@@ -61,6 +61,27 @@ matrix-screenshot: browser
       --window-size=1400,1100 --screenshot=docs/matrix.png \
       "file://$PWD/reports/matrix.html#outcome=failing&open=bun%7Cserver%2Fevent-checkcontinue%2Flistener-refuses-417" 2> /dev/null
 
+# The spec site in reports/site/ (a page per section, each target's results from reports/matrix.json when there is one)
+site *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    matrix=()
+    [ -f reports/matrix.json ] && matrix=(--matrix reports/matrix.json)
+    cargo run --release -q -p nodehttp-conformance -- site --out reports/site "${matrix[@]}" {{ARGS}}
+
+# docs/site.png: a page of the spec site in headless Chromium, a Bun failure's diff open
+site-screenshot: browser
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -f reports/matrix.json ] || just matrix || true
+    just site
+    profile=$(mktemp -d)
+    trap 'rm -rf "$profile"' EXIT
+    chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+      --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
+      --window-size=1400,1900 --screenshot=docs/site.png \
+      "file://$PWD/reports/site/responsestatusmessage.html?open=server%2Fresponsestatusmessage%2Fdefault-from-status-codes" 2> /dev/null
+
 # Section coverage of the fixtures
 coverage:
     cargo run --release -q -p nodehttp-conformance -- coverage

@@ -7,10 +7,15 @@
 //! [`run`], compared by [`matching`], and reported by [`report`].
 //! [`embedded`] is the default target: the protocol on the reference
 //! server, crate `nodehttp`. [`matrix`] runs the suite against several
-//! targets, for a JSON and an HTML compatibility report.
+//! targets, for a JSON and an HTML compatibility report. [`bundle`] is
+//! what the binary carries (the fixtures, the spec, the Node adapter);
+//! [`compare`] diffs two reports read back by [`outcomes`]; [`site`]
+//! renders the spec and the scenarios as a static site.
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod bundle;
+pub mod compare;
 pub mod corpus;
 pub mod embedded;
 pub mod escape;
@@ -18,9 +23,11 @@ pub mod exec;
 pub mod fixture;
 pub mod matching;
 pub mod matrix;
+pub mod outcomes;
 pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod result;
 pub mod run;
 pub mod sections;
+pub mod site;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use nodehttp_conformance::bundle::{self, Runtime, RuntimeAdapter};
 use nodehttp_conformance::fixture::{Scenario, Suite};
 use nodehttp_conformance::matrix::{self, Baseline, MatrixConfig, Target};
 use nodehttp_conformance::report;
@@ -32,6 +33,13 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompareFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ListFormat {
     Human,
     Json,
@@ -39,7 +47,7 @@ enum ListFormat {
 
 #[derive(clap::Args)]
 struct Selection {
-    /// The fixture directory [default: ./fixtures, else the one beside this crate]
+    /// A fixture directory to use instead of the embedded fixtures
     #[arg(long, value_name = "DIR")]
     fixtures: Option<PathBuf>,
     /// Only scenarios whose id matches this glob (repeatable), e.g. 'server/messageheaders/*'
@@ -68,8 +76,15 @@ enum Command {
     Run {
         /// The adapter command, run through `sh -c` (see conformance/PROTOCOL.md),
         /// e.g. "node adapters/node/adapter.mjs" [default: the embedded reference]
-        #[arg(long, value_name = "CMD")]
+        #[arg(long, value_name = "CMD", conflicts_with = "target")]
         adapter: Option<String>,
+        /// Run the embedded Node adapter with this runtime (`node`, `bun`,
+        /// or `deno run -A`), found on the PATH unless --runtime is given
+        #[arg(long, value_enum, value_name = "RUNTIME")]
+        target: Option<Runtime>,
+        /// The runtime's binary, for --target
+        #[arg(long, value_name = "PATH", requires = "target")]
+        runtime: Option<PathBuf>,
         #[command(flatten)]
         selection: Selection,
         #[command(flatten)]
@@ -126,10 +141,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
     },
-    /// Speak the adapter protocol on stdin/stdout, backed by the embedded
-    /// reference server (what `run` uses when no --adapter is given)
-    #[command(hide = true)]
-    Adapter,
+    /// Print the embedded adapter for a runtime (`--print node > adapter.mjs`);
+    /// without --print, speak the adapter protocol on stdin/stdout, backed by
+    /// the embedded reference (what `run` uses when no --adapter is given)
+    Adapter {
+        /// Print the adapter's source for this runtime instead
+        #[arg(long, value_enum, value_name = "RUNTIME")]
+        print: Option<Runtime>,
+    },
     /// Export the fixtures' raw requests and responses, and the fuzzing
     /// finds, as a corpus for fuzzers (layout: see the corpus module)
     Corpus {
@@ -137,6 +156,31 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// The fixture directory
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// What changed between two reports (`run --format json` or `matrix
+    /// --json`): newly failing, newly passing, appeared, vanished; exit 1 on
+    /// a new failure
+    Compare {
+        /// The earlier report (the baseline: the last release, the main branch)
+        old: PathBuf,
+        /// The later report (this change)
+        new: PathBuf,
+        /// Output format (markdown: for a pull-request comment)
+        #[arg(long, value_enum, default_value = "human")]
+        format: CompareFormat,
+    },
+    /// Write the spec as a static site: a page per section with its text, its
+    /// scenarios as transcripts and each target's outcome
+    Site {
+        /// The folder to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Each target's results: a `matrix --json` or `run --format json` report
+        #[arg(long, value_name = "FILE")]
+        matrix: Option<PathBuf>,
+        /// A fixture directory to use instead of the embedded fixtures
         #[arg(long, value_name = "DIR")]
         fixtures: Option<PathBuf>,
     },
@@ -191,20 +235,22 @@ fn embedded_command() -> Result<String, Usage> {
 /// A usage or fixture error: printed, exit 2.
 struct Usage(String);
 
+/// Where `corpus` finds the fuzzing finds: beside the given fixtures, else
+/// in the repository this binary was built from.
 fn fixture_dir(given: Option<&Path>) -> PathBuf {
     if let Some(p) = given {
         return p.to_owned();
     }
-    let here = PathBuf::from("fixtures");
-    if here.join("sections.tsv").is_file() {
-        return here;
-    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
+/// The fixtures of `--fixtures DIR`, else the embedded ones.
 fn load(dir: Option<&Path>, sections: &Sections) -> Result<Suite, Usage> {
-    let dir = fixture_dir(dir);
-    Suite::load(&dir, sections).map_err(|errors| {
+    let loaded = match dir {
+        Some(dir) => Suite::load(dir, sections),
+        None => bundle::load_suite(sections),
+    };
+    loaded.map_err(|errors| {
         let n = errors.len();
         let mut msg: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
         msg.push(format!(
@@ -245,13 +291,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             adapter,
+            target,
+            runtime,
             selection,
             how,
             split,
             format,
             report,
         } => cmd_run(
-            adapter,
+            Implementation {
+                adapter,
+                target,
+                runtime,
+            },
             &selection,
             RunFlags {
                 strict: how.strict,
@@ -283,7 +335,13 @@ fn main() -> ExitCode {
             &sections,
         ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
-        Command::Adapter => return nodehttp_conformance::embedded::main(),
+        Command::Adapter { print: None } => return nodehttp_conformance::embedded::main(),
+        Command::Adapter {
+            print: Some(runtime),
+        } => {
+            print!("{}", runtime.adapter_source());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
         Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
         Command::Coverage {
@@ -297,6 +355,12 @@ fn main() -> ExitCode {
             adapter,
             fixtures,
         } => cmd_record(&ids, &adapter, fixtures.as_deref(), &sections),
+        Command::Compare { old, new, format } => cmd_compare(&old, &new, format),
+        Command::Site {
+            out,
+            matrix,
+            fixtures,
+        } => cmd_site(&out, matrix.as_deref(), fixtures.as_deref(), &sections),
     };
     match result {
         Ok(code) => code,
@@ -311,6 +375,13 @@ fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// The flags of `run` that name the implementation under test.
+struct Implementation {
+    adapter: Option<String>,
+    target: Option<Runtime>,
+    runtime: Option<PathBuf>,
+}
+
 /// The flags of `run` that shape the run itself.
 struct RunFlags {
     strict: bool,
@@ -319,7 +390,7 @@ struct RunFlags {
 }
 
 fn cmd_run(
-    adapter: Option<String>,
+    implementation: Implementation,
     selection: &Selection,
     RunFlags {
         strict,
@@ -332,9 +403,25 @@ fn cmd_run(
 ) -> Result<ExitCode, Usage> {
     // The embedded target is light (a few MB, mostly waiting on the
     // scenarios' timers): it runs more scenarios at once than a runtime.
-    let (adapter, default_jobs) = match adapter {
-        Some(a) => (a, None),
-        None => (embedded_command()?, Some(EMBEDDED_JOBS)),
+    // The embedded adapter of --target is written to a file that lives
+    // until the run ends.
+    let mut _written = None;
+    let (adapter, default_jobs) = match implementation {
+        Implementation {
+            adapter: Some(a), ..
+        } => (a, None),
+        Implementation {
+            target: Some(runtime),
+            runtime: program,
+            ..
+        } => {
+            let written = RuntimeAdapter::prepare(runtime, program.as_deref())
+                .map_err(|e| Usage(format!("error: --target {}: {e}", runtime.name())))?;
+            let command = written.command.clone();
+            _written = Some(written);
+            (command, None)
+        }
+        _ => (embedded_command()?, Some(EMBEDDED_JOBS)),
     };
     let suite = load(selection.fixtures.as_deref(), sections)?;
     let scenarios = select(suite, selection, sections)?;
@@ -705,6 +792,18 @@ fn cmd_record(
             "error: the recorder records real Node, never the reference: give --adapter a Node command".into(),
         ));
     }
+    // The recorder writes fixture files: those of --fixtures, or of the
+    // checkout it runs in (never the copy carried by this binary).
+    let dir = match dir {
+        Some(d) => d.to_owned(),
+        None if Path::new("fixtures/sections.tsv").is_file() => PathBuf::from("fixtures"),
+        None => {
+            return Err(Usage(
+                "error: the recorder writes fixture files: run it in a checkout, or give --fixtures DIR".into(),
+            ))
+        }
+    };
+    let dir = Some(dir.as_path());
     let suite = load(dir, sections)?;
     let selection = Selection {
         fixtures: dir.map(Path::to_owned),
@@ -778,4 +877,71 @@ fn cmd_record(
             ExitCode::SUCCESS
         })
     })
+}
+
+fn cmd_compare(old: &Path, new: &Path, format: CompareFormat) -> Result<ExitCode, Usage> {
+    use nodehttp_conformance::compare::compare;
+    use nodehttp_conformance::outcomes::Outcomes;
+    let read = |path: &Path| {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Usage(format!("error: cannot read {}: {e}", path.display())))?;
+        Outcomes::parse(&text).map_err(|e| Usage(format!("error: {}: {e}", path.display())))
+    };
+    let (o, n) = (read(old)?, read(new)?);
+    let cmp = compare(
+        &o,
+        &n,
+        &old.display().to_string(),
+        &new.display().to_string(),
+    );
+    match format {
+        CompareFormat::Human => print!("{}", cmp.human()),
+        CompareFormat::Markdown => print!("{}", cmp.markdown()),
+        CompareFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&cmp.json()).expect("values serialise")
+        ),
+    }
+    Ok(if cmp.new_failures() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn cmd_site(
+    out: &Path,
+    matrix: Option<&Path>,
+    dir: Option<&Path>,
+    sections: &Sections,
+) -> Result<ExitCode, Usage> {
+    use nodehttp_conformance::outcomes::Outcomes;
+    use nodehttp_conformance::site;
+    let suite = load(dir, sections)?;
+    let outcomes = match matrix {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Usage(format!("error: cannot read {}: {e}", path.display())))?;
+            Some(
+                Outcomes::parse(&text)
+                    .map_err(|e| Usage(format!("error: {}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let files = site::build(&site::SiteInput {
+        suite: &suite,
+        sections,
+        spec: bundle::spec(),
+        outcomes: outcomes.as_ref(),
+    });
+    site::write(out, &files)
+        .map_err(|e| Usage(format!("error: cannot write {}: {e}", out.display())))?;
+    let pages = files.iter().filter(|(n, _)| n.ends_with(".html")).count();
+    println!(
+        "{pages} pages in {} (open {})",
+        out.display(),
+        out.join("index.html").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

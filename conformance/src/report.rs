@@ -201,7 +201,9 @@ pub fn json(report: &Report, sections: &Sections) -> String {
     s
 }
 
-fn xml_escape(s: &str) -> String {
+/// Text escaped for XML and HTML (a control character XML cannot carry
+/// becomes `\xNN`).
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -87,3 +87,24 @@ pub fn pass_and_fail() -> String {
         .replace(r#""method": "GET""#, r#""method": "PUT""#);
     format!("{OK_SCENARIO}{wrong}")
 }
+
+/// `matrix` of the embedded reference and Node on [`pass_and_fail`] in
+/// `f`, writing its report with `flag` (`--html`, `--json`) into `out`:
+/// each target passes one scenario and fails the other.
+pub fn pass_and_fail_matrix(f: &TempFixtures, flag: &str, out: &Path) {
+    let o = bin()
+        .args([
+            "matrix",
+            "--fixtures",
+            f.path(),
+            "--target",
+            "reference=embedded",
+        ])
+        .arg("--target")
+        .arg(format!("node={}", node_adapter()))
+        .arg(flag)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
