@@ -1561,18 +1561,23 @@ impl<H: Handler> Server<H> {
     /// Read what the socket has into the connection. Returns true when the
     /// connection is done (the peer's FIN after ours).
     ///
+    /// One read takes up to [`READ_SIZE`] bytes, as libuv's: what one read
+    /// brings is one packet for the parser, and Node's answers depend on
+    /// it (the rest of a packet after an upgrade request served as an
+    /// ordinary one is dropped).
+    ///
     /// The buffer is on the stack for the duration of the call, not in the
     /// connection: an idle keep-alive connection holds no read buffer (a
     /// 16 KiB buffer per connection was most of the 13.4 KiB of RSS that
     /// each idle connection cost). The connection keeps only the bytes of
     /// an incomplete head.
     ///
-    /// The buffer is left uninitialised: zeroing 16 KiB before each read
+    /// The buffer is left uninitialised: zeroing it before each read
     /// (`[0u8; N]` for `try_read`) was the largest single cost of a
-    /// keep-alive request in user space (the `memset` was 60 % of the
-    /// server's instructions under callgrind).
+    /// keep-alive request in user space (the `memset` of 16 KiB was 60 %
+    /// of the server's instructions under callgrind).
     fn read_socket(&self, stream: &TcpStream, shared: &Shared, shut_down: bool) -> bool {
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_SIZE];
         let read = stream.try_io(Interest::READABLE, || {
             socket2::SockRef::from(stream).recv(&mut buf)
         });
@@ -1607,6 +1612,10 @@ impl<H: Handler> Server<H> {
         false
     }
 }
+
+/// The most one read of a socket takes: libuv's 64 KiB (`uv__read`
+/// offers its `alloc_cb` 64 KiB, and Node's stream allocates that).
+const READ_SIZE: usize = 64 * 1024;
 
 /// Runs `on_first` once, right after the first poll of `fut`: the end of
 /// the handler's synchronous part. `fut` is stored inline (the listener
