@@ -1178,14 +1178,21 @@ impl<H: Handler> Server<H> {
                         // descriptor, accept every pending connection and
                         // close it (its client sees the close at once,
                         // instead of waiting in the kernel's queue), then
-                        // reserve a descriptor again.
+                        // reserve a descriptor again. The accepts go
+                        // through the listener until it would block, which
+                        // clears its readiness: accept(2) fails with EMFILE
+                        // even on an empty queue, so a readiness left set
+                        // would make this loop spin.
                         drop(reserve.take());
-                        let sock = socket2::SockRef::from(&listener);
                         loop {
-                            match sock.accept() {
-                                Ok((conn, _)) => drop(conn),
-                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                                Err(_) => break,
+                            let accepted = std::future::poll_fn(|cx| {
+                                Poll::Ready(listener.poll_accept(cx))
+                            })
+                            .await;
+                            match accepted {
+                                Poll::Ready(Ok((conn, _))) => drop(conn),
+                                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                                _ => break,
                             }
                         }
                         reserve = reserve_fd();

@@ -7,8 +7,8 @@
 //!   drops the SYNs after them.
 //! - At the process's descriptor limit, a new connection is accepted and
 //!   closed at once (libuv's EMFILE trick): its client fails fast instead
-//!   of waiting in the kernel's queue; once descriptors are free again,
-//!   requests are served.
+//!   of waiting in the kernel's queue, and the server does not spin; once
+//!   descriptors are free again, requests are served.
 //!
 //! Node comes from `.runtimes/node-23.5.0` when installed
 //! (`scripts/runtime.sh node 23.5.0`), else `node` on the PATH; without
@@ -75,6 +75,19 @@ impl Server {
             unsafe { libc::kill(self.child.id() as libc::pid_t, sig) },
             0
         );
+    }
+
+    /// CPU time (user + system) used so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<f64> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0.0))
+            .collect();
+        // utime and stime, fields 14 and 15 of proc(5) (11 and 12 here).
+        // SAFETY: sysconf has no preconditions.
+        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (fields[11] + fields[12]) / tck
     }
 
     /// The process's state letter in /proc (`T` once stopped).
@@ -251,6 +264,15 @@ fn at_the_fd_limit_connections_are_closed_at_once_and_service_recovers() {
                 held.len()
             ),
         }
+        // No busy loop at the limit: accept(2) fails with EMFILE even
+        // with nothing queued, so a listener left readable would spin.
+        let cpu = server.cpu_seconds();
+        std::thread::sleep(Duration::from_millis(300));
+        let busy = server.cpu_seconds() - cpu;
+        assert!(
+            busy < 0.1,
+            "{name}: {busy:.2} s of CPU in 300 ms at the limit"
+        );
         // Still refused, not queued, while the table is full.
         assert!(
             matches!(try_request(server.addr, wait).0, Outcome::Closed(_)),
