@@ -131,7 +131,7 @@ struct Args {
     /// to the system every MS milliseconds (`malloc_trim(0)`; 0, the
     /// default, never). Without it, the RSS of a server that held many
     /// connections stays near its peak after they close: the freed memory
-    /// is kept for reuse, not leaked (`just soak` uses 1000).
+    /// is kept for reuse, not leaked (`just soak` uses 250).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     malloc_trim: u64,
 }
