@@ -159,3 +159,16 @@ bench-load *ARGS:
     cargo build --release -q -p nodehttp --example hello
     cargo build --release -q -p nodehttp-bench
     target/release/bench-load $(scripts/bench-deps.sh) {{ARGS}}
+
+# Reliability: the reference's echo example and Node 23.5.0 side by side under slowloris,
+# idle connections, slow readers and uploads, a pipelining flood, resets under wrk load,
+# malformed input and the descriptor limit (RELIABILITY.md; under 10 minutes). Installs
+# Node 23.5.0 and wrk when missing. E.g. `just soak --only idle`
+soak *ARGS:
+    cargo build --release -q -p nodehttp --example echo
+    cargo build --release -q -p nodehttp-bench --bin soak
+    target/release/soak $(scripts/soak-deps.sh) {{ARGS}}
+
+# The short soak (under a minute), as CI runs it
+soak-short *ARGS:
+    just soak --short {{ARGS}}

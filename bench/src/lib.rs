@@ -1,7 +1,10 @@
 //! What the benchmark binaries share: the hyper hello server, which
 //! `hyper-hello` runs as a process (for `bench-load` and `bench-client`) and
 //! `bench-allocs` runs in-process (to count its allocations beside the
-//! reference's).
+//! reference's); and server processes with what /proc says about them
+//! ([`process`]).
+
+pub mod process;
 
 use std::convert::Infallible;
 

@@ -18,14 +18,23 @@
 //!
 //! ```js
 //! http.createServer(options, (req, res) => {
+//!   const discard = req.url.split('?')[0] === '/discard';
 //!   const chunks = [];
-//!   req.on('data', (c) => chunks.push(c));
+//!   let bytes = 0;
+//!   req.on('data', (c) => {
+//!     bytes += c.length;
+//!     if (!discard) chunks.push(c);
+//!   });
 //!   req.on('end', () => {
 //!     const path = req.url.split('?')[0];
 //!     let m;
 //!     if ((m = /^\/status\/(\d+)$/.exec(path)) && m[1] >= 200 && m[1] <= 999) {
 //!       res.statusCode = Number(m[1]);
 //!       res.end();
+//!     } else if (path === '/discard') {
+//!       // The body's length; the body itself is not kept.
+//!       res.setHeader('content-type', 'text/plain');
+//!       res.end(String(bytes));
 //!     } else if (path === '/chunked') {
 //!       res.setHeader('content-type', 'text/plain');
 //!       res.write('chunk-one;');
@@ -70,6 +79,9 @@
 //! No optional listener is installed: `Expect: 100-continue` gets Node's
 //! automatic `100 Continue`, other expectations a 417, parse errors Node's
 //! default 400/431.
+//!
+//! `bench/echo.mjs` is this JavaScript as a script, with the same flags,
+//! for running Node beside the example (`tests/limits.rs`, `just soak`).
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -115,6 +127,13 @@ struct Args {
     /// `requireHostHeader` (default true).
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
     require_host_header: Option<bool>,
+    /// Not a Node option: give the memory glibc's allocator keeps free back
+    /// to the system every MS milliseconds (`malloc_trim(0)`; 0, the
+    /// default, never). Without it, the RSS of a server that held many
+    /// connections stays near its peak after they close: the freed memory
+    /// is kept for reuse, not leaked (`just soak` uses 250).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    malloc_trim: u64,
 }
 
 impl Args {
@@ -153,6 +172,8 @@ impl Args {
 enum Route {
     /// `/status/<code>`, 200..=999.
     Status(u16),
+    /// `/discard`: the body's length, the body not kept.
+    Discard,
     /// `/chunked`.
     Chunked,
     /// `/trailers`.
@@ -180,6 +201,7 @@ fn route(url: &str) -> Route {
     match path {
         "/chunked" => return Route::Chunked,
         "/trailers" => return Route::Trailers,
+        "/discard" => return Route::Discard,
         _ => {}
     }
     if let Some(d) = digits_after(path, "/big/") {
@@ -265,24 +287,40 @@ struct Echo;
 
 impl Handler for Echo {
     async fn request(&self, req: IncomingMessage, res: ServerResponse) {
+        let discard = route(req.url()) == Route::Discard;
         let mut body = Vec::new();
+        let mut bytes = 0;
         loop {
             match req.read().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => {
+                    bytes += chunk.len();
+                    if !discard {
+                        body.extend_from_slice(&chunk);
+                    }
+                }
                 Ok(None) => break,
                 // 'aborted': Node never emits 'end', so nothing is answered.
                 Err(_) => return,
             }
         }
-        if let Err(e) = respond(&req, &res, &body) {
+        if let Err(e) = respond(&req, &res, &body, bytes) {
             // In Node this is an uncaught exception in the 'end' listener.
             eprintln!("echo: {} {}: {} ({})", req.method(), req.url(), e, e.code());
         }
     }
 }
 
-fn respond(req: &IncomingMessage, res: &ServerResponse, body: &[u8]) -> Result<(), Error> {
+fn respond(
+    req: &IncomingMessage,
+    res: &ServerResponse,
+    body: &[u8],
+    bytes: usize,
+) -> Result<(), Error> {
     match route(req.url()) {
+        Route::Discard => {
+            res.set_header("content-type", "text/plain")?;
+            res.end(Some(bytes.to_string().as_bytes()))?;
+        }
         Route::Status(code) => {
             res.set_status_code(code);
             res.end(None)?;
@@ -334,6 +372,16 @@ fn respond(req: &IncomingMessage, res: &ServerResponse, body: &[u8]) -> Result<(
 
 // ---------------------------------------------------------------- main
 
+/// glibc's `malloc_trim(0)`: free pages in the allocator's arenas go back
+/// to the system. Elsewhere, nothing.
+fn malloc_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
 /// this is called, before the server says it listens.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
@@ -373,6 +421,15 @@ async fn main() -> std::io::Result<()> {
     };
     if let Some(n) = args.max_requests_per_socket {
         server.set_max_requests_per_socket(n);
+    }
+    if args.malloc_trim > 0 {
+        let every = Duration::from_millis(args.malloc_trim);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                malloc_trim();
+            }
+        });
     }
     let stop = shutdown_signal()?;
     let addr = server.listen(("127.0.0.1", args.port)).await?;

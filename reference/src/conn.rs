@@ -307,11 +307,14 @@ enum Reading {
     Closed,
     /// An upgrade took the connection: bytes are raw.
     Raw,
-    /// The body of an upgrade request nobody listens to failed to parse:
-    /// Node drops parse errors while llhttp's `upgrade` flag is set (the
-    /// binding reports an error only `if (!parser_.upgrade)`), and the
-    /// parser, stuck in its error, takes no more input. Bytes are dropped
-    /// without a reply; the connection stays open.
+    /// A parse error while llhttp's `upgrade` flag is set: in the body of
+    /// an upgrade request nobody listens to, or in the head of the next
+    /// request on its connection (the flag is cleared only when a head
+    /// completes). Node drops such errors (the binding reports an error
+    /// only `if (!parser_.upgrade)`), and the parser, stuck in its error,
+    /// takes no more input. Bytes are dropped without a reply; the
+    /// connection stays open (a head begun still times out: 408 at
+    /// `headersTimeout`).
     Discard,
     /// A parse error happened, or the connection is done: input is dropped.
     Stopped,
@@ -413,9 +416,13 @@ pub struct Connection {
     skip_rest_of_chunk: bool,
     /// The message being read is HTTP/1.1 (llhttp's keep-alive rule).
     message_http11: bool,
-    /// llhttp's `upgrade` flag for the message being read (an upgrade
-    /// request served as an ordinary one): see [`Reading::Discard`].
+    /// The message being read asked for an upgrade (served as an
+    /// ordinary request): the rest of the chunk after it is dropped.
     message_upgrade: bool,
+    /// llhttp's `upgrade` flag: set for each head, it stays set after the
+    /// message until the next head completes; while it is, Node's binding
+    /// reports no parse error (see [`Reading::Discard`]).
+    parser_upgrade: bool,
     /// Request events whose handler has not run yet.
     handlers_unrun: usize,
     /// A response finished since the last [`Connection::publish_bodies`]
@@ -492,6 +499,7 @@ impl Connection {
             keep_alive_pending: false,
             skip_rest_of_chunk: false,
             message_upgrade: false,
+            parser_upgrade: false,
             message_http11: true,
             handlers_unrun: 0,
             finished_in_packet: false,
@@ -635,7 +643,13 @@ impl Connection {
                     }
                 }
                 Ok(None) => break,
-                Err(_) if self.message_upgrade && matches!(self.reading, Reading::Body { .. }) => {
+                Err(_)
+                    if self.parser_upgrade
+                        && matches!(
+                            self.reading,
+                            Reading::Head | Reading::Body { .. } | Reading::Closed
+                        ) =>
+                {
                     self.reading = Reading::Discard;
                     self.clear_input();
                     return;
@@ -714,7 +728,10 @@ impl Connection {
         }
         self.peer_eof = true;
         match &self.reading {
-            Reading::Head if self.input.iter().any(|&b| b != b'\r' && b != b'\n') => {
+            // parser.finish() fails silently too while the upgrade flag is set.
+            Reading::Head
+                if !self.parser_upgrade && self.input.iter().any(|&b| b != b'\r' && b != b'\n') =>
+            {
                 // parser.finish() in the middle of a head.
                 self.client_error(
                     Error::parse(crate::error::Parse::InvalidEofState, "Invalid EOF state", 0),
@@ -918,6 +935,7 @@ impl Connection {
         self.message_keep_alive = head.should_keep_alive;
         self.message_http11 = head.version >= (1, 1);
         self.message_upgrade = head.upgrade;
+        self.parser_upgrade = head.upgrade;
         // Not boxed: it moves into the `IncomingMessage` (a box was one
         // more allocation per request).
         let info = RequestInfo {

@@ -959,6 +959,12 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
             }
             let value_start = self.pos;
+            self.framing_errors(
+                &f,
+                &self.buf[name_start..name_end],
+                after_colon,
+                value_start,
+            )?;
             let Some(value_end) = self.value_bytes()? else {
                 self.pending = self.pos - value_start;
                 return Ok(None);
@@ -974,12 +980,7 @@ impl<'a> Scanner<'a> {
                 f.last_raw = latin1(raw_value);
             }
             let value = latin1_cow(trim_ows_bytes(raw_value));
-            let at = Offsets {
-                after_colon,
-                value_start,
-                lf_pos,
-            };
-            self.special_header(&mut f, &name, raw_value, at)?;
+            self.special_header(&mut f, &name, raw_value, value_start, lf_pos)?;
             f.headers.push(name, value);
         }
     }
@@ -1042,38 +1043,39 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// llhttp's handling of `Content-Length`, `Transfer-Encoding`,
-    /// `Connection` and `Upgrade`. `raw` is the value from its first
-    /// non-blank byte, trailing blanks included: llhttp reads a token
-    /// (`chunked`, `close`, `keep-alive`, `upgrade`, a length) as followed
-    /// by spaces only, so a tab after it makes it another token (or, after
-    /// a length, an error), although Node trims the value it shows.
-    fn special_header<H>(
+    /// The errors llhttp finds in a `Content-Length` or
+    /// `Transfer-Encoding` line byte by byte, as its value arrives: on the
+    /// bytes of the value there are (up to its line end, or the end of the
+    /// input). They come before the value's span is counted against
+    /// `maxHeaderSize` (so an invalid length in a head over the limit is a
+    /// 400, not a 431, as on Node 23.5.0) and before the generic check of
+    /// value bytes (a control byte in a length is an invalid length).
+    /// llhttp ends the value's span before an error inside the value, so
+    /// the bytes before such an error are counted first, and may overflow.
+    fn framing_errors<H>(
         &self,
-        f: &mut Fields<H>,
-        name: &str,
-        raw_value: &[u8],
-        at: Offsets,
+        f: &Fields<H>,
+        name: &[u8],
+        after_colon: usize,
+        value_start: usize,
     ) -> Result<(), Error> {
-        const SPECIAL: [&str; 4] = [
-            "content-length",
-            "transfer-encoding",
-            "connection",
-            "upgrade",
-        ];
-        if !SPECIAL.iter().any(|n| name.eq_ignore_ascii_case(n)) {
-            return Ok(());
-        }
-        let Offsets {
-            after_colon,
-            value_start,
-            lf_pos,
-        } = at;
-        let raw = latin1_cow(raw_value);
-        let raw: &str = &raw;
-        let value = trim_ows(raw);
-        if name.eq_ignore_ascii_case("content-length") {
-            if f.content_length.is_some() {
+        let in_value = |e: Error| {
+            let at = e.bytes_parsed().unwrap_or(value_start);
+            if self.counted + (at - value_start) >= self.max {
+                Error::parse(Parse::HeaderOverflow, "Header overflow", at)
+            } else {
+                e
+            }
+        };
+        let value = || {
+            let rest = &self.buf[value_start..];
+            &rest[..rest
+                .iter()
+                .position(|&b| b == b'\r' || b == b'\n')
+                .unwrap_or(rest.len())]
+        };
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if f.content_length.is_some() && value_start < self.buf.len() {
                 return Err(Error::parse(
                     Parse::UnexpectedContentLength,
                     "Duplicate Content-Length",
@@ -1087,12 +1089,8 @@ impl<'a> Scanner<'a> {
                     after_colon,
                 ));
             }
-            f.content_length = Some(parse_content_length(
-                raw.trim_end_matches(' '),
-                value_start,
-                lf_pos,
-            )?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            content_length_value(value(), value_start).map_err(in_value)?;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if f.content_length.is_some() && !self.lenient {
                 return Err(Error::parse(
                     Parse::InvalidTransferEncoding,
@@ -1100,27 +1098,76 @@ impl<'a> Scanner<'a> {
                     after_colon,
                 ));
             }
-            if trim_ows(value).is_empty() {
+            // Anything after `chunked`, even an empty item, is refused;
+            // llhttp stops one byte past the comma (or past the first byte
+            // of a later header's value). An empty value frames nothing.
+            let value = value();
+            let mut chunked = f.chunked;
+            let mut offset = 0;
+            for item in value.split(|&b| b == b',') {
+                let at = value_start + offset.max(1);
+                if chunked && !self.lenient && at <= value_start + value.len() {
+                    return Err(in_value(Error::parse(
+                        Parse::InvalidTransferEncoding,
+                        "Invalid `Transfer-Encoding` header value",
+                        at,
+                    )));
+                }
+                chunked = is_token(&latin1_cow(item), "chunked");
+                offset += item.len() + 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// llhttp's handling of `Content-Length`, `Transfer-Encoding`,
+    /// `Connection` and `Upgrade`, once the line is whole (its errors but
+    /// an empty length were found by [`framing_errors`](Self::framing_errors)).
+    /// `raw` is the value from its first non-blank byte, trailing blanks
+    /// included: llhttp reads a token (`chunked`, `close`, `keep-alive`,
+    /// `upgrade`, a length) as followed by spaces only, so a tab after it
+    /// makes it another token (or, after a length, an error), although
+    /// Node trims the value it shows.
+    fn special_header<H>(
+        &self,
+        f: &mut Fields<H>,
+        name: &str,
+        raw_value: &[u8],
+        value_start: usize,
+        lf_pos: usize,
+    ) -> Result<(), Error> {
+        const SPECIAL: [&str; 4] = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "upgrade",
+        ];
+        if !SPECIAL.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            return Ok(());
+        }
+        let raw = latin1_cow(raw_value);
+        let raw: &str = &raw;
+        let value = trim_ows(raw);
+        if name.eq_ignore_ascii_case("content-length") {
+            let Some(n) = content_length_value(raw_value, value_start)? else {
+                return Err(Error::parse(
+                    Parse::InvalidContentLength,
+                    "Empty Content-Length",
+                    lf_pos,
+                ));
+            };
+            f.content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if value.is_empty() {
                 // llhttp flags a Transfer-Encoding only once a value
                 // starts: an empty one frames nothing.
                 return Ok(());
             }
             f.has_te = true;
-            let mut offset = 0;
-            for raw in raw.split(',') {
-                if f.chunked && !self.lenient {
-                    // Anything after `chunked`, even an empty item, is
-                    // refused; llhttp stops one byte past the comma (or past
-                    // the first byte of a later header's value).
-                    return Err(Error::parse(
-                        Parse::InvalidTransferEncoding,
-                        "Invalid `Transfer-Encoding` header value",
-                        value_start + offset.max(1),
-                    ));
-                }
-                f.chunked = is_token(raw, "chunked");
-                offset += raw.len() + 1;
-            }
+            f.chunked = raw
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| is_token(last, "chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
             for token in raw.split(',') {
                 if is_token(token, "close") {
@@ -1133,41 +1180,40 @@ impl<'a> Scanner<'a> {
             }
         } else if name.eq_ignore_ascii_case("upgrade") {
             // As for Transfer-Encoding: an empty value sets no flag.
-            f.has_upgrade |= !trim_ows(value).is_empty();
+            f.has_upgrade |= !value.is_empty();
         }
         Ok(())
     }
 }
 
-/// `Content-Length`: decimal digits only (trailing whitespace already
-/// trimmed), at most `u64::MAX`.
-fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Result<u64, Error> {
-    if value.is_empty() {
-        return Err(Error::parse(
-            Parse::InvalidContentLength,
-            "Empty Content-Length",
-            lf_pos,
-        ));
-    }
-    let mut n: u64 = 0;
+/// llhttp's `Content-Length` states over `value` (from its first byte,
+/// which is at `value_start` in the input; possibly unfinished): decimal
+/// digits up to `u64::MAX`, then spaces only, up to the line end. The
+/// length, or `None` when no digit came (yet).
+fn content_length_value(value: &[u8], value_start: usize) -> Result<Option<u64>, Error> {
+    let mut n: Option<u64> = None;
     let mut seen_ws = false;
-    for (i, c) in value.char_indices() {
+    for (i, &b) in value.iter().enumerate() {
         let at = value_start + i;
-        match c {
-            '0'..='9' if !seen_ws => {
-                n = n
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(c as u8 - b'0')))
-                    .ok_or_else(|| {
-                        Error::parse(
-                            Parse::InvalidContentLength,
-                            "Content-Length overflow",
-                            at + 1,
-                        )
-                    })?;
+        match b {
+            b'0'..=b'9' if !seen_ws => {
+                let d = u64::from(b - b'0');
+                n = Some(
+                    n.unwrap_or(0)
+                        .checked_mul(10)
+                        .and_then(|n| n.checked_add(d))
+                        .ok_or_else(|| {
+                            Error::parse(
+                                Parse::InvalidContentLength,
+                                "Content-Length overflow",
+                                at + 1,
+                            )
+                        })?,
+                );
             }
+            b'\r' | b'\n' => break,
             // Spaces only: a tab after the digits is refused.
-            ' ' => seen_ws = true,
+            b' ' => seen_ws = true,
             _ => {
                 return Err(Error::parse(
                     Parse::InvalidContentLength,
@@ -1185,14 +1231,6 @@ fn parse_content_length(value: &str, value_start: usize, lf_pos: usize) -> Resul
 /// `"#<>\\^`{|}` there with "Unexpected char in url server").
 fn is_server_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=@[]_~".contains(&b)
-}
-
-/// Where a header line's parts are, for errors.
-#[derive(Clone, Copy)]
-struct Offsets {
-    after_colon: usize,
-    value_start: usize,
-    lf_pos: usize,
 }
 
 /// Whether a list item of a `Transfer-Encoding` or `Connection` value is
@@ -1781,6 +1819,133 @@ mod tests {
             upgrade,
             "{lines:?}"
         );
+    }
+
+    /// An invalid `Content-Length` or `Transfer-Encoding` in a head over
+    /// `maxHeaderSize`: llhttp finds it byte by byte, before the value's
+    /// span is counted, so it is the error (a 400), not the overflow (a
+    /// 431). Probed on Node 23.5.0 (default limit, 20,000-byte values):
+    /// the `clientError`'s code, reason and bytesParsed.
+    #[rstest]
+    #[case::cl_semicolon(
+        "Content-Length: 5;{big}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Invalid character in Content-Length",
+        42
+    )]
+    #[case::cl_letter(
+        "Content-Length: 5x{big}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Invalid character in Content-Length",
+        42
+    )]
+    #[case::cl_tab(
+        "Content-Length: 5\t{big}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Invalid character in Content-Length",
+        42
+    )]
+    #[case::cl_control(
+        "Content-Length: 5\x01",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Invalid character in Content-Length",
+        42
+    )]
+    #[case::cl_digits(
+        "Content-Length: 5{zeros}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Content-Length overflow",
+        61
+    )]
+    #[case::cl_duplicate(
+        "Content-Length: 5\r\nContent-Length: 6{big}",
+        "HPE_UNEXPECTED_CONTENT_LENGTH",
+        "Duplicate Content-Length",
+        60
+    )]
+    #[case::te_then_cl(
+        "Transfer-Encoding: chunked\r\nContent-Length: 5{big}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Content-Length can't be present with Transfer-Encoding",
+        68
+    )]
+    #[case::cl_then_te(
+        "Content-Length: 5\r\nTransfer-Encoding: chunked{big}",
+        "HPE_INVALID_TRANSFER_ENCODING",
+        "Transfer-Encoding can't be present with Content-Length",
+        62
+    )]
+    #[case::te_after_chunked(
+        "Transfer-Encoding: chunked,{big}",
+        "HPE_INVALID_TRANSFER_ENCODING",
+        "Invalid `Transfer-Encoding` header value",
+        52
+    )]
+    #[case::cl_empty(
+        "Content-Length:{spaces}",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Empty Content-Length",
+        20042
+    )]
+    #[case::te_second_line(
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: {big}",
+        "HPE_INVALID_TRANSFER_ENCODING",
+        "Invalid `Transfer-Encoding` header value",
+        73
+    )]
+    #[case::cl_few_spaces_then_letter(
+        "Content-Length: 5          x",
+        "HPE_INVALID_CONTENT_LENGTH",
+        "Invalid character in Content-Length",
+        52
+    )]
+    // The bytes before an error inside the value are counted first.
+    #[case::cl_spaces_then_letter(
+        "Content-Length: 5{spaces}x",
+        "HPE_HEADER_OVERFLOW",
+        "Header overflow",
+        20042
+    )]
+    #[case::cl_spaces_then_control(
+        "Content-Length: 5{spaces}\x01",
+        "HPE_HEADER_OVERFLOW",
+        "Header overflow",
+        20042
+    )]
+    #[case::te_spaces_then_comma(
+        "Transfer-Encoding: chunked{spaces},x",
+        "HPE_HEADER_OVERFLOW",
+        "Header overflow",
+        20052
+    )]
+    #[case::big_field_first(
+        "X: {big}\r\nContent-Length: 5x",
+        "HPE_HEADER_OVERFLOW",
+        "Header overflow",
+        20029
+    )]
+    fn framing_errors_come_before_the_overflow(
+        #[case] lines: &str,
+        #[case] code: &str,
+        #[case] reason: &str,
+        #[case] at: usize,
+    ) {
+        let lines = lines
+            .replace("{big}", &"e".repeat(20_000))
+            .replace("{zeros}", &"0".repeat(30))
+            .replace("{spaces}", &" ".repeat(20_000));
+        let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{lines}\r\n\r\n");
+        let e = parse_request(head.as_bytes(), &strict()).unwrap_err();
+        assert_eq!(
+            (e.code(), e.reason(), e.bytes_parsed()),
+            (code, Some(reason), Some(at))
+        );
+        // The same error with the line unfinished, as far as it goes.
+        if code != "HPE_HEADER_OVERFLOW" && at < 20_000 {
+            let cut = &head.as_bytes()[..at + 1];
+            let e = parse_request(cut, &strict()).unwrap_err();
+            assert_eq!(e.code(), code);
+        }
     }
 
     /// Node 23.5.0: "Invalid character in Content-Length" at the tab.

@@ -967,10 +967,11 @@ impl<H: Handler> Server<H> {
         &self.inner.handler
     }
 
-    /// `server.listen(port, host)`: bind and start accepting. Returns the
-    /// bound address (port 0 picks a free port).
+    /// `server.listen(port, host)`: bind and start accepting, with Node's
+    /// default backlog ([`LISTEN_BACKLOG`]). Returns the bound address
+    /// (port 0 picks a free port).
     pub async fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = bind(addr).await?;
         let local = listener.local_addr()?;
         *self
             .inner
@@ -1157,6 +1158,7 @@ impl<H: Handler> Server<H> {
     }
 
     async fn accept_loop(self, listener: TcpListener) {
+        let mut reserve = reserve_fd();
         loop {
             let stop = self.inner.stop_accept.notified();
             tokio::pin!(stop);
@@ -1171,8 +1173,39 @@ impl<H: Handler> Server<H> {
                         let server = self.clone();
                         tokio::spawn(async move { server.serve(stream, peer).await });
                     }
-                    // EMFILE and friends: back off instead of spinning.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Err(e) if out_of_fds(&e) && reserve.is_some() => {
+                        // libuv's uv__emfile_trick: free the reserved
+                        // descriptor, accept every pending connection and
+                        // close it (its client sees the close at once,
+                        // instead of waiting in the kernel's queue), then
+                        // reserve a descriptor again. The accepts go
+                        // through the listener until it would block, which
+                        // clears its readiness: accept(2) fails with EMFILE
+                        // even on an empty queue, so a readiness left set
+                        // would make this loop spin.
+                        drop(reserve.take());
+                        loop {
+                            let accepted = std::future::poll_fn(|cx| {
+                                Poll::Ready(listener.poll_accept(cx))
+                            })
+                            .await;
+                            match accepted {
+                                Poll::Ready(Ok((conn, _))) => drop(conn),
+                                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                                _ => break,
+                            }
+                        }
+                        reserve = reserve_fd();
+                    }
+                    // Out of descriptors with none in reserve, or another
+                    // failure: back off instead of spinning, and try to
+                    // reserve one again.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        if reserve.is_none() {
+                            reserve = reserve_fd();
+                        }
+                    }
                 },
             }
         }
@@ -1561,18 +1594,23 @@ impl<H: Handler> Server<H> {
     /// Read what the socket has into the connection. Returns true when the
     /// connection is done (the peer's FIN after ours).
     ///
+    /// One read takes up to [`READ_SIZE`] bytes, as libuv's: what one read
+    /// brings is one packet for the parser, and Node's answers depend on
+    /// it (the rest of a packet after an upgrade request served as an
+    /// ordinary one is dropped).
+    ///
     /// The buffer is on the stack for the duration of the call, not in the
     /// connection: an idle keep-alive connection holds no read buffer (a
     /// 16 KiB buffer per connection was most of the 13.4 KiB of RSS that
     /// each idle connection cost). The connection keeps only the bytes of
     /// an incomplete head.
     ///
-    /// The buffer is left uninitialised: zeroing 16 KiB before each read
+    /// The buffer is left uninitialised: zeroing it before each read
     /// (`[0u8; N]` for `try_read`) was the largest single cost of a
-    /// keep-alive request in user space (the `memset` was 60 % of the
-    /// server's instructions under callgrind).
+    /// keep-alive request in user space (the `memset` of 16 KiB was 60 %
+    /// of the server's instructions under callgrind).
     fn read_socket(&self, stream: &TcpStream, shared: &Shared, shut_down: bool) -> bool {
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); READ_SIZE];
         let read = stream.try_io(Interest::READABLE, || {
             socket2::SockRef::from(stream).recv(&mut buf)
         });
@@ -1607,6 +1645,56 @@ impl<H: Handler> Server<H> {
         false
     }
 }
+
+/// Node's default backlog for `server.listen()` (net.js: `backlog || 511`):
+/// the kernel queues up to this many connections not yet accepted (capped
+/// by `net.core.somaxconn`). A burst of connections larger than the queue
+/// loses SYNs, which clients retry only after a second.
+pub const LISTEN_BACKLOG: u32 = 511;
+
+/// Bind a listener to the first address of `addr` that binds, as
+/// `TcpListener::bind` does (`SO_REUSEADDR` set, as libuv sets it), with
+/// [`LISTEN_BACKLOG`].
+async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
+/// A descriptor held in reserve for the accept loop (libuv's
+/// `loop->emfile_fd`: `/`, read-only), freed when the process runs out.
+fn reserve_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/").ok()
+}
+
+/// Whether `e` says the process or the system has no descriptor left.
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE)
+}
+
+/// `EMFILE` and `ENFILE` (Linux's and the BSDs' numbers).
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// The most one read of a socket takes: libuv's 64 KiB (`uv__read`
+/// offers its `alloc_cb` 64 KiB, and Node's stream allocates that).
+const READ_SIZE: usize = 64 * 1024;
 
 /// Runs `on_first` once, right after the first poll of `fut`: the end of
 /// the handler's synchronous part. `fut` is stored inline (the listener

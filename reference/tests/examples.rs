@@ -566,6 +566,19 @@ fn mask_date(bytes: &[u8]) -> String {
         "<open>",
     )
 )]
+#[case::discard(
+    b"POST /discard?x HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world",
+    concat!(
+        "HTTP/1.1 200 OK\r\n",
+        "content-type: text/plain\r\n",
+        "Date: {{date}}\r\n",
+        "Connection: keep-alive\r\n",
+        "Keep-Alive: timeout=5\r\n",
+        "Content-Length: 2\r\n",
+        "\r\n",
+        "11<open>",
+    )
+)]
 fn echo_routes(#[case] request: &[u8], #[case] expected: &str) {
     let echo = Running::start("echo", &[]);
     assert_eq!(echo.exchange(request, 1), expected);

@@ -21,12 +21,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use clap::Parser;
+use nodehttp_bench::process::{
+    children_cpu, clk_tck, machine, proc_cpu, raise_fd_limit, status_kib, version, Server,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Load benchmark of the reference against Node, Bun and hyper.
@@ -128,44 +131,6 @@ struct Run {
     errors: u64,
 }
 
-fn clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-/// Fields 3.. of a `/proc/.../stat` file (after the command, which may
-/// hold spaces), parsed as numbers (0 where not a number).
-fn stat_fields(path: &str) -> Vec<f64> {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let rest = &s[s.rfind(')').map_or(0, |i| i + 2)..];
-    rest.split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect()
-}
-
-/// The sum of two fields of a `stat` file (counted from 1 as in proc(5)),
-/// in seconds.
-fn stat_seconds(path: &str, a: usize, b: usize) -> f64 {
-    let f = stat_fields(path);
-    let get = |i: usize| f.get(i - 3).copied().unwrap_or(0.0);
-    (get(a) + get(b)) / clk_tck()
-}
-
-/// utime + stime of a process, in seconds.
-fn proc_cpu(pid: u32) -> f64 {
-    stat_seconds(&format!("/proc/{pid}/stat"), 14, 15)
-}
-
-/// cutime + cstime of this process (children reaped so far), in seconds.
-fn children_cpu() -> f64 {
-    stat_seconds("/proc/self/stat", 16, 17)
-}
-
 /// Busy time of the whole machine (all cores), in seconds.
 fn machine_busy() -> f64 {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -185,65 +150,6 @@ fn machine_busy() -> f64 {
         .map(|(_, x)| x)
         .sum();
     busy / clk_tck()
-}
-
-fn status_kib(pid: u32, field: &str) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(t: &Target) -> Result<Server, String> {
-        let mut child = Command::new(&t.program)
-            .args(&t.args)
-            .args(["--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("{}: cannot start {}: {e}", t.name, t.program))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| format!("{}: {e}", t.name))?;
-        let port = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("{}: expected LISTENING <port>, got {line:?}", t.name))?;
-        Ok(Server { child, port })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM, then SIGKILL if it lingers.
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const REPORT_LUA: &str = r#"
@@ -328,7 +234,7 @@ impl Wrk {
 }
 
 fn measure(t: &Target, s: Scenario, wrk: &Wrk, args: &Args) -> Result<Run, String> {
-    let server = Server::start(t)?;
+    let server = Server::start(t.name, &t.program, &t.args, None, Stdio::inherit())?;
     if args.warmup > 0 {
         wrk.run(s, server.port, args.warmup)?;
     }
@@ -360,7 +266,7 @@ fn measure(t: &Target, s: Scenario, wrk: &Wrk, args: &Args) -> Result<Run, Strin
 /// Open `n` keep-alive connections, one request answered on each, and hold
 /// them; returns the server's RSS before and after, in KiB.
 fn idle_memory(t: &Target, n: usize) -> Result<(f64, f64), String> {
-    let server = Server::start(t)?;
+    let server = Server::start(t.name, &t.program, &t.args, None, Stdio::inherit())?;
     let port = server.port;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -426,20 +332,6 @@ async fn open_one(port: u16) -> Result<tokio::net::TcpStream, String> {
     }
 }
 
-fn raise_fd_limit() {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 {
-            l.rlim_cur = l.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-        }
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -451,35 +343,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         (v[m - 1] + v[m]) / 2.0
     }
-}
-
-fn version(program: &str, arg: &str) -> String {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .map(|o| {
-            let s = String::from_utf8_lossy(&o.stdout).to_string()
-                + &String::from_utf8_lossy(&o.stderr);
-            s.lines().next().unwrap_or("").trim().to_string()
-        })
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("?")
-        .trim()
-        .to_string();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let n = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{n} cores ({cpu}), Linux {kernel}")
 }
 
 fn main() {

@@ -1,7 +1,7 @@
 //! Differential fuzzing of the reference against real `node:http`.
 //!
 //! Starts the reference's echo example and its `node:http` twin
-//! (`echo.mjs`), generates request streams by mutating the fixtures'
+//! (`bench/echo.mjs`), generates request streams by mutating the fixtures'
 //! requests (the `requests/` of `nodehttp-conformance corpus`), sends each
 //! stream to both servers on fresh connections, and compares what comes
 //! back: the bytes (with `Date` masked: the echo JSON carries method, url,
@@ -613,7 +613,7 @@ fn main() {
     let args = parse_args();
     let quiet = Duration::from_millis(args.quiet_ms);
     let reference = Server::start(Command::new(&args.echo), "the reference echo example");
-    let echo_mjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("echo.mjs");
+    let echo_mjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/echo.mjs");
     let mut node_cmd = Command::new(&args.node);
     node_cmd.arg(&echo_mjs);
     let node = Server::start(node_cmd, "node");

@@ -1,13 +1,33 @@
 // The node:http twin of the reference's echo example
 // (reference/examples/echo.rs): the same calls, in the same order, so that
-// the two answer every request with the same bytes (Date aside). Node
-// built-ins only. Prints `LISTENING <port>` once it listens on 127.0.0.1.
+// the two answer every request with the same bytes (Date aside), and the
+// same flags. Node built-ins only. For the soak harness (`just soak`),
+// reference/tests/limits.rs and the differential fuzzer (fuzz/differential).
 //
-//   node fuzz/differential/echo.mjs [--port N]
+//   node bench/echo.mjs --port 0 [--headers-timeout MS] ...   -> prints LISTENING <port>
 import http from 'node:http';
 
-const portArg = process.argv.indexOf('--port');
-const port = portArg > 0 ? Number(process.argv[portArg + 1]) : 0;
+const flags = {
+  '--headers-timeout': 'headersTimeout',
+  '--request-timeout': 'requestTimeout',
+  '--keep-alive-timeout': 'keepAliveTimeout',
+  '--connections-checking-interval': 'connectionsCheckingInterval',
+  '--max-header-size': 'maxHeaderSize',
+};
+const options = {};
+let port = 0;
+let maxRequestsPerSocket;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) {
+  const [flag, value] = [argv[i], argv[i + 1]];
+  if (flag === '--port') port = Number(value);
+  else if (flag === '--max-requests-per-socket') maxRequestsPerSocket = Number(value);
+  else if (flags[flag]) options[flags[flag]] = Number(value);
+  else {
+    process.stderr.write(`echo.mjs: unknown flag ${flag}\n`);
+    process.exit(2);
+  }
+}
 
 function bigBody(n) {
   const b = Buffer.allocUnsafe(n);
@@ -15,15 +35,23 @@ function bigBody(n) {
   return b;
 }
 
-const server = http.createServer({}, (req, res) => {
+const server = http.createServer(options, (req, res) => {
+  const discard = req.url.split('?')[0] === '/discard';
   const chunks = [];
-  req.on('data', (c) => chunks.push(c));
+  let bytes = 0;
+  req.on('data', (c) => {
+    bytes += c.length;
+    if (!discard) chunks.push(c);
+  });
   req.on('end', () => {
     const path = req.url.split('?')[0];
     let m;
     if ((m = /^\/status\/(\d+)$/.exec(path)) && m[1] >= 200 && m[1] <= 999) {
       res.statusCode = Number(m[1]);
       res.end();
+    } else if (path === '/discard') {
+      res.setHeader('content-type', 'text/plain');
+      res.end(String(bytes));
     } else if (path === '/chunked') {
       res.setHeader('content-type', 'text/plain');
       res.write('chunk-one;');
@@ -63,13 +91,16 @@ const server = http.createServer({}, (req, res) => {
     }
   });
 });
+if (maxRequestsPerSocket !== undefined) server.maxRequestsPerSocket = maxRequestsPerSocket;
 
 server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`LISTENING ${server.address().port}\n`);
 });
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
