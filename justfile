@@ -82,6 +82,10 @@ site-screenshot: browser
       --window-size=1400,1900 --screenshot=docs/site.png \
       "file://$PWD/reports/site/responsestatusmessage.html?open=server%2Fresponsestatusmessage%2Fdefault-from-status-codes" 2> /dev/null
 
+# Record what Node 23.5.0 does into scenarios' wire and events blocks, e.g. `just record 'client/agentdestroy/*'`
+record +IDS: node
+    cargo run --release -q -p nodehttp-conformance -- record {{IDS}} --adapter "{{node23}} adapters/node/adapter.mjs"
+
 # Section coverage of the fixtures
 coverage:
     cargo run --release -q -p nodehttp-conformance -- coverage
