@@ -575,7 +575,9 @@ function makeAgent(sc, name, options, hooks) {
   if (h.reuseSocket !== undefined) {
     const original = agent.reuseSocket;
     agent.reuseSocket = function reuseSocket(socket, req) {
-      emit(sc, 'agent.reuseSocket', { agent: name, request: sc.names.get(req) ?? null });
+      // A pooled socket is given to a request inside its constructor, before
+      // http.request() returns: the request being issued is `sc.issuing`.
+      emit(sc, 'agent.reuseSocket', { agent: name, request: sc.names.get(req) ?? sc.issuing ?? null });
       return original.call(this, socket, req);
     };
   }
@@ -638,6 +640,7 @@ function clientRequest(sc, name) {
   // `get: true` issues http.get(), which ends the request itself.
   const issue = spec.get === true ? http.get : http.request;
   let req;
+  sc.issuing = name;
   try {
     if (spec.url === undefined) req = issue(options ?? {});
     else if (options === undefined) req = issue(spec.url);
@@ -645,6 +648,8 @@ function clientRequest(sc, name) {
   } catch (err) {
     emitThrow(sc, spec.get === true ? 'http.get' : 'http.request', err);
     return;
+  } finally {
+    sc.issuing = null;
   }
   sc.requests.set(name, req);
   sc.names.set(req, name);
