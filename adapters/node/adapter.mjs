@@ -819,6 +819,8 @@ function wsReport(sc, seen, event, fields) {
 function messageData(data) {
   if (typeof data === 'string') return { dataType: 'text', data };
   if (data instanceof ArrayBuffer) return { dataType: 'arraybuffer', data: latin1(new Uint8Array(data)) };
+  // binaryType 'nodebuffer' (Bun's default): a Buffer.
+  if (data instanceof Uint8Array) return { dataType: 'nodebuffer', data: latin1(data) };
   if (typeof Blob === 'function' && data instanceof Blob) {
     return data.arrayBuffer().then((b) => ({ dataType: 'blob', data: latin1(new Uint8Array(b)) }));
   }
