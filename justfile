@@ -106,7 +106,7 @@ fuzz TARGET SECONDS="60":
       parse_response) seeds=target/fuzz-seeds/responses ;;
       connection) seeds=target/fuzz-seeds/seeds/connection ;;
       client_connection) seeds=target/fuzz-seeds/seeds/client_connection ;;
-      websocket_frames) seeds=target/fuzz-seeds/regressions/websocket_frames ;;
+      websocket_frames) seeds=target/fuzz-seeds/seeds/websocket_frames ;;
       *) seeds=target/fuzz-seeds/requests ;;
     esac
     mkdir -p fuzz/corpus/{{TARGET}} fuzz/regressions/{{TARGET}}

@@ -608,6 +608,7 @@ function startClient(msg) {
     const missing = missingCall(spec?.script, CLIENT_TYPES);
     if (missing) { unsupportedCall(missing); return; }
   }
+  if (websocketsUnsupported(msg)) return;
   current = sc;
   sc.agents.set('global', http.globalAgent);
   try {
@@ -691,6 +692,7 @@ function teardown(sc) {
     }
     // The global agent outlives scenarios: only its sockets go.
     http.globalAgent.destroy();
+    closeWebSockets(sc);
     return;
   }
   // No callback: the 'close' event may wait on connections; we never wait on it.
@@ -742,6 +744,7 @@ function call(msg) {
     case 'http': object = http; break;
     case 'agent': object = sc.agents?.get(String(msg.name)); name = `agent.${msg.name}.${method}`; break;
     case 'request': object = sc.requests?.get(String(msg.name)); name = `request.${msg.name}.${method}`; break;
+    case 'websocket': object = sc.websockets?.get(String(msg.name)); name = `websocket.${msg.name}.${method}`; break;
     default: sendError(`call: unknown target '${target}'`); return;
   }
   try {
@@ -758,7 +761,7 @@ function stop() {
   send({ type: 'stopped' });
 }
 
-const HANDLERS = { start, signal, request, agent, call, stop };
+const HANDLERS = { start, signal, request, agent, call, stop, websocket };
 
 function onLine(line) {
   if (line.trim() === '') return;
@@ -781,6 +784,107 @@ function onLine(line) {
     HANDLERS[msg.type](msg);
   } catch (err) {
     sendError(`${msg.type}: ${err?.stack ?? err}`);
+  }
+}
+
+// ---------------------------------------------------------------- websocket
+
+// http.WebSocket (undici's client; Node 22.5.0 and later). A client scenario
+// declares its WebSockets by name (`websockets` in `start`: `url`,
+// `protocols`, `script`); the message `websocket` constructs one, `call`
+// with target `websocket` calls it. Its events are ws.open, ws.message,
+// ws.error and ws.close, each with `websocket` (its name) and `readyState`
+// as a listener reads it.
+
+// A runtime without http.WebSocket answers `unsupported`.
+function websocketsUnsupported(msg) {
+  if (Object.keys(msg.websockets ?? {}).length === 0) return false;
+  if (typeof http.WebSocket === 'function') return false;
+  send({ type: 'unsupported', reason: `${IMPLEMENTATION} ${process.version} has no http.WebSocket` });
+  return true;
+}
+
+// The events of the scenario's WebSockets are reported in the order they
+// were dispatched. A Blob's bytes are read asynchronously: while one is read,
+// later events wait for their turn in `sc.wsQueue`. `fields` is an object or
+// a promise of one.
+function wsReport(sc, seen, event, fields) {
+  if (sc.wsQueue === undefined && !(fields instanceof Promise)) {
+    seen.report(event, fields);
+    return;
+  }
+  const next = (sc.wsQueue ?? Promise.resolve())
+    .then(() => fields)
+    .then((f) => seen.report(event, f), (err) => { if (alive(sc)) sendError(`${event}: ${err?.message ?? err}`); });
+  sc.wsQueue = next;
+  next.then(() => { if (sc.wsQueue === next) sc.wsQueue = undefined; });
+}
+
+// event.data as a type and latin-1 bytes (a string as it is).
+function messageData(data) {
+  if (typeof data === 'string') return { dataType: 'text', data };
+  if (data instanceof ArrayBuffer) return { dataType: 'arraybuffer', data: latin1(new Uint8Array(data)) };
+  // binaryType 'nodebuffer' (Bun's default): a Buffer.
+  if (data instanceof Uint8Array) return { dataType: 'nodebuffer', data: latin1(data) };
+  if (typeof Blob === 'function' && data instanceof Blob) {
+    return data.arrayBuffer().then((b) => ({ dataType: 'blob', data: latin1(new Uint8Array(b)) }));
+  }
+  return { dataType: typeof data, data: String(data) };
+}
+
+// `new WebSocket(url[, protocols])` for the named WebSocket, its listeners,
+// then its script (bare names call the WebSocket).
+function wsConstruct(sc, name) {
+  const spec = sc.msg.websockets?.[name];
+  if (!spec) throw new TypeError(`no websocket '${name}'`);
+  let ws;
+  try {
+    ws = spec.protocols === undefined
+      ? new http.WebSocket(spec.url)
+      : new http.WebSocket(spec.url, spec.protocols);
+  } catch (err) {
+    emitThrow(sc, 'new WebSocket', err);
+    return;
+  }
+  sc.websockets ??= new Map();
+  sc.websockets.set(name, ws);
+  const seen = eventLog(sc, { websocket: name });
+  ws.addEventListener('open', () => wsReport(sc, seen, 'ws.open', {
+    readyState: ws.readyState, protocol: ws.protocol, extensions: ws.extensions,
+  }));
+  ws.addEventListener('message', (e) => {
+    const fields = { readyState: ws.readyState, origin: e.origin };
+    const data = messageData(e.data);
+    wsReport(sc, seen, 'ws.message', data instanceof Promise
+      ? data.then((d) => ({ ...fields, ...d }))
+      : { ...fields, ...data });
+  });
+  ws.addEventListener('error', (e) => wsReport(sc, seen, 'ws.error', {
+    readyState: ws.readyState, message: e.message,
+  }));
+  ws.addEventListener('close', (e) => wsReport(sc, seen, 'ws.close', {
+    readyState: ws.readyState, code: e.code, reason: e.reason, wasClean: e.wasClean,
+  }));
+  const ctx = { self: ws, req: null, res: undefined, socket: undefined, server: undefined, http, observed: null, seen };
+  startScript(sc, spec.script ?? [], ctx, `websocket ${name}`);
+}
+
+function websocket(msg) {
+  const sc = current;
+  if (!sc?.client) { sendError('websocket outside a client scenario'); return; }
+  try {
+    wsConstruct(sc, String(msg.name));
+  } catch (err) {
+    emitThrow(sc, 'new WebSocket', err);
+  }
+  send({ type: 'called' });
+}
+
+// At `stop`: what is still connecting or open is closed (its events are no
+// longer reported); the runner resets its connections anyway.
+function closeWebSockets(sc) {
+  for (const ws of sc.websockets?.values() ?? []) {
+    try { ws.close(); } catch (err) { log(`websocket close: ${err?.message ?? err}`); }
   }
 }
 

@@ -19,7 +19,14 @@
 //! seeds/connection/<id>         requests in the `connection` target's format
 //! seeds/client_connection/<id>  responses, with the methods of the requests
 //!                               they answer, in `client_connection`'s format
+//! seeds/websocket_frames/<id>   WebSocket scenarios: what the server sends
+//!                               after its `101` answer (the `> frame` lines
+//!                               and raw bytes), `websocket_frames`' format
 //! ```
+//!
+//! In WebSocket scenarios, `{{ws-key}}` stands for [`FIXED_WS_KEY`] and
+//! `{{ws-accept}}` for its accept value; the client's expected frames are
+//! masked with a fixed key.
 //!
 //! `<id>` is the scenario id with `/` replaced by `__`
 //! (`server__messageheaders__duplicates`).
@@ -30,13 +37,17 @@ use std::path::{Path, PathBuf};
 use nodehttp::chunked::ChunkedDecoder;
 use nodehttp::parse::{parse_request, BodyKind, ParseOptions, Status};
 
-use crate::fixture::{Expected, Scenario, Side, Step, Suite};
+use crate::fixture::{Expected, Scenario, SendPiece, Side, Step, Suite};
+use crate::wsframe;
 
 /// The date that stands for `{{date}}` in exported responses.
 pub const FIXED_DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 
 /// The port that stands for `{{port}}` in exported requests.
 pub const FIXED_PORT: &str = "8000";
+
+/// The key that stands for `{{ws-key}}` (RFC 6455's example).
+pub const FIXED_WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// One scenario's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +61,9 @@ pub struct Exchange {
     /// The methods of the requests in `request`, in order (as far as they
     /// parse): how the client reads `response`.
     pub methods: Vec<String>,
+    /// WebSocket scenarios answered `101`: what the server sends after the
+    /// head (frames, as the `websocket_frames` target takes them).
+    pub frames: Vec<u8>,
 }
 
 /// The bytes of a scenario's first connection: for a server scenario the
@@ -61,19 +75,32 @@ pub fn exchange(s: &Scenario) -> Exchange {
     let mut expected = Vec::new();
     let mut first: Option<&str> = None;
     let mut current = s.side == Side::Server;
+    let mut websocket: Option<&str> = None;
     for w in &s.wire {
         match (&w.step, s.side) {
+            (Step::WebSocket(n), _) => websocket = Some(n),
+            (Step::WsRequest, _) if current => expected.extend(ws_request(s, websocket)),
             (Step::Connect(_) | Step::Use(_), Side::Server) => current = false,
             (Step::Accept(n) | Step::Use(n), Side::Client) => {
                 current = *first.get_or_insert(n) == n.as_str();
             }
-            (Step::Send(b), _) if current => sent.extend_from_slice(b),
+            (Step::Send(b), _) if current => sent.extend(wsframe::fill_accept(b, FIXED_WS_KEY)),
+            (Step::SendFrames(pieces), _) if current => {
+                for p in pieces {
+                    match p {
+                        SendPiece::Bytes(b) => sent.extend(wsframe::fill_accept(b, FIXED_WS_KEY)),
+                        SendPiece::Frame(f) => sent.extend(f.encode()),
+                    }
+                }
+            }
+            (Step::ExpectFrame(f), _) if current => expected.extend(f.encode()),
             (Step::Expect(parts), _) if current => {
                 for p in parts {
                     match p {
                         Expected::Bytes(b) => expected.extend_from_slice(b),
                         Expected::Date => expected.extend_from_slice(FIXED_DATE.as_bytes()),
                         Expected::Port => expected.extend_from_slice(FIXED_PORT.as_bytes()),
+                        Expected::WsKey => expected.extend_from_slice(FIXED_WS_KEY.as_bytes()),
                     }
                 }
             }
@@ -84,11 +111,48 @@ pub fn exchange(s: &Scenario) -> Exchange {
         Side::Server => (sent, expected),
         Side::Client => (expected, sent),
     };
+    let frames = if s.websockets.is_empty() {
+        Vec::new()
+    } else {
+        after_101(&response)
+    };
     Exchange {
         name: s.id.replace('/', "__"),
         methods: methods(&request),
         request,
         response,
+        frames,
+    }
+}
+
+/// `! ws-request`: the handshake request the reference sends for the
+/// WebSocket last constructed, with [`FIXED_PORT`] and [`FIXED_WS_KEY`].
+fn ws_request(s: &Scenario, name: Option<&str>) -> Vec<u8> {
+    use nodehttp::websocket::handshake;
+    let spec = name.and_then(|n| s.websockets.get(n));
+    let url = spec
+        .and_then(|w| w.get("url"))
+        .and_then(|u| u.as_str())
+        .unwrap_or("ws://127.0.0.1:{{port}}/")
+        .replace("{{port}}", FIXED_PORT);
+    let protocols: Vec<&str> = match spec.and_then(|w| w.get("protocols")) {
+        Some(serde_json::Value::String(p)) => vec![p.as_str()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|p| p.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    match handshake::parse_url(&url) {
+        Ok(u) => handshake::request(&u, &protocols, FIXED_WS_KEY),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What follows a `101` head at the start of `response` (nothing if it is
+/// not one).
+fn after_101(response: &[u8]) -> Vec<u8> {
+    let is_101 = response.starts_with(b"HTTP/1.1 101") || response.starts_with(b"HTTP/1.0 101");
+    match response.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) if is_101 => response[i + 4..].to_vec(),
+        _ => Vec::new(),
     }
 }
 
@@ -199,6 +263,9 @@ pub fn export(suite: &Suite, regressions_from: &Path, out: &Path) -> io::Result<
                 &e.name,
                 &nodehttp::fuzzing::client_connection_input(&e.response, &methods),
             )?;
+        }
+        if !e.frames.is_empty() {
+            write("seeds/websocket_frames", &e.name, &e.frames)?;
         }
     }
     for (target, name, bytes) in regressions(regressions_from)? {

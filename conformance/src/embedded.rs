@@ -30,6 +30,10 @@ use crate::protocol::PROTOCOL_VERSION;
 #[path = "embedded_client.rs"]
 mod client;
 
+/// The WebSockets of client scenarios.
+#[path = "embedded_ws.rs"]
+mod ws;
+
 /// Run the embedded adapter on stdin/stdout until stdin closes.
 pub fn main() -> std::process::ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -129,7 +133,7 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
                 }
                 None => send_error("signal outside a scenario".into()),
             },
-            Some(kind @ ("request" | "agent")) => {
+            Some(kind @ ("request" | "agent" | "websocket")) => {
                 match current.as_ref().and_then(|r| r.client.as_ref()) {
                     Some(c) => c.command(kind, obj),
                     None => send_error(format!("{kind} outside a client scenario")),

@@ -36,6 +36,8 @@ struct ClientInner {
     reporter: Mutex<Option<Waker>>,
     /// Sockets of 'upgrade' and 'connect', kept until the scenario stops.
     detached: Mutex<Vec<UpgradedSocket>>,
+    /// The scenario's WebSockets.
+    websockets: super::ws::Sockets,
 }
 
 /// What a request's script can see of it.
@@ -127,6 +129,7 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
         streams: Mutex::new(Vec::new()),
         reporter: Mutex::new(None),
         detached: Mutex::new(Vec::new()),
+        websockets: super::ws::Sockets::new(sc.clone(), msg),
     });
     let reporter = inner.clone();
     sc.spawn(async move { reporter.report().await });
@@ -226,6 +229,7 @@ impl Client {
         }
         lock(&inner.detached).clear();
         lock(&inner.streams).clear();
+        inner.websockets.teardown();
     }
 
     /// `request` and `agent` messages.
@@ -234,6 +238,10 @@ impl Client {
         let name = msg.get("name").map(as_string).unwrap_or_default();
         let result = match kind {
             "request" => inner.issue(&name),
+            "websocket" => {
+                inner.websockets.construct(&name);
+                Ok(())
+            }
             _ => inner.agent_state(&name),
         };
         if let Err(t) = result {
@@ -250,6 +258,9 @@ impl Client {
     pub(super) fn call(&self, msg: &Map<String, Value>) {
         let inner = &self.inner;
         let target = msg.get("target").and_then(Value::as_str).unwrap_or("");
+        if target == "websocket" {
+            return inner.websockets.call(msg);
+        }
         let method = msg.get("method").map(as_string).unwrap_or_default();
         inner.sc.out.error(format!(
             "call: the embedded client has no {target}.{method} yet"

@@ -13,10 +13,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::adapter::{Adapter, Incoming};
-use crate::fixture::{Scenario, Side, Step};
+use crate::fixture::{Scenario, SendPiece, Side, Step};
 use crate::matching::{self, describe, expected_text_with, mask_dates, transcript_lines};
 use crate::protocol::{FromAdapter, ToAdapter};
 use crate::result::{Outcome, ScenarioResult};
+use crate::wsframe::{self, Decoded};
 
 /// How long an adapter may take to answer `start` or `stop`.
 const ADAPTER_ANSWER: Duration = Duration::from_secs(5);
@@ -66,6 +67,9 @@ struct Conn {
     buf: Vec<u8>,
     /// The server closed (EOF or reset).
     closed: Option<&'static str>,
+    /// The `Sec-WebSocket-Key` the client sent on this connection, for
+    /// `{{ws-accept}}`.
+    ws_key: Option<String>,
 }
 
 impl Conn {
@@ -263,6 +267,11 @@ fn client_start(scenario: &Scenario, port: u16, closed_port: u16) -> ToAdapter {
         }
         requests.insert(name.clone(), Value::Object(spec));
     }
+    let websockets = scenario
+        .websockets
+        .iter()
+        .map(|(name, spec)| (name.clone(), fill(spec)))
+        .collect();
     ToAdapter::Start {
         id: scenario.id.clone(),
         side: scenario.side.as_str().to_owned(),
@@ -275,6 +284,7 @@ fn client_start(scenario: &Scenario, port: u16, closed_port: u16) -> ToAdapter {
         closed_port: Some(closed_port),
         agents,
         requests,
+        websockets,
     }
 }
 
@@ -312,7 +322,7 @@ impl Play<'_> {
     /// What the client sent, as shown in a transcript: dates masked, and
     /// the runner's port written `{{port}}` where the fixture has it.
     fn shown(&self, got: &[u8]) -> Vec<u8> {
-        let masked = mask_dates(got);
+        let masked = wsframe::mask_key(&mask_dates(got)).0;
         let Some(port) = self.runner_port() else {
             return masked;
         };
@@ -438,10 +448,194 @@ impl Play<'_> {
                     stream: Some(stream),
                     buf: Vec::new(),
                     closed: None,
+                    ws_key: None,
                 },
             );
         }
         Ok(self.conns.get_mut(&name).expect("inserted"))
+    }
+
+    /// Writes `bytes` on the current connection (in pieces with `--split`),
+    /// with `{{ws-accept}}` filled in from the key the client sent on it.
+    async fn write(&mut self, line: usize, bytes: &[u8]) {
+        let split = self.split.filter(|_| self.scenario.split);
+        let filled;
+        let bytes = if !self.scenario.websockets.is_empty() && wsframe::wants_accept(bytes) {
+            match self.conns.get(&self.current).and_then(|c| c.ws_key.clone()) {
+                Some(key) => {
+                    filled = wsframe::fill_accept(bytes, &key);
+                    &filled[..]
+                }
+                None => {
+                    let e = "`{{ws-accept}}`: no valid Sec-WebSocket-Key was received on this connection".to_owned();
+                    self.actual.push(format!("! {e}"));
+                    return self.fail(line, e);
+                }
+            }
+        } else {
+            bytes
+        };
+        match self.conn().await {
+            // A write to a connection the server closed is not an
+            // error of the scenario: what the server did shows in
+            // the following expectations.
+            Ok(c) => {
+                if let Some(s) = c.stream.as_mut() {
+                    match split {
+                        Some(split) => {
+                            for piece in split.cut(bytes) {
+                                if s.write_all(piece).await.is_err() {
+                                    break;
+                                }
+                                // Long enough for the server to read
+                                // each piece on its own.
+                                tokio::time::sleep(SPLIT_PAUSE).await;
+                            }
+                        }
+                        None => {
+                            let _ = s.write_all(bytes).await;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.actual.push(format!("! {e}"));
+                self.fail(line, e);
+            }
+        }
+    }
+
+    /// `! ws-request`: reads a request head from the client and checks that
+    /// it opens a WebSocket (RFC 6455, section 4.1: `GET`, `Upgrade:
+    /// websocket`, `Connection: Upgrade`, `Sec-WebSocket-Version: 13` and a
+    /// key of 16 bytes in base64, which is remembered for `{{ws-accept}}`).
+    async fn ws_request(&mut self, line: usize) {
+        let timeout = self.scenario.timeout;
+        let text = "! ws-request".to_owned();
+        let Some(c) = self.reading(line, &text).await else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        let end = loop {
+            if let Some(i) = c.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break Some(i + 4);
+            }
+            if c.closed.is_some() || !c.fill(deadline).await {
+                break None;
+            }
+        };
+        let head: Vec<u8> = c.buf.drain(..end.unwrap_or(c.buf.len())).collect();
+        let (masked, key) = wsframe::mask_key(&head);
+        let problem = match (end, &key) {
+            (None, _) if head.is_empty() => Some(match c.closed {
+                Some(how) => format!("expected a handshake request, the connection was {how}"),
+                None => format!(
+                    "expected a handshake request, nothing came within {} ms",
+                    timeout.as_millis()
+                ),
+            }),
+            (None, _) => Some("expected a handshake request, got part of a head".to_owned()),
+            (Some(_), None) => {
+                Some("the request has no valid Sec-WebSocket-Key (16 bytes in base64)".to_owned())
+            }
+            (Some(_), Some(_)) => wsframe::handshake_problem(&head),
+        };
+        if problem.is_none() {
+            c.ws_key = key;
+        }
+        let lines = match &problem {
+            None => vec![text],
+            Some(_) => transcript_lines('<', &self.shown(&masked)),
+        };
+        self.conclude(line, lines, problem);
+    }
+
+    /// The start of a step that reads what the client sent: its expected
+    /// line noted (unless recording), and the current connection (`None`:
+    /// there is none, a failure already recorded).
+    async fn reading(&mut self, line: usize, expected: &str) -> Option<&mut Conn> {
+        if self.recording.is_none() {
+            self.expected.push(expected.to_owned());
+        }
+        if let Err(e) = self.conn().await {
+            self.actual.push(format!("! {e}"));
+            self.fail(line, e);
+            return None;
+        }
+        self.conns.get_mut(&self.current)
+    }
+
+    /// The end of such a step: what was read as transcript `lines`, and
+    /// why it differs from what was expected, if it does (recording: the
+    /// lines replace the step's).
+    fn conclude(&mut self, line: usize, lines: Vec<String>, why: Option<String>) {
+        if self.recording.is_some() {
+            return self.record(lines);
+        }
+        self.actual.extend(lines);
+        if let Some(why) = why {
+            self.fail(line, why);
+        }
+    }
+
+    /// `< frame ...`: reads one frame from the client, unmasks it and
+    /// compares it (its masking key aside) with `want`.
+    async fn expect_frame(&mut self, line: usize, want: &wsframe::Frame) {
+        let timeout = self.scenario.timeout;
+        let recording = self.recording.is_some();
+        let want_line = format!("< {}", want.render(false));
+        let Some(c) = self.reading(line, &want_line).await else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        let decoded = loop {
+            match wsframe::decode(&c.buf) {
+                Decoded::Partial if c.closed.is_none() && c.fill(deadline).await => {}
+                Decoded::Partial => break None,
+                d => break Some(d),
+            }
+        };
+        let (lines, why) = match decoded {
+            Some(Decoded::Frame(f, n)) => {
+                c.buf.drain(..n);
+                let got = f.without_key();
+                let text = format!("< {}", got.render(false));
+                let why = (got != *want).then(|| "the frame received differs".to_owned());
+                (vec![text], why)
+            }
+            Some(Decoded::TooLong(n)) => {
+                let head: Vec<u8> = c.buf.drain(..10.min(c.buf.len())).collect();
+                let mut lines = transcript_lines('<', &head);
+                lines.push(format!("# (a frame of {n} bytes: not read)"));
+                (
+                    lines,
+                    Some(format!("expected a frame, got one of {n} bytes")),
+                )
+            }
+            _ => {
+                let closed = c.closed;
+                let got: Vec<u8> = c.buf.drain(..).collect();
+                let mut lines = transcript_lines('<', &got);
+                if !recording {
+                    lines.push(match closed {
+                        Some(how) => format!("! {how}"),
+                        None => format!("! (nothing more within {} ms)", timeout.as_millis()),
+                    });
+                }
+                let why = match (got.is_empty(), closed) {
+                    (false, _) => "expected a frame, got part of one".to_owned(),
+                    (true, Some(how)) => format!("expected a frame, the connection was {how}"),
+                    (true, None) => {
+                        format!(
+                            "expected a frame, nothing came within {} ms",
+                            timeout.as_millis()
+                        )
+                    }
+                };
+                (lines, Some(why))
+            }
+        };
+        self.conclude(line, lines, why);
     }
 
     /// Reads the current connection for `d` or until it closes: what came,
@@ -468,36 +662,25 @@ impl Play<'_> {
         let timeout = self.scenario.timeout;
         match step {
             Step::Send(bytes) => {
-                let split = self.split.filter(|_| self.scenario.split);
                 self.both_lines(transcript_lines('>', bytes));
-                match self.conn().await {
-                    // A write to a connection the server closed is not an
-                    // error of the scenario: what the server did shows in
-                    // the following expectations.
-                    Ok(c) => {
-                        if let Some(s) = c.stream.as_mut() {
-                            match split {
-                                Some(split) => {
-                                    for piece in split.cut(bytes) {
-                                        if s.write_all(piece).await.is_err() {
-                                            break;
-                                        }
-                                        // Long enough for the server to read
-                                        // each piece on its own.
-                                        tokio::time::sleep(SPLIT_PAUSE).await;
-                                    }
-                                }
-                                None => {
-                                    let _ = s.write_all(bytes).await;
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        self.actual.push(format!("! {e}"));
-                        self.fail(line, e);
+                self.write(line, bytes).await;
+            }
+            Step::SendFrames(pieces) => {
+                self.both_lines(describe(step));
+                let mut bytes = Vec::new();
+                for p in pieces {
+                    match p {
+                        SendPiece::Bytes(b) => bytes.extend_from_slice(b),
+                        SendPiece::Frame(f) => bytes.extend(f.encode()),
                     }
                 }
+                self.write(line, &bytes).await;
+            }
+            Step::ExpectFrame(want) => self.expect_frame(line, want).await,
+            Step::WsRequest => self.ws_request(line).await,
+            Step::WebSocket(name) => {
+                self.both_lines(describe(step));
+                self.call(ToAdapter::WebSocket { name: name.clone() }).await;
             }
             Step::Expect(pieces) if self.recording.is_some() => {
                 let timeout = self.scenario.timeout;
@@ -513,7 +696,8 @@ impl Play<'_> {
                 let first = Instant::now() + timeout;
                 while c.buf.is_empty() && c.closed.is_none() && c.fill(first).await {}
                 loop {
-                    if mask_dates(&c.buf) == want {
+                    let (masked, _) = wsframe::mask_key(&mask_dates(&c.buf));
+                    if masked == want {
                         break;
                     }
                     let idle = Instant::now() + RECORD_IDLE;
@@ -523,6 +707,9 @@ impl Play<'_> {
                     }
                 }
                 let got: Vec<u8> = c.buf.drain(..).collect();
+                if let (_, Some(key)) = wsframe::mask_key(&got) {
+                    c.ws_key = Some(key);
+                }
                 let lines = transcript_lines('<', &self.shown(&got));
                 self.record(lines);
             }
@@ -547,7 +734,10 @@ impl Play<'_> {
                 }
                 let n = len.min(c.buf.len());
                 let got: Vec<u8> = c.buf.drain(..n).collect();
-                let masked = mask_dates(&got);
+                let (masked, key) = wsframe::mask_key(&mask_dates(&got));
+                if key.is_some() {
+                    c.ws_key = key;
+                }
                 if masked == want {
                     self.actual.extend(transcript_lines('<', &want_shown));
                     return;
@@ -694,6 +884,7 @@ impl Play<'_> {
                                 stream: Some(stream),
                                 buf: Vec::new(),
                                 closed: None,
+                                ws_key: None,
                             },
                         );
                         self.current = name.clone();
@@ -892,6 +1083,7 @@ async fn play(
             closed_port: None,
             agents: Map::new(),
             requests: Map::new(),
+            websockets: Map::new(),
         },
     };
     let mut ports = PortNames::default();

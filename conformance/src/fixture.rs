@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::escape::{self, unescape};
 use crate::sections::Sections;
+use crate::wsframe::{self, Frame};
 
 /// A problem in a fixture file, with its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,9 @@ pub enum Expected {
     /// The port the runner listens on, written `{{port}}` (client
     /// scenarios: `Host: 127.0.0.1:{{port}}`); replaced, not masked.
     Port,
+    /// A WebSocket client's `Sec-WebSocket-Key`, written `{{ws-key}}`: any
+    /// valid key (16 bytes in base64), remembered for `{{ws-accept}}`.
+    WsKey,
 }
 
 /// The placeholder for the runner's port in client scenarios.
@@ -141,10 +145,22 @@ pub enum Step {
     /// `! agent NAME` (client scenarios): the adapter reports that agent's
     /// state (an `agent` event).
     Agent(String),
+    /// `> frame ...` lines (WebSocket scenarios), with the `>` lines around
+    /// them: sent in one write.
+    SendFrames(Vec<SendPiece>),
+    /// `< frame ...` (WebSocket scenarios): expect one frame from the client.
+    ExpectFrame(Frame),
+    /// `! websocket NAME` (client scenarios): the adapter constructs that
+    /// WebSocket now.
+    WebSocket(String),
+    /// `! ws-request` (WebSocket scenarios): expect the client's opening
+    /// handshake, any request head that is one (RFC 6455, section 4.1), and
+    /// remember its key.
+    WsRequest,
     /// `! call TARGET.METHOD[?] [ARGS]`: `server.close`, `http.get`,
-    /// `agent.NAME.destroy`, `request.NAME.destroy`.
+    /// `agent.NAME.destroy`, `request.NAME.destroy`, `websocket.NAME.send`.
     Call {
-        /// The object: `server`, `http`, `agent` or `request`.
+        /// The object: `server`, `http`, `agent`, `request` or `websocket`.
         target: String,
         /// The agent's or request's name.
         name: Option<String>,
@@ -155,6 +171,15 @@ pub enum Step {
         /// `?`: report the result as a `return` event.
         report: bool,
     },
+}
+
+/// A piece of a [`Step::SendFrames`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendPiece {
+    /// Raw bytes (`>` lines).
+    Bytes(Vec<u8>),
+    /// A frame (`> frame ...`).
+    Frame(Frame),
 }
 
 /// A wire step with the fixture line it starts on.
@@ -208,6 +233,9 @@ pub struct Scenario {
     /// Client scenarios: the requests, by name: `options` for
     /// `http.request()` and the `script` run on the `ClientRequest`.
     pub requests: Map<String, Value>,
+    /// Client scenarios: the WebSockets, by name: `url`, `protocols` for
+    /// `new WebSocket(url, protocols)` and the `script` run on it.
+    pub websockets: Map<String, Value>,
     /// The exchange on the wire.
     pub wire: Vec<WireStep>,
     /// The expected events, in order.
@@ -300,6 +328,10 @@ pub const CLIENT_EVENTS: &[&str] = &[
     "agent.keepSocketAlive",
     "agent.reuseSocket",
     "agent.createConnection",
+    "ws.open",
+    "ws.message",
+    "ws.error",
+    "ws.close",
     "return",
     "throw",
 ];
@@ -371,6 +403,8 @@ struct Meta {
     agents: Map<String, Value>,
     #[serde(default)]
     requests: Map<String, Value>,
+    #[serde(default)]
+    websockets: Map<String, Value>,
 }
 
 /// All the scenarios of a fixture tree.
@@ -752,11 +786,11 @@ fn parse_scenario(
                     ));
                 }
             }
-            for key in ["agents", "requests"] {
-                let present = if key == "agents" {
-                    !meta.agents.is_empty()
-                } else {
-                    !meta.requests.is_empty()
+            for key in ["agents", "requests", "websockets"] {
+                let present = match key {
+                    "agents" => !meta.agents.is_empty(),
+                    "requests" => !meta.requests.is_empty(),
+                    _ => !meta.websockets.is_empty(),
                 };
                 if present {
                     return Err(err(
@@ -778,11 +812,15 @@ fn parse_scenario(
                 ));
             }
             check_agents(&meta.agents).map_err(|(name, m)| err(key_line(&name), m))?;
-            if meta.requests.is_empty() {
+            if meta.requests.is_empty() && meta.websockets.is_empty() {
                 return Err(err(
                     key_line("id"),
-                    "a client scenario declares its `requests`".into(),
+                    "a client scenario declares its `requests` (or its `websockets`)".into(),
                 ));
+            }
+            for (name, w) in &meta.websockets {
+                check_websocket(w)
+                    .map_err(|m| err(key_line(name), format!("websocket `{name}`: {m}")))?;
             }
             for (name, r) in &meta.requests {
                 let Value::Object(r) = r else {
@@ -811,8 +849,14 @@ fn parse_scenario(
         }
     }
 
-    let wire =
-        parse_wire(wire_block, side, &meta.requests, &meta.agents).map_err(|(l, m)| err(l, m))?;
+    let wire = parse_wire(
+        wire_block,
+        side,
+        &meta.requests,
+        &meta.agents,
+        &meta.websockets,
+    )
+    .map_err(|(l, m)| err(l, m))?;
 
     let mut events = Vec::new();
     let mut event_lines = Vec::new();
@@ -825,9 +869,12 @@ fn parse_scenario(
             let line_no = b.first_line + i;
             let v: Value = serde_json::from_str(t)
                 .map_err(|e| err(line_no, format!("invalid JSON event: {e}")))?;
-            let Value::Object(obj) = v else {
+            let Value::Object(mut obj) = v else {
                 return Err(err(line_no, "an event must be a JSON object".into()));
             };
+            for v in obj.values_mut() {
+                expand_event_repeats(v).map_err(|m| err(line_no, m))?;
+            }
             match obj.get("event") {
                 Some(Value::String(name)) if is_event_of(side, name) => {}
                 Some(Value::String(name)) => {
@@ -866,6 +913,7 @@ fn parse_scenario(
         listeners: meta.listeners,
         agents: meta.agents,
         requests: meta.requests,
+        websockets: meta.websockets,
         wire,
         events,
         event_lines,
@@ -907,6 +955,35 @@ fn check_request(r: &Map<String, Value>) -> Result<(), String> {
                     "unknown key `{k}` (options, url, get, script, without, body, defaults)"
                 ))
             }
+        }
+    }
+    Ok(())
+}
+
+/// A WebSocket's table: `url` (required), `protocols` (a string or an
+/// array of strings) and `script`.
+fn check_websocket(w: &Value) -> Result<(), String> {
+    let Value::Object(w) = w else {
+        return Err("a websocket is a table (url, protocols, script)".into());
+    };
+    if !w.get("url").is_some_and(Value::is_string) {
+        return Err("`url` (a string) is required".into());
+    }
+    for (k, v) in w {
+        match k.as_str() {
+            "url" => {}
+            "protocols" => {
+                let ok = match v {
+                    Value::String(_) => true,
+                    Value::Array(a) => a.iter().all(Value::is_string),
+                    _ => false,
+                };
+                if !ok {
+                    return Err("`protocols` is a string or an array of strings".into());
+                }
+            }
+            "script" => check_script(v)?,
+            _ => return Err(format!("unknown key `{k}` (url, protocols, script)")),
         }
     }
     Ok(())
@@ -971,10 +1048,11 @@ fn parse_call(
     rest: &str,
     requests: &Map<String, Value>,
     agents: &Map<String, Value>,
+    websockets: &Map<String, Value>,
 ) -> Result<Step, String> {
     let usage = || {
         format!(
-            "`! call` takes server.METHOD, http.METHOD, agent.NAME.METHOD or request.NAME.METHOD (a `?` at the end reports the result), not `{what}`"
+            "`! call` takes server.METHOD, http.METHOD, agent.NAME.METHOD, request.NAME.METHOD or websocket.NAME.METHOD (a `?` at the end reports the result), not `{what}`"
         )
     };
     let (what, report) = match what.strip_suffix('?') {
@@ -985,12 +1063,12 @@ fn parse_call(
     let (name, method) = match target {
         "server" if side == Side::Server => (None, tail),
         "http" => (None, tail),
-        "agent" | "request" if side == Side::Client => {
+        "agent" | "request" | "websocket" if side == Side::Client => {
             let (name, method) = tail.split_once('.').ok_or_else(usage)?;
-            let known = if target == "agent" {
-                agents.contains_key(name) || name == GLOBAL_AGENT
-            } else {
-                requests.contains_key(name)
+            let known = match target {
+                "agent" => agents.contains_key(name) || name == GLOBAL_AGENT,
+                "request" => requests.contains_key(name),
+                _ => websockets.contains_key(name),
             };
             if !known {
                 return Err(format!("`! call`: no {target} `{name}` in `{target}s`"));
@@ -1017,6 +1095,21 @@ fn parse_call(
         args,
         report,
     })
+}
+
+/// `{{TEXT*N}}` in the strings of an expected event: N copies of TEXT, as
+/// in wire lines (a WebSocket message of 65,536 bytes).
+fn expand_event_repeats(v: &mut Value) -> Result<(), String> {
+    match v {
+        Value::String(s) if s.contains("{{") => {
+            let expanded = expand_repeats(s).map_err(|e| e.message)?.into_owned();
+            *s = expanded;
+        }
+        Value::Array(a) => a.iter_mut().try_for_each(expand_event_repeats)?,
+        Value::Object(o) => o.values_mut().try_for_each(expand_event_repeats)?,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The largest `{{TEXT*N}}` expansion, in bytes.
@@ -1064,13 +1157,28 @@ fn parse_ms(arg: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{arg}` is not a number of milliseconds"))
 }
 
+/// The pieces of a `<` line's text: `{{ws-key}}`, `{{port}}` and
+/// `{{date}}` placeholders between escaped bytes; and whether it ends with
+/// a `\` (no CRLF).
 fn parse_expected(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeError> {
+    split_on(text, crate::wsframe::WS_KEY, Expected::WsKey, parse_ports)
+}
+
+fn parse_ports(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeError> {
+    split_on(text, PORT_MARK, Expected::Port, parse_dates)
+}
+
+type Pieces = Result<(Vec<Expected>, bool), escape::EscapeError>;
+
+/// `text` cut at each `mark`, which stands for `piece`; the parts between
+/// are read by `inner`.
+fn split_on(text: &str, mark: &str, piece: Expected, inner: fn(&str) -> Pieces) -> Pieces {
     let mut pieces = Vec::new();
     let mut no_newline = false;
-    let ports: Vec<&str> = text.split(PORT_MARK).collect();
-    for (j, text) in ports.iter().enumerate() {
-        let (mut sub, nl) = parse_dates(text)?;
-        if j + 1 < ports.len() && nl {
+    let parts: Vec<&str> = text.split(mark).collect();
+    for (j, text) in parts.iter().enumerate() {
+        let (mut sub, nl) = inner(text)?;
+        if j + 1 < parts.len() && nl {
             return Err(escape::EscapeError {
                 column: text.len(),
                 message: "stray `\\`".into(),
@@ -1078,8 +1186,8 @@ fn parse_expected(text: &str) -> Result<(Vec<Expected>, bool), escape::EscapeErr
         }
         no_newline = nl;
         pieces.append(&mut sub);
-        if j + 1 < ports.len() {
-            pieces.push(Expected::Port);
+        if j + 1 < parts.len() {
+            pieces.push(piece.clone());
         }
     }
     Ok((pieces, no_newline))
@@ -1114,7 +1222,10 @@ fn parse_wire(
     side: Side,
     requests: &Map<String, Value>,
     agents: &Map<String, Value>,
+    websockets: &Map<String, Value>,
 ) -> Result<Vec<WireStep>, (usize, String)> {
+    // In WebSocket scenarios, `> frame ...` and `< frame ...` are frames.
+    let frames = !websockets.is_empty();
     let mut steps: Vec<WireStep> = Vec::new();
     // Server scenarios: `c1` opens by itself. Client scenarios: connections
     // exist once accepted.
@@ -1132,6 +1243,28 @@ fn parse_wire(
         let text = rest.strip_prefix(' ').unwrap_or(rest);
         let esc_err = |e: escape::EscapeError| (line, format!("{}", e));
         match kind {
+            '>' if frames && wsframe::is_frame_line(text) => {
+                let frame = wsframe::parse(text, true).map_err(|m| (line, m))?;
+                match steps.last_mut() {
+                    Some(WireStep { step: Step::SendFrames(prev), .. }) => {
+                        prev.push(SendPiece::Frame(frame))
+                    }
+                    Some(WireStep { step: step @ Step::Send(_), .. }) => {
+                        let Step::Send(bytes) = std::mem::replace(step, Step::Shutdown) else {
+                            unreachable!("matched above")
+                        };
+                        *step = Step::SendFrames(vec![SendPiece::Bytes(bytes), SendPiece::Frame(frame)]);
+                    }
+                    _ => steps.push(WireStep {
+                        line,
+                        step: Step::SendFrames(vec![SendPiece::Frame(frame)]),
+                    }),
+                }
+            }
+            '<' if frames && wsframe::is_frame_line(text) => {
+                let frame = wsframe::parse(text, false).map_err(|m| (line, m))?;
+                steps.push(WireStep { line, step: Step::ExpectFrame(frame) });
+            }
             '>' => {
                 let text = expand_repeats(text).map_err(esc_err)?;
                 let u = unescape(&text).map_err(esc_err)?;
@@ -1141,6 +1274,10 @@ fn parse_wire(
                 }
                 match steps.last_mut() {
                     Some(WireStep { step: Step::Send(prev), .. }) => prev.extend(bytes),
+                    Some(WireStep { step: Step::SendFrames(prev), .. }) => match prev.last_mut() {
+                        Some(SendPiece::Bytes(b)) => b.extend(bytes),
+                        _ => prev.push(SendPiece::Bytes(bytes)),
+                    },
                     _ => steps.push(WireStep { line, step: Step::Send(bytes) }),
                 }
             }
@@ -1199,6 +1336,14 @@ fn parse_wire(
                         }
                         Step::Request(n)
                     }
+                    ["ws-request"] if frames => Step::WsRequest,
+                    ["websocket", ..] if side == Side::Client => {
+                        let n = name_arg("websocket")?;
+                        if !websockets.contains_key(&n) {
+                            return Err((line, format!("no websocket `{n}` in `websockets`")));
+                        }
+                        Step::WebSocket(n)
+                    }
                     ["agent", ..] if side == Side::Client => {
                         let n = name_arg("agent")?;
                         if !agents.contains_key(&n) && n != GLOBAL_AGENT {
@@ -1242,7 +1387,8 @@ fn parse_wire(
                     }
                     ["call", what, ..] => {
                         let rest = text.trim_start()["call".len()..].trim_start()[what.len()..].trim();
-                        parse_call(side, what, rest, requests, agents).map_err(|m| (line, m))?
+                        parse_call(side, what, rest, requests, agents, websockets)
+                            .map_err(|m| (line, m))?
                     }
                     _ => {
                         return Err((
@@ -1271,6 +1417,7 @@ fn parse_wire(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matching;
 
     fn sections() -> Sections {
         Sections::embedded()
@@ -1429,6 +1576,130 @@ checkExpectation = []
     fn unclosed_fence_is_an_error() {
         let text = "## A\n\n```toml\nid = 1\n";
         assert!(!parse(text).unwrap_err().is_empty());
+    }
+
+    const WS: &str = r#"# T
+
+## A WebSocket
+
+```toml
+id = "client/websocket/a"
+anchors = ["websocket"]
+rule = "r"
+since = "22.5.0"
+websockets = { w1 = { url = "ws://127.0.0.1:{{port}}/", protocols = "p1", script = [["send", "x"]] } }
+```
+
+```wire
+! websocket w1
+! accept c1
+< GET / HTTP/1.1
+< sec-websocket-key: {{ws-key}}
+<
+> HTTP/1.1 101 Switching Protocols
+> Sec-WebSocket-Accept: {{ws-accept}}
+>
+> frame text "hi"
+> frame ping "p" fin=0
+< frame pong "p"
+! ws-request
+> frame\
+! call websocket.w1.close [1000]
+```
+
+```events
+{"event": "ws.message", "websocket": "w1", "data": "{{a*3}}"}
+```
+"#;
+
+    fn parse_client(text: &str) -> Result<Vec<Scenario>, Vec<FixtureError>> {
+        parse_file(
+            Path::new("fixtures/client/websocket.md"),
+            text,
+            Side::Client,
+            &sections(),
+        )
+    }
+
+    #[test]
+    fn parses_a_websocket_scenario() {
+        let s = &parse_client(WS).unwrap()[0];
+        assert!(s.requests.is_empty());
+        assert_eq!(s.websockets["w1"]["protocols"], "p1");
+        let steps: Vec<&Step> = s.wire.iter().map(|w| &w.step).collect();
+        assert_eq!(steps[0], &Step::WebSocket("w1".into()));
+        assert_eq!(
+            steps[2],
+            &Step::Expect(vec![
+                Expected::Bytes(b"GET / HTTP/1.1\r\nsec-websocket-key: ".to_vec()),
+                Expected::WsKey,
+                Expected::Bytes(b"\r\n\r\n".to_vec()),
+            ])
+        );
+        // The head and the frames after it are one write.
+        let Step::SendFrames(pieces) = steps[3] else {
+            panic!("{:?}", steps[3])
+        };
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(
+            pieces[0],
+            SendPiece::Bytes(
+                b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {{ws-accept}}\r\n\r\n"
+                    .to_vec()
+            )
+        );
+        let SendPiece::Frame(ping) = &pieces[2] else {
+            panic!()
+        };
+        assert!(!ping.fin);
+        assert_eq!(ping.encode(), b"\x09\x01p");
+        let Step::ExpectFrame(pong) = steps[4] else {
+            panic!()
+        };
+        assert_eq!(pong.mask, wsframe::Mask::Any);
+        assert_eq!(steps[5], &Step::WsRequest);
+        // `frame` with no space after it is raw text.
+        assert_eq!(steps[6], &Step::Send(b"frame".to_vec()));
+        assert!(
+            matches!(steps[7], Step::Call { target, name: Some(n), .. } if target == "websocket" && n == "w1")
+        );
+        assert_eq!(s.events[0]["data"], "aaa");
+        assert_eq!(
+            matching::describe(steps[3])[3..],
+            ["> frame text \"hi\"", "> frame ping \"p\" fin=0"]
+        );
+    }
+
+    #[test]
+    fn websocket_errors_carry_the_line() {
+        let first = |text: &str| {
+            let e = parse_client(text).unwrap_err().remove(0);
+            (e.line, e.message)
+        };
+        let bad_frame = WS.replace("frame ping \"p\" fin=0", "frame ping \"p\" fin=2");
+        let (line, msg) = first(&bad_frame);
+        assert_eq!(line, 23);
+        assert!(msg.contains("unknown frame flag `fin=2`"), "{msg}");
+        let unknown = WS.replace("! websocket w1", "! websocket w2");
+        assert_eq!(
+            first(&unknown),
+            (14, "no websocket `w2` in `websockets`".into())
+        );
+        let no_url = WS.replace("url = \"ws://127.0.0.1:{{port}}/\", ", "");
+        assert!(first(&no_url).1.contains("`url` (a string) is required"));
+        let bad_key = WS.replace("protocols = \"p1\"", "protocol = \"p1\"");
+        assert!(first(&bad_key).1.contains("unknown key `protocol`"));
+        // Frames are frames only in WebSocket scenarios.
+        let plain = WS
+            .replace("websockets = { w1 = { url = \"ws://127.0.0.1:{{port}}/\", protocols = \"p1\", script = [[\"send\", \"x\"]] } }", "requests = { r1 = {} }")
+            .replace("! websocket w1\n", "")
+            .replace("! ws-request\n", "")
+            .replace("! call websocket.w1.close [1000]\n", "");
+        let s = &parse_client(&plain).unwrap()[0];
+        assert!(s
+            .wire
+            .iter()
+            .all(|w| !matches!(w.step, Step::SendFrames(_) | Step::ExpectFrame(_))));
     }
 
     #[test]

@@ -31,3 +31,4 @@ pub mod result;
 pub mod run;
 pub mod sections;
 pub mod site;
+pub mod wsframe;

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
-use crate::fixture::{Expected, Step, CLIENT_EVENTS, CORE_EVENTS, DATE_LEN, DATE_MASK, PORT_MARK};
+use crate::fixture::{
+    Expected, SendPiece, Step, CLIENT_EVENTS, CORE_EVENTS, DATE_LEN, DATE_MASK, PORT_MARK,
+};
 
 fn date_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -65,6 +67,10 @@ pub fn expected_text_with(pieces: &[Expected], port: Option<u16>) -> (Vec<u8>, u
                 text.extend_from_slice(DATE_MASK.as_bytes());
                 len += DATE_LEN;
             }
+            Expected::WsKey => {
+                text.extend_from_slice(crate::wsframe::WS_KEY.as_bytes());
+                len += crate::wsframe::WS_KEY_LEN;
+            }
         }
     }
     (text, len)
@@ -75,6 +81,16 @@ pub fn describe(step: &Step) -> Vec<String> {
     let render = transcript_lines;
     match step {
         Step::Send(b) => render('>', b),
+        Step::SendFrames(pieces) => pieces
+            .iter()
+            .flat_map(|p| match p {
+                SendPiece::Bytes(b) => render('>', b),
+                SendPiece::Frame(f) => vec![format!("> {}", f.render(true))],
+            })
+            .collect(),
+        Step::ExpectFrame(f) => vec![format!("< {}", f.render(false))],
+        Step::WebSocket(n) => vec![format!("! websocket {n}")],
+        Step::WsRequest => vec!["! ws-request".into()],
         Step::Expect(pieces) => render('<', &expected_text(pieces).0),
         Step::Pause(d) => vec![format!("! pause {}", d.as_millis())],
         Step::Shutdown => vec!["! shutdown".into()],
@@ -147,10 +163,45 @@ pub fn event_line(actual: &Map<String, Value>, shape: Option<&Map<String, Value>
                     m.insert(k.clone(), v.clone());
                 }
             }
-            Value::Object(m).to_string()
+            shown(&Value::Object(m))
         }
-        _ => Value::Object(actual.clone()).to_string(),
+        _ => shown(&Value::Object(actual.clone())),
     }
+}
+
+/// Runs of one character at least this long are shown `{{c*N}}` in the
+/// events of a transcript (fixtures write them so).
+pub const EVENT_RUN: usize = 1024;
+
+/// An event as a transcript line: JSON, with runs of [`EVENT_RUN`] or more
+/// copies of one character in a string written `{{c*N}}`.
+pub fn shown(v: &Value) -> String {
+    fn compact(v: &Value) -> Value {
+        match v {
+            Value::String(s) if s.len() >= EVENT_RUN => {
+                let mut out = String::new();
+                let chars: Vec<char> = s.chars().collect();
+                let mut i = 0;
+                while i < chars.len() {
+                    let c = chars[i];
+                    let run = chars[i..].iter().take_while(|&&x| x == c).count();
+                    if run >= EVENT_RUN && !matches!(c, '{' | '}' | '*') {
+                        out.push_str(&format!("{{{{{c}*{run}}}}}"));
+                    } else {
+                        out.extend(std::iter::repeat_n(c, run));
+                    }
+                    i += run;
+                }
+                Value::String(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(compact).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), compact(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    compact(v).to_string()
 }
 
 /// The events part of a comparison.
@@ -177,7 +228,7 @@ pub fn compare_events(
         failure: None,
     };
     for (i, e) in expected.iter().enumerate() {
-        out.expected.push(Value::Object(e.clone()).to_string());
+        out.expected.push(shown(&Value::Object(e.clone())));
         match actual.get(i) {
             Some(a) => {
                 out.actual.push(event_line(a, Some(e)));

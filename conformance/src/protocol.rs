@@ -45,6 +45,10 @@ pub enum ToAdapter {
         /// `script`, `get`, `without`, `body`), ports in place.
         #[serde(skip_serializing_if = "Map::is_empty")]
         requests: Map<String, Value>,
+        /// Client scenarios: the WebSockets, by name (`url`, `protocols`,
+        /// `script`), ports in place.
+        #[serde(skip_serializing_if = "Map::is_empty")]
+        websockets: Map<String, Value>,
     },
     /// Raise a signal for `await` steps.
     Signal {
@@ -61,11 +65,17 @@ pub enum ToAdapter {
         /// The agent's name (`global`: `http.globalAgent`).
         name: String,
     },
+    /// Client scenarios: construct a WebSocket now.
+    #[serde(rename = "websocket")]
+    WebSocket {
+        /// The WebSocket's name.
+        name: String,
+    },
     /// Call a method now.
     Call {
-        /// `server`, `http`, `agent` or `request`.
+        /// `server`, `http`, `agent`, `request` or `websocket`.
         target: String,
-        /// The agent's or request's name.
+        /// The agent's, request's or WebSocket's name.
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         /// The method.
@@ -177,10 +187,15 @@ mod tests {
             closed_port: None,
             agents: Map::new(),
             requests: Map::new(),
+            websockets: Map::new(),
         };
         insta::assert_snapshot!(start.encode(), @r#"{"type":"start","id":"server/a/b","side":"server","options":{"requireHostHeader":false},"properties":{},"handler":[["end"]],"listeners":{}}
 "#);
         assert_eq!(ToAdapter::Stop.encode(), "{\"type\":\"stop\"}\n");
+        assert_eq!(
+            ToAdapter::WebSocket { name: "w1".into() }.encode(),
+            "{\"type\":\"websocket\",\"name\":\"w1\"}\n"
+        );
         assert_eq!(
             ToAdapter::Signal { name: "go".into() }.encode(),
             "{\"type\":\"signal\",\"name\":\"go\"}\n"

@@ -22,6 +22,10 @@ fn default_fields(event: &str) -> Option<&'static [&'static str]> {
         "response" => &["request", "statusCode", "statusMessage", "headers"],
         "response.end" => &["request", "body", "complete", "trailers"],
         "information" => &["request", "statusCode", "headers"],
+        "ws.open" => &["websocket", "protocol", "extensions"],
+        "ws.message" => &["websocket", "dataType", "data"],
+        "ws.error" => &["websocket", "message", "readyState"],
+        "ws.close" => &["websocket", "code", "reason", "wasClean"],
         _ => return None,
     })
 }
@@ -99,7 +103,22 @@ pub fn json_line(v: &Value) -> String {
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        // A long run of one printable character is written `{{c*N}}`, as
+        // the fixtures write it (a WebSocket message of 65,536 bytes).
+        let run = 1 + chars[i..].iter().take_while(|&&x| x == c).count();
+        if run >= crate::matching::EVENT_RUN
+            && matches!(c, ' '..='~')
+            && !matches!(c, '{' | '}' | '*' | '"' | '\\')
+        {
+            out.push_str(&format!("{{{{{c}*{run}}}}}"));
+            i += run - 1;
+            continue;
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -187,7 +206,10 @@ pub fn rewrite(text: &str, scenario: &Scenario, rec: &Recording) -> String {
             let w = &scenario.wire[k];
             let drop = match w.step {
                 Step::Expect(_) => l.starts_with('<'),
-                Step::OpenFor(_) | Step::ClosedWithin(_) => line_no == w.line,
+                Step::OpenFor(_)
+                | Step::ClosedWithin(_)
+                | Step::ExpectFrame(_)
+                | Step::WsRequest => line_no == w.line,
                 _ => false,
             };
             drop.then_some((k, new))
@@ -333,6 +355,12 @@ rule = "r"
                 "{\"event\": \"request\", \"url\": \"/x\"}\n{\"event\": \"end\", \"body\": \"\", \"complete\": true}",
             );
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn long_runs_are_written_as_repeats() {
+        let v = json!({"data": format!("a{}b", "c".repeat(2000))});
+        assert_eq!(json_line(&v), r#"{"data": "a{{c*2000}}b"}"#);
     }
 
     #[test]

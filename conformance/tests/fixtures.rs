@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nodehttp_conformance::fixture::{parse_file, Side, Step, Suite};
+use nodehttp_conformance::fixture::{parse_file, Side, Step, Suite, Version};
 use nodehttp_conformance::sections::Sections;
 use rstest::rstest;
 
@@ -68,10 +68,17 @@ fn client_fixture_file_parses(#[files("../fixtures/client/*.md")] path: PathBuf)
             s.id
         );
         assert!(
-            !s.requests.is_empty(),
-            "{}: a client scenario issues requests",
+            !s.requests.is_empty() || !s.websockets.is_empty(),
+            "{}: a client scenario issues requests or opens WebSockets",
             s.id
         );
+        if !s.websockets.is_empty() {
+            assert!(
+                s.since.is_some_and(|v| v >= Version(22, 5, 0)),
+                "{}: http.WebSocket came in Node 22.5.0 (since)",
+                s.id
+            );
+        }
         for w in &s.wire {
             if let Step::Pause(d) | Step::OpenFor(d) | Step::ClosedWithin(d) = &w.step {
                 assert!(

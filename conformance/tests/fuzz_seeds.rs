@@ -58,6 +58,28 @@ fn client_target_passes_on_every_fixture_response() {
 }
 
 #[test]
+fn websocket_target_passes_on_every_fixture_frames() {
+    let all = exchanges();
+    let frames: Vec<_> = all.iter().filter(|e| !e.frames.is_empty()).collect();
+    assert!(
+        frames.len() >= 60,
+        "only {} WebSocket scenarios send frames",
+        frames.len()
+    );
+    // The handshake answers open with the fixed key's accept.
+    let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+    let ping = all
+        .iter()
+        .find(|e| e.name == "client__websocket__ping-empty")
+        .expect("the scenario exists");
+    assert!(ping.response.starts_with(head), "{:?}", ping.response);
+    assert_eq!(ping.frames, b"\x89\x00");
+    for e in frames {
+        fuzzing::websocket_frames(&e.frames);
+    }
+}
+
+#[test]
 fn every_kept_find_passes_its_target() {
     let found = corpus::regressions(&corpus::regressions_dir(&fixtures())).expect("readable");
     for (target, name, bytes) in &found {
@@ -85,6 +107,7 @@ fn the_corpus_command_writes_requests_responses_and_seeds() {
     let count = |sub: &str| std::fs::read_dir(out.join(sub)).map_or(0, |d| d.count());
     let (requests, seeds) = (count("requests"), count("seeds/connection"));
     let differential = count("differential");
+    let websocket = count("seeds/websocket_frames");
     let (responses, client_seeds) = (count("responses"), count("seeds/client_connection"));
     std::fs::remove_dir_all(&out).expect("removable");
     assert!(
@@ -95,6 +118,7 @@ fn the_corpus_command_writes_requests_responses_and_seeds() {
         responses > 100 && responses == client_seeds,
         "{responses} responses, {client_seeds} client seeds"
     );
+    assert!(websocket >= 60, "{websocket} WebSocket seeds");
     // The differential finds with Node's answers, in pairs.
     assert!(
         differential >= 80 && differential % 2 == 0,

@@ -79,6 +79,10 @@ pub struct WebSocketConn {
     /// The fetch is over (answered, failed or aborted): `close()` while
     /// connecting no longer brings a network error after its own.
     handshake_done: bool,
+    /// `close()` aborted the fetch: its network error comes once the
+    /// socket is gone (after `close()` returned, as in undici, where the
+    /// abort settles asynchronously).
+    abort_error: bool,
     receiver: Option<Receiver>,
     sent_close: SentClose,
     received_close: bool,
@@ -132,6 +136,7 @@ impl WebSocketConn {
             state: ReadyState::Connecting,
             answer: Some(AnswerReader::new(key, protocols)),
             handshake_done: false,
+            abort_error: false,
             receiver: None,
             sent_close: SentClose::NotSent,
             received_close: false,
@@ -243,16 +248,11 @@ impl WebSocketConn {
         match self.state {
             ReadyState::Closing | ReadyState::Closed => {}
             ReadyState::Connecting => {
-                let aborted_fetch = !self.handshake_done;
+                // The aborted fetch answers a network error, once the
+                // socket is gone.
+                self.abort_error = !self.handshake_done;
                 self.fail(messages::CLOSED_BEFORE);
                 self.state = ReadyState::Closing;
-                if aborted_fetch {
-                    // The aborted fetch answers a network error.
-                    self.emit(Event::Error(ErrorEvent {
-                        message: messages::NETWORK.to_owned(),
-                        ready_state: self.state,
-                    }));
-                }
             }
             ReadyState::Open if self.sent_close == SentClose::NotSent => {
                 let mut body = Vec::new();
@@ -342,12 +342,23 @@ impl WebSocketConn {
         }
     }
 
-    /// The connection could not be opened.
+    /// The connection could not be opened (or its opening was aborted).
     pub fn connect_failed(&mut self) {
         self.finished = true;
         self.destroyed = true;
+        self.aborted();
         if !self.handshake_done {
             self.fail(messages::NETWORK);
+        }
+    }
+
+    /// The network error of a fetch that `close()` aborted.
+    fn aborted(&mut self) {
+        if std::mem::take(&mut self.abort_error) {
+            self.emit(Event::Error(ErrorEvent {
+                message: messages::NETWORK.to_owned(),
+                ready_state: self.state,
+            }));
         }
     }
 
@@ -447,6 +458,7 @@ impl WebSocketConn {
         }
         self.finished = true;
         self.destroyed = true;
+        self.aborted();
         if self.receiver.is_none() {
             // No socket listeners before the handshake is through: no
             // `close` event, ever.
