@@ -135,9 +135,66 @@ struct Play<'a> {
 /// their names in fixtures (`{{port}}`, `{{c1.port}}`): events report real
 /// numbers, which are masked back to the names before comparison.
 #[derive(Debug, Default)]
-pub struct PortNames(Vec<(u16, String)>);
+pub struct PortNames(Vec<(u16, String)>, std::collections::HashSet<String>);
 
 impl PortNames {
+    /// The `get` calls of `scenario` that read a port (`["req.get",
+    /// "socket.remotePort"]`, `! call server.get ["address.port"]`): their
+    /// `return` events carry a port, masked like a `remotePort` field.
+    pub fn port_reads(scenario: &Scenario) -> std::collections::HashSet<String> {
+        fn scan(v: &Value, out: &mut std::collections::HashSet<String>) {
+            match v {
+                Value::Array(a) => {
+                    if let (Some(Value::String(call)), Some(Value::String(path))) =
+                        (a.first(), a.get(1))
+                    {
+                        let call = call.trim_end_matches('?');
+                        if (call == "get" || call.ends_with(".get"))
+                            && is_port_key(path.rsplit('.').next().unwrap_or(path))
+                        {
+                            out.insert(call.to_owned());
+                        }
+                    }
+                    a.iter().for_each(|x| scan(x, out));
+                }
+                Value::Object(o) => o.values().for_each(|x| scan(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = std::collections::HashSet::new();
+        for v in [&scenario.handler, &None]
+            .into_iter()
+            .flatten()
+            .chain(scenario.listeners.values())
+            .chain(scenario.requests.values())
+            .chain(scenario.websockets.values())
+        {
+            scan(v, &mut out);
+        }
+        for w in &scenario.wire {
+            if let Step::Call {
+                target,
+                name,
+                method,
+                args,
+                ..
+            } = &w.step
+            {
+                let path = args.first().and_then(Value::as_str).unwrap_or("");
+                if method == "get" && is_port_key(path.rsplit('.').next().unwrap_or(path)) {
+                    let name = name.as_ref().map(|n| format!("{n}.")).unwrap_or_default();
+                    out.insert(format!("{target}.{name}get"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The port named `{{name}}` (written with its braces).
+    pub fn port_of(&self, name: &str) -> Option<u16> {
+        self.0.iter().find(|(_, n)| n == name).map(|(p, _)| *p)
+    }
+
     /// Names `port` `{{name}}`.
     pub fn add(&mut self, port: u16, name: &str) {
         self.0.retain(|(p, _)| *p != port);
@@ -153,7 +210,9 @@ impl PortNames {
         }
         let returns_port = event.get("event").and_then(Value::as_str) == Some("return")
             && event.get("call").and_then(Value::as_str).is_some_and(|c| {
-                is_port_key(c.rsplit(['.', ' ']).next().unwrap_or(c)) || c.ends_with("Port")
+                is_port_key(c.rsplit(['.', ' ']).next().unwrap_or(c))
+                    || c.ends_with("Port")
+                    || self.1.contains(c)
             });
         let taken = std::mem::take(event);
         for (k, mut v) in taken {
@@ -927,11 +986,16 @@ impl Play<'_> {
                 report,
             } => {
                 self.both_lines(describe(step));
+                // Client scenarios: the runner's ports in place, as in `start`.
+                let args = match (self.runner_port(), self.ports.port_of("{{closedPort}}")) {
+                    (Some(p), Some(c)) => args.iter().map(|a| fill_ports(a, p, c)).collect(),
+                    _ => args.clone(),
+                };
                 self.call(ToAdapter::Call {
                     target: target.clone(),
                     name: name.clone(),
                     method: method.clone(),
-                    args: args.clone(),
+                    args,
                     report: *report,
                 })
                 .await;
@@ -1086,7 +1150,7 @@ async fn play(
             websockets: Map::new(),
         },
     };
-    let mut ports = PortNames::default();
+    let mut ports = PortNames(Vec::new(), PortNames::port_reads(scenario));
     if let (Some(p), Some(c)) = (runner_port, closed_port) {
         ports.add(p, "port");
         ports.add(c, "closedPort");
@@ -1285,5 +1349,48 @@ async fn stop(adapter: &mut Adapter, conns: HashMap<String, Conn>) -> AdapterSta
             Some(Incoming::Message(_)) => continue,
             _ => return AdapterState::Broken,
         }
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn known_ports_are_masked_where_a_port_is_meant() {
+        let mut names = PortNames::default();
+        names.add(41234, "port");
+        names.add(50000, "c1.port");
+        names.1.insert("req.get".into());
+        let mut e = event(json!({"event": "connection", "remotePort": 50000, "localPort": 41234}));
+        names.mask(&mut e);
+        assert_eq!(
+            Value::Object(e),
+            json!({"event": "connection", "remotePort": "{{c1.port}}", "localPort": "{{port}}"})
+        );
+        // A port read through a dotted `get`; the same number elsewhere stays.
+        let mut e = event(json!({"event": "return", "call": "req.get", "value": 50000}));
+        names.mask(&mut e);
+        assert_eq!(e["value"], "{{c1.port}}");
+        let mut e = event(json!({"event": "return", "call": "get", "value": 50000}));
+        names.mask(&mut e);
+        assert_eq!(e["value"], 50000);
+        let mut e = event(json!({"event": "end", "body": "41234"}));
+        names.mask(&mut e);
+        assert_eq!(e["body"], "41234");
+        // `:PORT` in strings and keys, not a longer number.
+        let mut e = event(
+            json!({"event": "agent", "freeSockets": {"127.0.0.1:41234:": 1}, "x": "h:412345"}),
+        );
+        names.mask(&mut e);
+        assert_eq!(
+            Value::Object(e),
+            json!({"event": "agent", "freeSockets": {"127.0.0.1:{{port}}:": 1}, "x": "h:412345"})
+        );
     }
 }
