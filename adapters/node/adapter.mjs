@@ -152,10 +152,12 @@ const noop = () => {};
 // (conformance/PROTOCOL.md, "Scripts"): {"$map": [[k, v], ...]} is a Map,
 // {"$headers": [[k, v], ...]} a Headers (as res.setHeaders() takes them),
 // {"$error": msg} an Error, {"$repeat": [text, n]} a long string, {"$buffer":
-// text} a Buffer of the latin-1 bytes.
+// text} a Buffer of the latin-1 bytes, {"$callback": name} a function that
+// reports each of its calls as a `return` event named `name`.
 function decodeArg(arg) {
   if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
     const keys = Object.keys(arg);
+    if (keys.length === 1 && keys[0] === '$callback') return reportingCallback(current, String(arg.$callback));
     if (keys.length === 1 && keys[0] === '$map') return new Map(arg.$map);
     if (keys.length === 1 && keys[0] === '$headers') return new Headers(arg.$headers);
     if (keys.length === 1 && keys[0] === '$error') return new Error(String(arg.$error));
@@ -165,6 +167,21 @@ function decodeArg(arg) {
   return arg;
 }
 const decodeArgs = (args) => args.map(decodeArg);
+
+// The function a {"$callback": name} argument stands for: each call reports a
+// `return` event whose `call` is `name`, with `valueType` and `value` of the
+// first argument the callback got (an Error's `code` added as `code`).
+function reportingCallback(sc, name) {
+  return function callback(...args) {
+    const first = args[0];
+    const type = first === null ? 'null' : Array.isArray(first) ? 'array' : typeof first;
+    const fields = { call: name, [RESULT_TYPE_KEY]: type };
+    const value = jsonSafe(first);
+    if (value !== undefined) fields.value = value;
+    if (first instanceof Error) fields.code = jsonSafe(first.code);
+    emit(sc, 'return', fields);
+  };
+}
 
 // Remember a socket so `stop` can destroy it, and give it an 'error' listener:
 // once a socket leaves Node's HTTP machinery (connect, upgrade) or after the
