@@ -168,7 +168,21 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                     .iter()
                     .filter(|w| matches!(w.step, Step::Send(_)))
                     .count();
-                if let (Some(want), "request", 1) = (end.and_then(|e| e.get("body")), event, sends)
+                // A body read through setEncoding() is decoded text, not
+                // the bytes.
+                let decoded = s
+                    .handler
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .is_some_and(|steps| {
+                        steps.iter().any(|step| {
+                            step[0]
+                                .as_str()
+                                .is_some_and(|call| call.starts_with("req.setEncoding"))
+                        })
+                    });
+                if let (Some(want), "request", 1, false) =
+                    (end.and_then(|e| e.get("body")), event, sends, decoded)
                 {
                     let got: String = body.iter().map(|&b| b as char).collect();
                     if want.as_str().is_some_and(|w| !w.is_empty() && w != got) {
@@ -177,6 +191,12 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                 }
                 (!diffs.is_empty()).then(|| diffs.join("; "))
             }
+            // The head parsed and the body failed: Node emitted the request
+            // before its parser met the error.
+            (
+                "request" | "checkContinue" | "checkExpectation",
+                Parsed::Error { in_head: false, .. },
+            ) => continue,
             ("request" | "checkContinue" | "checkExpectation", Parsed::Error { code, .. }) => {
                 Some(format!("Node accepted the request, reference: {code}"))
             }
