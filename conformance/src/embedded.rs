@@ -140,7 +140,7 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
                 }
             }
             Some("call") => match &current {
-                Some(r) => r.call(obj),
+                Some(r) => r.call(obj).await,
                 None => send_error("call outside a scenario".into()),
             },
             Some("stop") => {
@@ -288,7 +288,7 @@ impl Running {
         }
     }
 
-    fn call(&self, msg: &Map<String, Value>) {
+    async fn call(&self, msg: &Map<String, Value>) {
         if let Some(client) = &self.client {
             client.call(msg);
             return;
@@ -310,22 +310,99 @@ impl Running {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        match method.as_str() {
-            "close" => server.close(),
-            "closeIdleConnections" => server.close_idle_connections(),
-            "closeAllConnections" => server.close_all_connections(),
-            "setTimeout" => {
-                let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
-                server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+        let report = msg.get("report").and_then(Value::as_bool) == Some(true);
+        let call = format!("server.{method}");
+        match server_call(server, &method, &args).await {
+            Err(t) => emit_thrown(&self.sc, &call, t),
+            Ok(ret) if report || method == "get" => {
+                self.sc.emit("return", return_fields(&call, ret))
             }
-            other => self.sc.emit(
-                "throw",
-                json!({"call": format!("server.{other}"), "name": "TypeError",
-                       "message": format!("server.{other} is not a function")}),
-            ),
+            Ok(_) => {}
         }
         self.sc.out.send(json!({"type": "called"}));
     }
+}
+
+/// A call on the scenario's server (`call` messages with target `server`).
+async fn server_call(
+    server: &Server<ScenarioHandler>,
+    method: &str,
+    args: &[Value],
+) -> Result<Ret, Thrown> {
+    let ms = |d: Duration| json!(d.as_millis() as u64);
+    Ok(match method {
+        "close" => {
+            server.close();
+            Ret::This
+        }
+        "[Symbol.asyncDispose]" => {
+            server.close();
+            // A promise.
+            Ret::Value(json!({}))
+        }
+        "closeIdleConnections" => {
+            server.close_idle_connections();
+            Ret::Undefined
+        }
+        "closeAllConnections" => {
+            server.close_all_connections();
+            Ret::Undefined
+        }
+        "setTimeout" => {
+            let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+            server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+            Ret::This
+        }
+        "address" => match server.local_addr() {
+            Some(a) if server.listening() => Ret::Value(json!({
+                "address": a.ip().to_string(),
+                "family": if a.is_ipv4() { "IPv4" } else { "IPv6" },
+                "port": a.port(),
+            })),
+            _ => Ret::Value(Value::Null),
+        },
+        "listen" => {
+            let port = args.first().and_then(Value::as_u64).unwrap_or(0);
+            let host = args.get(1).and_then(Value::as_str).unwrap_or("127.0.0.1");
+            if let Err(e) = server.listen((host, port as u16)).await {
+                return Err(match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+                    Some(e) => Thrown {
+                        code: Some(e.code().to_owned()),
+                        name: e.name().to_owned(),
+                        message: e.to_string(),
+                    },
+                    None => Thrown {
+                        code: None,
+                        name: "Error".into(),
+                        message: e.to_string(),
+                    },
+                });
+            }
+            Ret::This
+        }
+        "get" => Ret::Value(
+            match args.first().map(as_string).unwrap_or_default().as_str() {
+                "headersTimeout" => ms(server.headers_timeout()),
+                "requestTimeout" => ms(server.request_timeout()),
+                "keepAliveTimeout" => ms(server.keep_alive_timeout()),
+                "timeout" => ms(server.timeout()),
+                "connectionsCheckingInterval" => ms(server.connections_checking_interval()),
+                "maxHeadersCount" => json!(server.max_headers_count()),
+                "maxRequestsPerSocket" => json!(server.max_requests_per_socket()),
+                "listening" => json!(server.listening()),
+                _ => return Ok(Ret::Undefined),
+            },
+        ),
+        "set" => {
+            let key = args.first().map(as_string).unwrap_or_default();
+            let value = args.get(1).cloned().unwrap_or(Value::Null);
+            if let Err(Unsupported(reason)) = set_property(server, &key, &value) {
+                return Err(type_error(reason));
+            }
+            Ret::Undefined
+        }
+        other => return Err(type_error(format!("server.{other} is not a function"))),
+    })
 }
 
 const REQUEST_LISTENERS: &[&str] = &["checkContinue", "checkExpectation"];
@@ -647,8 +724,11 @@ impl Handler for ScenarioHandler {
         }
     }
 
-    fn connection(&self, _socket: &Socket) {
-        self.sc.emit("connection", json!({}));
+    fn connection(&self, socket: &Socket) {
+        self.sc.emit(
+            "connection",
+            json!({"remotePort": socket.remote_addr().port(), "localPort": socket.local_addr().port()}),
+        );
     }
 
     fn close(&self) {
@@ -894,8 +974,11 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             Ok(_) => {}
         }
         // Let the connection task flush what this step queued, as Node's
-        // event loop would between listeners.
-        tokio::task::yield_now().await;
+        // event loop would between listeners. A property access queues
+        // nothing: the script goes on in the same tick, as in Node.
+        if !matches!(method, "get" | "set") {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -1225,6 +1308,20 @@ fn truthy(v: &Value) -> bool {
 
 fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
     Ok(match method {
+        "get"
+            if args
+                .first()
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.contains('.')) =>
+        {
+            let path = args.first().map(as_string).unwrap_or_default();
+            let mut keys = path.split('.');
+            let first = keys.next().unwrap_or_default();
+            match req_step(req, method, &[json!(first)])? {
+                Ret::Value(v) => walk(v, keys),
+                other => other,
+            }
+        }
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {
                 "complete" => json!(req.complete()),
@@ -1287,6 +1384,27 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
 }
 
 // ---------------------------------------------------------------- JSON forms
+
+/// The rest of a dotted property path, read on a JSON value as JavaScript
+/// would (`length` of strings and arrays).
+fn walk<'a>(mut v: Value, keys: impl Iterator<Item = &'a str>) -> Ret {
+    for key in keys {
+        v = match (&v, key) {
+            (Value::Array(a), "length") => json!(a.len()),
+            (Value::String(s), "length") => json!(s.encode_utf16().count()),
+            (Value::Array(a), k) => match k.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            (Value::Object(m), k) => match m.get(k) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            _ => return Ret::Undefined,
+        };
+    }
+    Ret::Value(v)
+}
 
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()

@@ -81,6 +81,9 @@ pub enum Kind {
     /// `ERR_OUT_OF_RANGE`: a number outside its range (`headersTimeout`
     /// above `requestTimeout` in `http.createServer()`).
     OutOfRange,
+    /// `ERR_SERVER_ALREADY_LISTEN`: `server.listen()` on a server that
+    /// listens already.
+    ServerAlreadyListen,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -280,6 +283,10 @@ impl Error {
         )
     }
 
+    pub(crate) fn server_already_listen() -> Error {
+        Error::new(Kind::ServerAlreadyListen, String::new())
+    }
+
     pub(crate) fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
         Error::new(
             Kind::InvalidArgValue,
@@ -354,6 +361,7 @@ impl Error {
             Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
             Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
             Kind::OutOfRange => "ERR_OUT_OF_RANGE",
+            Kind::ServerAlreadyListen => "ERR_SERVER_ALREADY_LISTEN",
         }
     }
 
@@ -434,6 +442,9 @@ impl fmt::Display for Error {
             | Kind::InvalidArgValue
             | Kind::InvalidArgType
             | Kind::OutOfRange => f.write_str(&self.inner.detail),
+            Kind::ServerAlreadyListen => {
+                f.write_str("Listen method has been called more than once without closing.")
+            }
         }
     }
 }

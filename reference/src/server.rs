@@ -857,6 +857,15 @@ impl ServerResponse {
 
 // ---------------------------------------------------------------- server
 
+/// `server.maxHeadersCount` left `null`: Node's parser then keeps its
+/// default of 2000 entries of the raw name/value list, that is 1000
+/// headers (the documented default of 2000 headers applies only when the
+/// property is set to 2000).
+pub const DEFAULT_MAX_HEADERS_COUNT: usize = 1000;
+
+/// [`Props::max_headers_count`] never set (Node's `null`).
+const MAX_HEADERS_COUNT_UNSET: u64 = u64::MAX;
+
 /// Settings that can change after `listen` (Node: `server.X = value`).
 struct Props {
     headers_timeout: AtomicU64,
@@ -942,7 +951,7 @@ impl<H: Handler> Server<H> {
             request_timeout: AtomicU64::new(ms(options.request_timeout)),
             keep_alive_timeout: AtomicU64::new(ms(options.keep_alive_timeout)),
             timeout: AtomicU64::new(0),
-            max_headers_count: AtomicU64::new(2000),
+            max_headers_count: AtomicU64::new(MAX_HEADERS_COUNT_UNSET),
             max_requests_per_socket: AtomicU32::new(0),
         };
         Ok(Server {
@@ -970,7 +979,13 @@ impl<H: Handler> Server<H> {
     /// `server.listen(port, host)`: bind and start accepting, with Node's
     /// default backlog ([`LISTEN_BACKLOG`]). Returns the bound address
     /// (port 0 picks a free port).
+    ///
+    /// On a server that listens already it fails at once, as Node's throws:
+    /// the `io::Error` wraps an [`Error`] `ERR_SERVER_ALREADY_LISTEN`.
     pub async fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+        if self.listening() {
+            return Err(io::Error::other(Error::server_already_listen()));
+        }
         let listener = bind(addr).await?;
         let local = listener.local_addr()?;
         *self
@@ -1089,9 +1104,19 @@ impl<H: Handler> Server<H> {
             .store(ms(timeout), Ordering::SeqCst);
     }
 
-    /// `server.maxHeadersCount` (default 2000; 0: no limit).
-    pub fn max_headers_count(&self) -> usize {
-        self.inner.props.max_headers_count.load(Ordering::SeqCst) as usize
+    /// `server.maxHeadersCount`: `None` (Node's `null`) until set, and
+    /// then Node's parser keeps its own default of
+    /// [`DEFAULT_MAX_HEADERS_COUNT`] headers; 0: no limit.
+    pub fn max_headers_count(&self) -> Option<usize> {
+        match self.inner.props.max_headers_count.load(Ordering::SeqCst) {
+            MAX_HEADERS_COUNT_UNSET => None,
+            n => Some(n as usize),
+        }
+    }
+
+    /// `server.connectionsCheckingInterval` (the option; default 30000 ms).
+    pub fn connections_checking_interval(&self) -> Duration {
+        self.inner.options.connections_checking_interval
     }
 
     /// `server.maxHeadersCount = n`.
@@ -1283,6 +1308,7 @@ impl<H: Handler> Server<H> {
         cfg.max_requests_per_socket = p.max_requests_per_socket.load(Ordering::SeqCst);
         cfg.timeout = Duration::from_millis(p.timeout.load(Ordering::SeqCst));
         cfg.headers.max_headers_count = match p.max_headers_count.load(Ordering::SeqCst) {
+            MAX_HEADERS_COUNT_UNSET => Some(DEFAULT_MAX_HEADERS_COUNT),
             0 => None,
             n => Some(n as usize),
         };
