@@ -584,6 +584,24 @@ impl ResponseState {
         self.socket_attached = attached;
     }
 
+    /// Whether the response holds the socket: false while it is queued
+    /// behind another response, and once its socket was detached at
+    /// `'finish'` (see [`ResponseState::set_socket_attached`]).
+    ///
+    /// Node equivalent: `res.socket !== null`.
+    pub fn socket_attached(&self) -> bool {
+        self.socket_attached
+    }
+
+    /// The body bytes kept back by corks: written to the corked socket, or
+    /// collected by `cork()` to go out as one chunk.
+    ///
+    /// Node equivalent: the part of `res.writableLength` the corks hold
+    /// (`socket.writableLength` while corked, `kChunkedLength`).
+    pub fn buffered_len(&self) -> usize {
+        self.held.len() + self.chunked_buffer.len() + self.pending.len()
+    }
+
     /// Model the cork `write()` puts on the socket until the end of the
     /// tick (`socket.cork(); process.nextTick(connectionCorkNT)`). Off by
     /// default: the bytes of `write()` are then in its `out` at once. When

@@ -336,6 +336,17 @@ impl Socket {
         self.shared.with(|c| c.set_socket_timeout(timeout, now()));
     }
 
+    /// `socket.timeout`: the inactivity timeout (zero: none).
+    pub fn timeout(&self) -> Duration {
+        self.shared.lock().socket_timeout()
+    }
+
+    /// `socket.writableHighWaterMark` (the server's `highWaterMark`
+    /// option).
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.shared.lock().config().high_water_mark
+    }
+
     /// `socket.remoteAddress` / `remotePort`.
     pub fn remote_addr(&self) -> SocketAddr {
         self.shared.peer
@@ -678,6 +689,95 @@ impl ServerResponse {
         self.shared.lock().response_finished(self.id)
     }
 
+    /// `response.writableCorked`: `cork()` calls not undone by `uncork()`.
+    pub fn writable_corked(&self) -> i64 {
+        self.read(ResponseState::writable_corked)
+    }
+
+    /// `response.writableLength`: the bytes written but not handed to the
+    /// socket yet (queued behind another response, or held by corks).
+    pub fn writable_length(&self) -> usize {
+        self.shared.lock().response_writable_length(self.id)
+    }
+
+    /// `response.writableHighWaterMark`: the socket's, which the server's
+    /// `highWaterMark` option sets (also for a response still waiting for
+    /// its socket).
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.shared.lock().config().high_water_mark
+    }
+
+    /// `response.writableObjectMode`: always false.
+    pub fn writable_object_mode(&self) -> bool {
+        false
+    }
+
+    /// `response.destroyed`.
+    pub fn destroyed(&self) -> bool {
+        self.read(ResponseState::destroyed)
+    }
+
+    /// `response.socket !== null`: false while the response waits behind
+    /// another one on its connection, and once it emitted `'finish'`.
+    pub fn has_socket(&self) -> bool {
+        self.shared.lock().response_has_socket(self.id)
+    }
+
+    /// `response.cork()`.
+    pub fn cork(&self) {
+        self.update(ResponseState::cork);
+    }
+
+    /// `response.uncork()`: at the last one, what the corks held goes out.
+    pub fn uncork(&self) {
+        self.produce(|r, out| r.uncork(out));
+    }
+
+    /// `response.destroy()`: mark the response destroyed and destroy its
+    /// socket, if it still holds it (after `'finish'` the connection is
+    /// kept). Returns false when it was destroyed already.
+    pub fn destroy(&self) -> bool {
+        let (first, attached) = {
+            let mut c = self.shared.lock();
+            let attached = c.response_has_socket(self.id);
+            match c.response_mut(self.id) {
+                Some(r) if !r.destroyed() => {
+                    r.destroy();
+                    (true, attached)
+                }
+                Some(_) => (false, false),
+                None => (false, false),
+            }
+        };
+        if attached {
+            self.socket().destroy();
+        }
+        first
+    }
+
+    /// `response.pipe()`: a response is not readable. Node emits
+    /// `ERR_STREAM_CANNOT_PIPE` on the response's `'error'` and returns
+    /// `undefined`; the response stays usable.
+    pub fn pipe(&self) {}
+
+    /// Wait until everything the response wrote so far is sent (true), or
+    /// the connection closed first (false): when the callback of `write()`
+    /// runs.
+    pub async fn flushed(&self) -> bool {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| {
+                if c.response_flushed(id) {
+                    Some(true)
+                } else if c.closing() == Closing::Now {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .await
+    }
+
     /// `response.setHeader(name, value)`.
     pub fn set_header(&self, name: &str, value: impl Into<OutValue>) -> Result<&Self, Error> {
         self.update_result(|r| r.set_header(name, value.into()))?;
@@ -836,17 +936,17 @@ impl ServerResponse {
         self.socket().drained().await;
     }
 
-    /// Wait for `'finish'` (the response ended and its bytes are queued on
-    /// the socket) or `'close'` (the connection closed first). Returns true
-    /// for a finish.
+    /// Wait for `'finish'` (the response ended, its bytes are queued on
+    /// the socket and the socket was detached from it) or `'close'` (the
+    /// connection closed first). Returns true for a finish.
     pub async fn finished(&self) -> bool {
         let id = self.id;
         self.shared
             .wait_for(|c| {
-                if c.response_finished(id) {
+                if c.response_finished(id) && !c.response_has_socket(id) {
                     Some(true)
                 } else if c.closing() == Closing::Now || c.response(id).is_none() {
-                    Some(false)
+                    Some(c.response_finished(id))
                 } else {
                     None
                 }
@@ -1463,7 +1563,14 @@ impl<H: Handler> Server<H> {
                     }));
                 }
                 Event::Timeout => self.inner.handler.timeout(socket),
-                Event::Aborted(_) | Event::Finish(_) => shared.notify_changed(),
+                Event::Finish(id) => {
+                    // resOnFinish: res.detachSocket(socket).
+                    if let Some(r) = shared.lock().response_mut(id) {
+                        r.set_socket_attached(false);
+                    }
+                    shared.notify_changed();
+                }
+                Event::Aborted(_) => shared.notify_changed(),
             }
         }
     }
