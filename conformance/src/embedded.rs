@@ -705,6 +705,12 @@ impl Handler for ScenarioHandler {
         }
     }
 
+    fn timeout_listened(&self, socket: Socket) {
+        if self.listeners.contains_key("timeout") {
+            self.timeout(socket);
+        }
+    }
+
     fn timeout(&self, socket: Socket) {
         match self.listener("timeout") {
             Some(script) => {
@@ -761,6 +767,9 @@ struct Observed {
     /// in the order of the calls (a socket calls its write callbacks in
     /// order).
     callbacks: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Callback>>>,
+    /// The `$callback`s given to `res.setTimeout()`: the response's
+    /// `'timeout'` listeners, in order.
+    timeout_listeners: Mutex<Vec<String>>,
 }
 
 type Callback = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -1679,6 +1688,42 @@ fn res_ext_step(
                 }
             }
         }
+        ("setTimeout", _) if callback_arg(args.get(1)).is_some() => {
+            let name = callback_arg(args.get(1))?;
+            let observed = ctx.observed.as_ref()?;
+            res.set_timeout(Duration::from_millis(
+                args.first().and_then(Value::as_u64).unwrap_or(0),
+            ));
+            res.add_timeout_listener();
+            let mut names = observed
+                .timeout_listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            names.push(name);
+            if names.len() == 1 {
+                let (sc2, res, observed) = (sc.clone(), res.clone(), observed.clone());
+                sc.spawn(async move {
+                    let mut seen = 0;
+                    while let Some(n) = res.timed_out(seen).await {
+                        for _ in seen..n {
+                            let names = observed
+                                .timeout_listeners
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .clone();
+                            for name in names {
+                                sc2.emit(
+                                    "return",
+                                    json!({"call": name, "valueType": "object", "value": "[object Socket]"}),
+                                );
+                            }
+                        }
+                        seen = n;
+                    }
+                });
+            }
+            Ret::This
+        }
         ("cork", _) => {
             res.cork();
             Ret::Undefined
@@ -1692,7 +1737,13 @@ fn res_ext_step(
             Ret::Undefined
         }
         ("destroy", _) => {
-            res.destroy();
+            let error = match args.first() {
+                Some(Value::Object(m)) if m.len() == 1 => {
+                    m.get("$error").map(|e| Error::application(as_string(e)))
+                }
+                _ => None,
+            };
+            res.destroy_with(error);
             Ret::This
         }
         ("hasHeader" | "removeHeader", _) if !matches!(args.first(), Some(Value::String(_))) => {

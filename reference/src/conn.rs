@@ -1358,6 +1358,20 @@ impl Connection {
         !held && self.out.is_empty()
     }
 
+    /// The socket timed out (an [`Event::Timeout`] being handled): the
+    /// response holding the socket emits `'timeout'` if it has listeners.
+    /// Returns whether it had (Node's `socketOnTimeout` then does not
+    /// destroy the socket).
+    pub fn response_timeout(&mut self) -> bool {
+        if self.assign_pending {
+            return false;
+        }
+        match self.outgoing.front_mut() {
+            Some(o) if o.state.socket_attached() => o.state.emit_timeout(),
+            _ => false,
+        }
+    }
+
     /// Whether the response finished (`'finish'` was emitted).
     pub fn response_finished(&self, id: ReqId) -> bool {
         self.finished.iter().any(|f| f.0 == id.0)
@@ -1639,6 +1653,17 @@ impl Connection {
             .collect();
         for id in ids {
             self.abort_body(ReqId(id));
+        }
+    }
+
+    /// `socket.destroy(error)`: close now, and the socket emits `error`,
+    /// which the server reports as `'clientError'` (Node's
+    /// `socketOnError`).
+    pub fn destroy_with_error(&mut self, error: Error) {
+        let open = self.closing != Closing::Now;
+        self.destroy();
+        if open {
+            self.events.push_back(Event::ClientError { error });
         }
     }
 

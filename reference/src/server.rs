@@ -200,6 +200,14 @@ pub trait Handler: Send + Sync + 'static {
         socket.destroy();
     }
 
+    /// `'timeout'` when the response holding the socket had `'timeout'`
+    /// listeners of its own ([`ServerResponse::add_timeout_listener`]):
+    /// the server emits it too, but the socket is not destroyed whether
+    /// the server listens or not. Default: nothing.
+    fn timeout_listened(&self, socket: Socket) {
+        let _ = socket;
+    }
+
     /// `'connection'`: a new socket.
     fn connection(&self, socket: &Socket) {
         let _ = socket;
@@ -723,6 +731,30 @@ impl ServerResponse {
         self.shared.lock().response_has_socket(self.id)
     }
 
+    /// `response.on('timeout', listener)` (as `setTimeout(ms, callback)`
+    /// adds it): a socket timeout while the response holds the socket no
+    /// longer destroys it; wait for it with
+    /// [`timed_out`](Self::timed_out).
+    pub fn add_timeout_listener(&self) {
+        self.update(ResponseState::add_timeout_listener);
+    }
+
+    /// Wait until the response emitted more than `seen` `'timeout'`
+    /// events; returns how many it emitted, or `None` once the response
+    /// is done with its socket (closed or finished).
+    pub async fn timed_out(&self, seen: u32) -> Option<u32> {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| match c.response(id) {
+                Some(r) if r.timeouts() > seen => Some(Some(r.timeouts())),
+                Some(r) if r.socket_attached() || !c.response_finished(id) => {
+                    (c.closing() == Closing::Now).then_some(None)
+                }
+                _ => Some(None),
+            })
+            .await
+    }
+
     /// `response.cork()`.
     pub fn cork(&self) {
         self.update(ResponseState::cork);
@@ -737,6 +769,12 @@ impl ServerResponse {
     /// socket, if it still holds it (after `'finish'` the connection is
     /// kept). Returns false when it was destroyed already.
     pub fn destroy(&self) -> bool {
+        self.destroy_with(None)
+    }
+
+    /// `response.destroy(error)`: as [`destroy`](Self::destroy), and the
+    /// socket, if destroyed, emits `error` (the server's `'clientError'`).
+    pub fn destroy_with(&self, error: Option<Error>) -> bool {
         let (first, attached) = {
             let mut c = self.shared.lock();
             let attached = c.response_has_socket(self.id);
@@ -750,7 +788,13 @@ impl ServerResponse {
             }
         };
         if attached {
-            self.socket().destroy();
+            match error {
+                Some(e) => {
+                    self.shared.with(|c| c.destroy_with_error(e));
+                    self.shared.notify_changed();
+                }
+                None => self.socket().destroy(),
+            }
         }
         first
     }
@@ -1562,7 +1606,18 @@ impl<H: Handler> Server<H> {
                         server.inner.handler.client_error(error, socket).await
                     }));
                 }
-                Event::Timeout => self.inner.handler.timeout(socket),
+                Event::Timeout => {
+                    // socketOnTimeout: the response's listeners, then the
+                    // server's; the socket is destroyed only when nobody
+                    // listened.
+                    let listened = shared.lock().response_timeout();
+                    if listened {
+                        shared.notify_changed();
+                        self.inner.handler.timeout_listened(socket);
+                    } else {
+                        self.inner.handler.timeout(socket);
+                    }
+                }
                 Event::Finish(id) => {
                     // resOnFinish: res.detachSocket(socket).
                     if let Some(r) = shared.lock().response_mut(id) {
