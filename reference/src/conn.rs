@@ -134,7 +134,7 @@ impl Default for ConnConfig {
             parse: ParseOptions::default(),
             headers: HeaderOptions {
                 join_duplicate_headers: false,
-                max_headers_count: Some(2000),
+                max_headers_count: Some(crate::server::DEFAULT_MAX_HEADERS_COUNT),
             },
             require_host_header: true,
             keep_alive_timeout: Duration::from_millis(5000),

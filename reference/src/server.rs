@@ -1032,6 +1032,8 @@ struct ServerInner<H> {
     stop_accept: Notify,
     closed: Notify,
     local_addr: Mutex<Option<SocketAddr>>,
+    /// The listening socket, for `close()` to stop listening at once.
+    listener: Mutex<Option<Arc<TcpListener>>>,
 }
 
 /// An HTTP server with Node's semantics.
@@ -1111,6 +1113,7 @@ impl<H: Handler> Server<H> {
                 stop_accept: Notify::new(),
                 closed: Notify::new(),
                 local_addr: Mutex::new(None),
+                listener: Mutex::new(None),
             }),
         })
     }
@@ -1130,7 +1133,12 @@ impl<H: Handler> Server<H> {
         if self.listening() {
             return Err(io::Error::other(Error::server_already_listen()));
         }
-        let listener = bind(addr).await?;
+        let listener = Arc::new(bind(addr).await?);
+        *self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener.clone());
         let local = listener.local_addr()?;
         *self
             .inner
@@ -1167,6 +1175,19 @@ impl<H: Handler> Server<H> {
         self.inner.closing.store(true, Ordering::SeqCst);
         self.inner.listening.store(false, Ordering::SeqCst);
         self.inner.stop_accept.notify_waiters();
+        // Node closes the listening handle in close() itself: a connection
+        // attempt right after it is refused. The accept loop drops its
+        // handle only when it runs next, so the socket stops listening
+        // here (on a listening socket, shutdown() ends the listen).
+        let listener = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(l) = listener {
+            let _ = socket2::SockRef::from(&*l).shutdown(std::net::Shutdown::Both);
+        }
         self.close_idle_connections();
         self.maybe_emit_close();
     }
@@ -1326,7 +1347,7 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    async fn accept_loop(self, listener: TcpListener) {
+    async fn accept_loop(self, listener: Arc<TcpListener>) {
         let mut reserve = reserve_fd();
         loop {
             let stop = self.inner.stop_accept.notified();

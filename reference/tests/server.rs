@@ -991,3 +991,13 @@ async fn the_socket_is_detached_at_finish() {
     assert!(!res.has_socket());
     expect(&mut c, OK).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_refuses_a_connection_at_once() {
+    // Node 23.5.0 (fixtures/server/serverlistening.md): right after
+    // server.close(), a new connection is refused.
+    let s = start(ServerOptions::default(), Mode::Answer).await;
+    s.server.close();
+    assert!(!s.server.listening());
+    assert!(TcpStream::connect(s.addr).await.is_err());
+}
