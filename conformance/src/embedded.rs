@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nodehttp::encode::OutValue;
 use nodehttp::headers::{HeaderMap, HeaderValue};
-use nodehttp::response::{HeadHeaders, TrailersForm};
+use nodehttp::response::{AsyncError, Delivery, Effect, HeadHeaders, TrailersForm, WriteOutcome};
 use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
 use nodehttp::Error;
 use serde_json::{json, Map, Value};
@@ -140,7 +140,7 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>, out: Out) {
                 }
             }
             Some("call") => match &current {
-                Some(r) => r.call(obj),
+                Some(r) => r.call(obj).await,
                 None => send_error("call outside a scenario".into()),
             },
             Some("stop") => {
@@ -288,7 +288,7 @@ impl Running {
         }
     }
 
-    fn call(&self, msg: &Map<String, Value>) {
+    async fn call(&self, msg: &Map<String, Value>) {
         if let Some(client) = &self.client {
             client.call(msg);
             return;
@@ -310,22 +310,99 @@ impl Running {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        match method.as_str() {
-            "close" => server.close(),
-            "closeIdleConnections" => server.close_idle_connections(),
-            "closeAllConnections" => server.close_all_connections(),
-            "setTimeout" => {
-                let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
-                server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+        let report = msg.get("report").and_then(Value::as_bool) == Some(true);
+        let call = format!("server.{method}");
+        match server_call(server, &method, &args).await {
+            Err(t) => emit_thrown(&self.sc, &call, t),
+            Ok(ret) if report || method == "get" => {
+                self.sc.emit("return", return_fields(&call, ret))
             }
-            other => self.sc.emit(
-                "throw",
-                json!({"call": format!("server.{other}"), "name": "TypeError",
-                       "message": format!("server.{other} is not a function")}),
-            ),
+            Ok(_) => {}
         }
         self.sc.out.send(json!({"type": "called"}));
     }
+}
+
+/// A call on the scenario's server (`call` messages with target `server`).
+async fn server_call(
+    server: &Server<ScenarioHandler>,
+    method: &str,
+    args: &[Value],
+) -> Result<Ret, Thrown> {
+    let ms = |d: Duration| json!(d.as_millis() as u64);
+    Ok(match method {
+        "close" => {
+            server.close();
+            Ret::This
+        }
+        "[Symbol.asyncDispose]" => {
+            server.close();
+            // A promise.
+            Ret::Value(json!({}))
+        }
+        "closeIdleConnections" => {
+            server.close_idle_connections();
+            Ret::Undefined
+        }
+        "closeAllConnections" => {
+            server.close_all_connections();
+            Ret::Undefined
+        }
+        "setTimeout" => {
+            let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+            server.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+            Ret::This
+        }
+        "address" => match server.local_addr() {
+            Some(a) if server.listening() => Ret::Value(json!({
+                "address": a.ip().to_string(),
+                "family": if a.is_ipv4() { "IPv4" } else { "IPv6" },
+                "port": a.port(),
+            })),
+            _ => Ret::Value(Value::Null),
+        },
+        "listen" => {
+            let port = args.first().and_then(Value::as_u64).unwrap_or(0);
+            let host = args.get(1).and_then(Value::as_str).unwrap_or("127.0.0.1");
+            if let Err(e) = server.listen((host, port as u16)).await {
+                return Err(match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+                    Some(e) => Thrown {
+                        code: Some(e.code().to_owned()),
+                        name: e.name().to_owned(),
+                        message: e.to_string(),
+                    },
+                    None => Thrown {
+                        code: None,
+                        name: "Error".into(),
+                        message: e.to_string(),
+                    },
+                });
+            }
+            Ret::This
+        }
+        "get" => Ret::Value(
+            match args.first().map(as_string).unwrap_or_default().as_str() {
+                "headersTimeout" => ms(server.headers_timeout()),
+                "requestTimeout" => ms(server.request_timeout()),
+                "keepAliveTimeout" => ms(server.keep_alive_timeout()),
+                "timeout" => ms(server.timeout()),
+                "connectionsCheckingInterval" => ms(server.connections_checking_interval()),
+                "maxHeadersCount" => json!(server.max_headers_count()),
+                "maxRequestsPerSocket" => json!(server.max_requests_per_socket()),
+                "listening" => json!(server.listening()),
+                _ => return Ok(Ret::Undefined),
+            },
+        ),
+        "set" => {
+            let key = args.first().map(as_string).unwrap_or_default();
+            let value = args.get(1).cloned().unwrap_or(Value::Null);
+            if let Err(Unsupported(reason)) = set_property(server, &key, &value) {
+                return Err(type_error(reason));
+            }
+            Ret::Undefined
+        }
+        other => return Err(type_error(format!("server.{other} is not a function"))),
+    })
 }
 
 const REQUEST_LISTENERS: &[&str] = &["checkContinue", "checkExpectation"];
@@ -381,6 +458,7 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
         signal_changed: Notify::new(),
         tasks: Mutex::new(Vec::new()),
     });
+    expandos().clear();
     let handler = ScenarioHandler {
         sc: sc.clone(),
         handler: Arc::new(handler_script),
@@ -519,7 +597,7 @@ impl ScenarioHandler {
         req.consume();
         let req = Arc::new(req);
         let observed = Arc::new(Observed::default());
-        watch_response(&sc, &res);
+        watch_response(&sc, &res, &observed);
         let ctx = Ctx {
             target: Target::Res,
             req: Some(req.clone()),
@@ -627,6 +705,12 @@ impl Handler for ScenarioHandler {
         }
     }
 
+    fn timeout_listened(&self, socket: Socket) {
+        if self.listeners.contains_key("timeout") {
+            self.timeout(socket);
+        }
+    }
+
     fn timeout(&self, socket: Socket) {
         match self.listener("timeout") {
             Some(script) => {
@@ -647,8 +731,11 @@ impl Handler for ScenarioHandler {
         }
     }
 
-    fn connection(&self, _socket: &Socket) {
-        self.sc.emit("connection", json!({}));
+    fn connection(&self, socket: &Socket) {
+        self.sc.emit(
+            "connection",
+            json!({"remotePort": socket.remote_addr().port(), "localPort": socket.local_addr().port()}),
+        );
     }
 
     fn close(&self) {
@@ -657,21 +744,77 @@ impl Handler for ScenarioHandler {
 }
 
 /// Report the response's 'finish' and 'close'.
-fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse) {
-    let (sc2, res) = (sc.clone(), res.clone());
+fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, observed: &Arc<Observed>) {
+    let (sc2, res, observed) = (sc.clone(), res.clone(), observed.clone());
     sc.spawn(async move {
         if res.finished().await {
             sc2.emit("res.finish", json!({}));
+            observed.saw("res.finish");
         }
         sc2.emit("res.close", json!({}));
+        observed.saw("res.close");
     });
 }
 
-/// The body observer's progress, for `awaitEnd`.
+/// The body observer's progress, for `awaitEnd`, and the events reported
+/// for the request and its response, for `awaitEvent`.
 #[derive(Default)]
 struct Observed {
     settled: AtomicBool,
     changed: Notify,
+    seen: Mutex<HashSet<String>>,
+    /// The `$callback`s of the response's calls, run one after the other
+    /// in the order of the calls (a socket calls its write callbacks in
+    /// order).
+    callbacks: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Callback>>>,
+    /// The `$callback`s given to `res.setTimeout()`: the response's
+    /// `'timeout'` listeners, in order.
+    timeout_listeners: Mutex<Vec<String>>,
+}
+
+type Callback = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Observed {
+    /// `event` was reported.
+    fn saw(&self, event: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.to_owned());
+        self.changed.notify_waiters();
+    }
+
+    async fn wait_for(&self, event: &str) {
+        loop {
+            let n = self.changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(event)
+            {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    /// Run `callback` after the callbacks queued before it.
+    fn queue(&self, sc: &Arc<Scenario>, callback: Callback) {
+        let mut q = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = q.get_or_insert_with(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Callback>();
+            sc.spawn(async move {
+                while let Some(cb) = rx.recv().await {
+                    cb.await;
+                }
+            });
+            tx
+        });
+        let _ = tx.send(callback);
+    }
 }
 
 /// Read the request body from the start and report `end` or `aborted`.
@@ -700,6 +843,7 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
                         "rawTrailers": flat(&req.raw_trailers()),
                     }),
                 );
+                observed.saw("end");
                 break;
             }
             Err(_) => {
@@ -707,6 +851,7 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
                 // response.
                 if req.aborted() {
                     sc.emit("aborted", json!({"complete": req.complete()}));
+                    observed.saw("aborted");
                 }
                 break;
             }
@@ -738,6 +883,8 @@ enum Ret {
     Undefined,
     This,
     Value(Value),
+    /// An object reported by its class, as `"[object Socket]"`.
+    Object(&'static str),
 }
 
 /// A failed step: a thrown error (reported as `throw`).
@@ -838,6 +985,17 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
                 }
                 continue;
             }
+            "awaitEvent" => {
+                let name = args.first().map(as_string).unwrap_or_default();
+                match &ctx.observed {
+                    Some(o) => o.wait_for(&name).await,
+                    None => sc.emit(
+                        "throw",
+                        json!({"call": call, "name": "TypeError", "message": "awaitEvent: this listener has no request"}),
+                    ),
+                }
+                continue;
+            }
             "awaitDrain" => {
                 match (prefix, ctx.target) {
                     (Some("res"), _) | (None, Target::Res) => {
@@ -867,13 +1025,15 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
         };
         let result = match target {
             "res" => match &ctx.res {
-                Some(res) => res_step(res, method, args),
+                Some(res) => res_ext_step(&sc, &ctx, res, method, args)
+                    .unwrap_or_else(|| res_step(res, method, args)),
                 None => Err(type_error(format!(
                     "there is no 'res' in a '{place}' listener"
                 ))),
             },
             "req" => match &ctx.req {
-                Some(req) => req_step(req, method, args),
+                Some(req) => req_ext_step(&sc, req, method, args)
+                    .unwrap_or_else(|| req_step(req, method, args)),
                 None => Err(type_error(format!(
                     "there is no 'req' in a '{place}' listener"
                 ))),
@@ -893,9 +1053,8 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             Ok(ret) if report || method == "get" => sc.emit("return", return_fields(&call, ret)),
             Ok(_) => {}
         }
-        // Let the connection task flush what this step queued, as Node's
-        // event loop would between listeners.
-        tokio::task::yield_now().await;
+        // The script goes on in the same tick, as Node runs a listener's
+        // steps synchronously until a control step suspends it.
     }
 }
 
@@ -903,6 +1062,9 @@ fn return_fields(call: &str, ret: Ret) -> Value {
     match ret {
         Ret::Undefined => json!({"call": call, "valueType": "undefined"}),
         Ret::This => json!({"call": call, "valueType": "object", "value": "$this"}),
+        Ret::Object(class) => {
+            json!({"call": call, "valueType": "object", "value": format!("[object {class}]")})
+        }
         Ret::Value(v) => {
             let t = match &v {
                 Value::Null => "null",
@@ -1142,16 +1304,6 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
             res.write_head(status, message.as_deref(), headers)?;
             Ret::This
         }
-        "write" => {
-            let data = body_arg(args.first()).unwrap_or_default();
-            let outcome = res.write(&data)?;
-            Ret::Value(json!(outcome.ok))
-        }
-        "end" => {
-            let data = body_arg(args.first());
-            res.end(data.as_deref())?;
-            Ret::This
-        }
         "flushHeaders" => {
             res.flush_headers()?;
             Ret::Undefined
@@ -1199,10 +1351,6 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
             res.write_early_hints(&list)?;
             Ret::Undefined
         }
-        "destroy" => {
-            res.socket().destroy();
-            Ret::This
-        }
         "setTimeout" => {
             res.set_timeout(Duration::from_millis(
                 args.first().and_then(Value::as_u64).unwrap_or(0),
@@ -1211,6 +1359,464 @@ fn res_step(res: &ServerResponse, method: &str, args: &[Value]) -> Result<Ret, T
         }
         other => return Err(type_error(format!("{other} is not a function"))),
     })
+}
+
+// ---------------------------------------------------------------- response, more
+
+/// The name of a `{"$callback": NAME}` argument.
+fn callback_arg(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Object(m) if m.len() == 1 => m.get("$callback").map(as_string),
+        _ => None,
+    }
+}
+
+/// Report a call of a `$callback` with its first argument: `None` for
+/// none (`undefined`), `Some(None)` for `null`, `Some(Some(error))`.
+fn call_back(sc: &Scenario, name: &str, arg: Option<Option<&Error>>) {
+    let fields = match arg {
+        None => json!({"call": name, "valueType": "undefined"}),
+        Some(None) => json!({"call": name, "valueType": "null", "value": null}),
+        Some(Some(e)) => json!({"call": name, "valueType": "object",
+                                "value": {"code": e.code(), "message": e.to_string()},
+                                "code": e.code()}),
+    };
+    sc.emit("return", fields);
+}
+
+/// `typeof chunk` for the error of a chunk that is neither a string nor a
+/// Buffer.
+fn invalid_chunk(v: &Value) -> Thrown {
+    let received = match v {
+        Value::Number(n) => format!("type number ({})", js_string(&Value::Number(n.clone()))),
+        Value::Bool(b) => format!("type boolean ({b})"),
+        Value::Null => "null".into(),
+        _ => "an instance of Object".into(),
+    };
+    Thrown {
+        code: Some("ERR_INVALID_ARG_TYPE".into()),
+        name: "TypeError".into(),
+        message: format!(
+            "The \"chunk\" argument must be of type string or an instance of Buffer or Uint8Array. Received {received}"
+        ),
+    }
+}
+
+/// `Buffer.from(string, encoding)`.
+fn encode_string(s: &str, encoding: Option<&str>) -> Vec<u8> {
+    let enc = encoding.map(str::to_ascii_lowercase);
+    match enc.as_deref() {
+        Some("latin1" | "binary" | "ascii") => s.encode_utf16().map(|u| u as u8).collect(),
+        Some("ucs2" | "ucs-2" | "utf16le" | "utf-16le") => {
+            s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+        }
+        Some("hex") => {
+            let digits: Vec<u8> = s.bytes().collect();
+            let mut out = Vec::new();
+            for pair in digits.chunks_exact(2) {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(pair[0]), hex(pair[1])) {
+                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                    _ => break,
+                }
+            }
+            out
+        }
+        Some("base64" | "base64url") => {
+            let mut out = Vec::new();
+            let (mut acc, mut bits) = (0u32, 0u32);
+            for b in s.bytes() {
+                let v = match b {
+                    b'A'..=b'Z' => b - b'A',
+                    b'a'..=b'z' => b - b'a' + 26,
+                    b'0'..=b'9' => b - b'0' + 52,
+                    b'+' | b'-' => 62,
+                    b'/' | b'_' => 63,
+                    b'=' => break,
+                    _ => continue,
+                };
+                acc = (acc << 6) | u32::from(v);
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((acc >> bits) as u8);
+                }
+            }
+            out
+        }
+        _ => s.as_bytes().to_vec(),
+    }
+}
+
+/// A `chunk` argument of `write()` / `end()`: a string (with its
+/// encoding), a `$buffer` or a `$repeat`; anything else throws as Node's
+/// `write_()` does.
+fn chunk_bytes(v: &Value, encoding: Option<&str>) -> Result<Vec<u8>, Thrown> {
+    match v {
+        Value::String(s) => Ok(encode_string(s, encoding)),
+        Value::Object(m) if m.len() == 1 => {
+            if let Some(b) = m.get("$buffer") {
+                return Ok(as_string(b).encode_utf16().map(|u| u as u8).collect());
+            }
+            if let Some(Value::Array(r)) = m.get("$repeat") {
+                let text = r.first().map(as_string).unwrap_or_default();
+                let n = r.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
+                return Ok(encode_string(&text.repeat(n), encoding));
+            }
+            Err(invalid_chunk(v))
+        }
+        other => Err(invalid_chunk(other)),
+    }
+}
+
+/// `(chunk, encoding, callback)` of `write(chunk[, encoding][, callback])`
+/// and `end([chunk][, encoding][, callback])`.
+fn chunk_args(args: &[Value]) -> (Option<&Value>, Option<String>, Option<String>) {
+    if let Some(cb) = callback_arg(args.first()) {
+        return (None, None, Some(cb));
+    }
+    if let Some(cb) = callback_arg(args.get(1)) {
+        return (args.first(), None, Some(cb));
+    }
+    let encoding = args.get(1).and_then(Value::as_str).map(str::to_owned);
+    (args.first(), encoding, callback_arg(args.get(2)))
+}
+
+/// A `{"$callback"}` called on the next tick, or once `ready` resolves
+/// (with its argument), after the response's earlier callbacks.
+fn schedule_callback<F>(sc: &Arc<Scenario>, ctx: &Ctx, name: String, ready: F)
+where
+    F: std::future::Future<Output = Option<Option<Option<Error>>>> + Send + 'static,
+{
+    let sc2 = sc.clone();
+    let cb: Callback = Box::pin(async move {
+        if let Some(arg) = ready.await {
+            call_back(&sc2, &name, arg.as_ref().map(Option::as_ref));
+        }
+    });
+    match &ctx.observed {
+        Some(o) => o.queue(sc, cb),
+        None => sc.spawn(cb),
+    }
+}
+
+/// The callback of a `write()` / `end()` that Node does not throw for.
+fn write_callback(
+    sc: &Arc<Scenario>,
+    ctx: &Ctx,
+    res: &ServerResponse,
+    name: Option<String>,
+    outcome: WriteOutcome,
+    from_end: bool,
+) {
+    let Some(name) = name else { return };
+    let res = res.clone();
+    match outcome.error {
+        Some(AsyncError {
+            delivery: Delivery::Silent,
+            ..
+        }) => {}
+        Some(AsyncError {
+            delivery: Delivery::CallbackIfFinished,
+            error,
+        }) => {
+            let finished = res.writable_finished();
+            schedule_callback(sc, ctx, name, async move {
+                if finished {
+                    Some(Some(Some(error)))
+                } else {
+                    res.finished().await.then_some(None)
+                }
+            });
+        }
+        Some(AsyncError { error, .. }) => {
+            schedule_callback(sc, ctx, name, async move { Some(Some(Some(error))) })
+        }
+        None if from_end => schedule_callback(sc, ctx, name, async move {
+            res.finished().await.then_some(None)
+        }),
+        None if outcome.effect == Effect::Discarded => {
+            schedule_callback(sc, ctx, name, async move { Some(None) })
+        }
+        None => schedule_callback(sc, ctx, name, async move {
+            res.flushed().await.then_some(Some(None))
+        }),
+    }
+}
+
+/// The key of a property set on an object by a script.
+fn expando_key(object: &str, name: &str) -> String {
+    format!("{object}\u{0}{name}")
+}
+
+fn socket_key(socket: &Socket) -> String {
+    format!("socket {}", socket.remote_addr())
+}
+
+fn req_key(req: &Arc<IncomingMessage>) -> String {
+    format!("req {:p}", Arc::as_ptr(req))
+}
+
+/// Properties scripts set on objects that have no such property
+/// (`["set", "socket.fxMark", ...]`), by object and name; emptied at each
+/// server scenario's start (an adapter runs one scenario at a time).
+fn expandos() -> std::sync::MutexGuard<'static, HashMap<String, Value>> {
+    static EXPANDOS: std::sync::OnceLock<Mutex<HashMap<String, Value>>> =
+        std::sync::OnceLock::new();
+    EXPANDOS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn expando(_sc: &Scenario, object: &str, name: &str) -> Option<Value> {
+    expandos().get(&expando_key(object, name)).cloned()
+}
+
+fn set_expando(_sc: &Scenario, object: &str, name: &str, value: Value) {
+    expandos().insert(expando_key(object, name), value);
+}
+
+/// `socket.PATH`.
+fn socket_get(sc: &Scenario, socket: &Socket, path: &str) -> Result<Ret, Thrown> {
+    if let Some(v) = expando(sc, &socket_key(socket), path) {
+        return Ok(Ret::Value(v));
+    }
+    Ok(Ret::Value(match path {
+        "remoteAddress" => json!(socket.remote_addr().ip().to_string()),
+        "remotePort" => json!(socket.remote_addr().port()),
+        "localAddress" => json!(socket.local_addr().ip().to_string()),
+        "localPort" => json!(socket.local_addr().port()),
+        "timeout" => json!(socket.timeout().as_millis() as u64),
+        "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+        _ => return socket_step(socket, "get", &[json!(path)]),
+    }))
+}
+
+/// The request's steps the plain `req_step` lacks: properties set by
+/// scripts, `socket.*`.
+fn req_ext_step(
+    sc: &Scenario,
+    req: &Arc<IncomingMessage>,
+    method: &str,
+    args: &[Value],
+) -> Option<Result<Ret, Thrown>> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    match method {
+        "set" => {
+            set_expando(
+                sc,
+                &req_key(req),
+                &path,
+                args.get(1).cloned().unwrap_or(Value::Null),
+            );
+            Some(Ok(Ret::Undefined))
+        }
+        "get" => req_get(sc, req, &path),
+        _ => None,
+    }
+}
+
+/// `req.PATH`, for what `req_step` does not know.
+fn req_get(sc: &Scenario, req: &Arc<IncomingMessage>, path: &str) -> Option<Result<Ret, Thrown>> {
+    if let Some(v) = expando(sc, &req_key(req), path) {
+        return Some(Ok(Ret::Value(v)));
+    }
+    match path.split_once('.') {
+        _ if path == "constructor.name" => Some(Ok(Ret::Value(json!("IncomingMessage")))),
+        _ if path == "socket" => Some(Ok(Ret::Object("Socket"))),
+        Some(("socket", rest)) => Some(socket_get(sc, &req.socket(), rest)),
+        _ => None,
+    }
+}
+
+/// The response's steps the plain `res_step` lacks: cork/uncork, the
+/// `writable*` properties, `socket` / `connection` / `req`, and the
+/// encodings and callbacks of `write()`, `end()` and `writeEarlyHints()`.
+fn res_ext_step(
+    sc: &Arc<Scenario>,
+    ctx: &Ctx,
+    res: &ServerResponse,
+    method: &str,
+    args: &[Value],
+) -> Option<Result<Ret, Thrown>> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path.as_str(), None),
+    };
+    Some(Ok(match (method, head) {
+        ("get", "writableCorked") => Ret::Value(json!(res.writable_corked())),
+        ("get", "writableLength") => Ret::Value(json!(res.writable_length())),
+        ("get", "writableHighWaterMark") => Ret::Value(json!(res.writable_high_water_mark())),
+        ("get", "writableObjectMode") => Ret::Value(json!(res.writable_object_mode())),
+        ("get", "destroyed") => Ret::Value(json!(res.destroyed())),
+        ("get" | "set", "socket" | "connection") => {
+            if !res.has_socket() {
+                if rest.is_none() && method == "get" {
+                    return Some(Ok(Ret::Value(Value::Null)));
+                }
+                return Some(Err(type_error(format!(
+                    "Cannot read properties of null (reading '{}')",
+                    rest.unwrap_or_default()
+                ))));
+            }
+            let socket = res.socket();
+            match (method, rest) {
+                ("get", None) => Ret::Object("Socket"),
+                ("get", Some(r)) => return Some(socket_get(sc, &socket, r)),
+                (_, Some(r)) => {
+                    set_expando(
+                        sc,
+                        &socket_key(&socket),
+                        r,
+                        args.get(1).cloned().unwrap_or(Value::Null),
+                    );
+                    Ret::Undefined
+                }
+                _ => return None,
+            }
+        }
+        ("get", "req") => {
+            let req = ctx.req.as_ref()?;
+            match rest {
+                None => Ret::Object("IncomingMessage"),
+                Some(r) => {
+                    return Some(
+                        req_get(sc, req, r).unwrap_or_else(|| req_step(req, "get", &[json!(r)])),
+                    )
+                }
+            }
+        }
+        ("setTimeout", _) if callback_arg(args.get(1)).is_some() => {
+            let name = callback_arg(args.get(1))?;
+            let observed = ctx.observed.as_ref()?;
+            res.set_timeout(Duration::from_millis(
+                args.first().and_then(Value::as_u64).unwrap_or(0),
+            ));
+            res.add_timeout_listener();
+            let mut names = observed
+                .timeout_listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            names.push(name);
+            if names.len() == 1 {
+                let (sc2, res, observed) = (sc.clone(), res.clone(), observed.clone());
+                sc.spawn(async move {
+                    let mut seen = 0;
+                    while let Some(n) = res.timed_out(seen).await {
+                        for _ in seen..n {
+                            let names = observed
+                                .timeout_listeners
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .clone();
+                            for name in names {
+                                sc2.emit(
+                                    "return",
+                                    json!({"call": name, "valueType": "object", "value": "[object Socket]"}),
+                                );
+                            }
+                        }
+                        seen = n;
+                    }
+                });
+            }
+            Ret::This
+        }
+        ("cork", _) => {
+            res.cork();
+            Ret::Undefined
+        }
+        ("uncork", _) => {
+            res.uncork();
+            Ret::Undefined
+        }
+        ("pipe", _) => {
+            res.pipe();
+            Ret::Undefined
+        }
+        ("destroy", _) => {
+            let error = match args.first() {
+                Some(Value::Object(m)) if m.len() == 1 => {
+                    m.get("$error").map(|e| Error::application(as_string(e)))
+                }
+                _ => None,
+            };
+            res.destroy_with(error);
+            Ret::This
+        }
+        ("hasHeader" | "removeHeader", _) if !matches!(args.first(), Some(Value::String(_))) => {
+            let received = match args.first() {
+                Some(v @ Value::Number(_)) => format!("type number ({})", js_string(v)),
+                Some(Value::Bool(b)) => format!("type boolean ({b})"),
+                Some(Value::Null) => "null".into(),
+                None => "undefined".into(),
+                Some(_) => "an instance of Object".into(),
+            };
+            return Some(Err(Thrown {
+                code: Some("ERR_INVALID_ARG_TYPE".into()),
+                name: "TypeError".into(),
+                message: format!(
+                    "The \"name\" argument must be of type string. Received {received}"
+                ),
+            }));
+        }
+        ("write", _) => {
+            let (chunk, encoding, cb) = chunk_args(args);
+            let data = match chunk {
+                Some(v) => match chunk_bytes(v, encoding.as_deref()) {
+                    Ok(d) => d,
+                    Err(t) => return Some(Err(t)),
+                },
+                None => Vec::new(),
+            };
+            let outcome = match res.write(&data) {
+                Ok(o) => o,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let ok = outcome.ok;
+            write_callback(sc, ctx, res, cb, outcome, false);
+            Ret::Value(json!(ok))
+        }
+        ("end", _) => {
+            let (chunk, encoding, cb) = chunk_args(args);
+            let data = match chunk {
+                // end('') is end(): Node tests the chunk for truthiness.
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.is_empty() => None,
+                Some(v) => match chunk_bytes(v, encoding.as_deref()) {
+                    Ok(d) => Some(d),
+                    Err(t) => return Some(Err(t)),
+                },
+            };
+            let outcome = match res.end(data.as_deref()) {
+                Ok(o) => o,
+                Err(e) => return Some(Err(e.into())),
+            };
+            write_callback(sc, ctx, res, cb, outcome, true);
+            Ret::This
+        }
+        ("writeEarlyHints", _) => {
+            let cb = callback_arg(args.get(1))?;
+            let mut list = Vec::new();
+            for (k, v) in args.first().and_then(pairs).unwrap_or_default() {
+                match out_value(&k, Some(&v)) {
+                    Ok(v) => list.push((k.clone(), v)),
+                    Err(t) => return Some(Err(t)),
+                }
+            }
+            if let Err(e) = res.write_early_hints(&list) {
+                return Some(Err(e.into()));
+            }
+            let res = res.clone();
+            schedule_callback(sc, ctx, cb, async move {
+                res.flushed().await.then_some(Some(None))
+            });
+            Ret::Undefined
+        }
+        _ => return None,
+    }))
 }
 
 fn truthy(v: &Value) -> bool {
@@ -1225,6 +1831,20 @@ fn truthy(v: &Value) -> bool {
 
 fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
     Ok(match method {
+        "get"
+            if args
+                .first()
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.contains('.')) =>
+        {
+            let path = args.first().map(as_string).unwrap_or_default();
+            let mut keys = path.split('.');
+            let first = keys.next().unwrap_or_default();
+            match req_step(req, method, &[json!(first)])? {
+                Ret::Value(v) => walk(v, keys),
+                other => other,
+            }
+        }
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {
                 "complete" => json!(req.complete()),
@@ -1287,6 +1907,27 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
 }
 
 // ---------------------------------------------------------------- JSON forms
+
+/// The rest of a dotted property path, read on a JSON value as JavaScript
+/// would (`length` of strings and arrays).
+fn walk<'a>(mut v: Value, keys: impl Iterator<Item = &'a str>) -> Ret {
+    for key in keys {
+        v = match (&v, key) {
+            (Value::Array(a), "length") => json!(a.len()),
+            (Value::String(s), "length") => json!(s.encode_utf16().count()),
+            (Value::Array(a), k) => match k.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            (Value::Object(m), k) => match m.get(k) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            _ => return Ret::Undefined,
+        };
+    }
+    Ret::Value(v)
+}
 
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()

@@ -134,7 +134,7 @@ impl Default for ConnConfig {
             parse: ParseOptions::default(),
             headers: HeaderOptions {
                 join_duplicate_headers: false,
-                max_headers_count: Some(2000),
+                max_headers_count: Some(crate::server::DEFAULT_MAX_HEADERS_COUNT),
             },
             require_host_header: true,
             keep_alive_timeout: Duration::from_millis(5000),
@@ -1326,6 +1326,52 @@ impl Connection {
             .or_else(|| self.finished.iter().find(|f| f.0 == id.0).map(|f| &f.1))
     }
 
+    /// Whether the response holds the socket (Node: `res.socket !== null`):
+    /// not while it waits behind another response, nor once the driver
+    /// detached it at `'finish'`.
+    pub fn response_has_socket(&self, id: ReqId) -> bool {
+        self.response(id)
+            .is_some_and(ResponseState::socket_attached)
+    }
+
+    /// `res.writableLength`: the bytes of the response not handed to the
+    /// socket yet (a queued response's head and body), or held by corks.
+    /// Bytes written to an uncorked socket count as handed to the kernel.
+    pub fn response_writable_length(&self, id: ReqId) -> usize {
+        self.outgoing
+            .iter()
+            .find(|o| o.id == id.0)
+            .map_or(0, |o| o.pending.len() + o.state.buffered_len())
+    }
+
+    /// Whether everything the response wrote so far is sent: nothing held
+    /// by corks or waiting for the socket, and the socket's buffer empty
+    /// (when the callback of `write()` runs).
+    pub fn response_flushed(&self, id: ReqId) -> bool {
+        let held = self
+            .outgoing
+            .iter()
+            .find(|o| o.id == id.0)
+            .is_some_and(|o| {
+                !o.state.socket_attached() || !o.pending.is_empty() || o.state.buffered_len() > 0
+            });
+        !held && self.out.is_empty()
+    }
+
+    /// The socket timed out (an [`Event::Timeout`] being handled): the
+    /// response holding the socket emits `'timeout'` if it has listeners.
+    /// Returns whether it had (Node's `socketOnTimeout` then does not
+    /// destroy the socket).
+    pub fn response_timeout(&mut self) -> bool {
+        if self.assign_pending {
+            return false;
+        }
+        match self.outgoing.front_mut() {
+            Some(o) if o.state.socket_attached() => o.state.emit_timeout(),
+            _ => false,
+        }
+    }
+
     /// Whether the response finished (`'finish'` was emitted).
     pub fn response_finished(&self, id: ReqId) -> bool {
         self.finished.iter().any(|f| f.0 == id.0)
@@ -1610,6 +1656,17 @@ impl Connection {
         }
     }
 
+    /// `socket.destroy(error)`: close now, and the socket emits `error`,
+    /// which the server reports as `'clientError'` (Node's
+    /// `socketOnError`).
+    pub fn destroy_with_error(&mut self, error: Error) {
+        let open = self.closing != Closing::Now;
+        self.destroy();
+        if open {
+            self.events.push_back(Event::ClientError { error });
+        }
+    }
+
     /// How the connection is closing.
     pub fn closing(&self) -> Closing {
         self.closing
@@ -1709,6 +1766,11 @@ impl Connection {
         self.socket_timeout = timeout;
         self.last_activity = now;
         self.timeout_armed = !timeout.is_zero();
+    }
+
+    /// `socket.timeout`: the inactivity timeout in force (zero: none).
+    pub fn socket_timeout(&self) -> Duration {
+        self.socket_timeout
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.

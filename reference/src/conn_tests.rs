@@ -1895,3 +1895,77 @@ fn an_error_after_dropped_whitespace_is_placed_in_its_own_packet() {
         ("HPE_INVALID_HEADER_TOKEN", Some(2))
     );
 }
+
+// ---------------------------------------------------------------- response queries
+
+#[test]
+fn a_queued_response_has_no_socket_and_counts_what_it_wrote() {
+    let mut c = conn(ConnConfig::default());
+    c.recv(
+        b"GET /a HTTP/1.1\r\nHost: example\r\n\r\nGET /b HTTP/1.1\r\nHost: example\r\n\r\n",
+        t(0),
+    );
+    events(&mut c);
+    assert!(c.response_has_socket(ReqId(0)));
+    assert!(!c.response_has_socket(ReqId(1)));
+    c.response_mut(ReqId(1)).unwrap().set_send_date(false);
+    c.end(ReqId(1), Some(b"b"), SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .unwrap();
+    // Its whole head and body wait for the socket.
+    let queued = ok_response("b").len();
+    assert_eq!(c.response_writable_length(ReqId(1)), queued);
+    assert!(!c.response_flushed(ReqId(1)));
+    answer(&mut c, ReqId(0), b"a");
+    assert_eq!(events(&mut c), ["finish 0", "finish 1"]);
+    take_out(&mut c, t(1));
+    assert!(c.response_flushed(ReqId(1)));
+    assert_eq!(c.response_writable_length(ReqId(1)), 0);
+}
+
+#[test]
+fn corked_bytes_count_until_uncork_and_flush() {
+    let mut c = conn(ConnConfig::default());
+    c.recv(GET, t(0));
+    events(&mut c);
+    let id = ReqId(0);
+    c.response_mut(id).unwrap().set_send_date(false);
+    c.with_response(id, |r, out| {
+        r.set_header("Content-Length", crate::encode::OutValue::Number(5.0))
+            .unwrap();
+        r.flush_headers(SystemTime::UNIX_EPOCH, out).unwrap();
+    });
+    take_out(&mut c, t(1));
+    assert!(c.response_flushed(id));
+    c.with_response(id, |r, out| {
+        r.cork();
+        r.write(b"abc", SystemTime::UNIX_EPOCH, out).unwrap();
+        r.write(b"de", SystemTime::UNIX_EPOCH, out).unwrap();
+    });
+    assert_eq!(c.response_writable_length(id), 5);
+    assert!(!c.response_flushed(id));
+    c.with_response(id, |r, out| r.uncork(out));
+    assert_eq!(c.response_writable_length(id), 0);
+    assert!(!c.response_flushed(id), "not sent yet");
+    assert_eq!(text(&take_out(&mut c, t(2))), "abcde");
+    assert!(c.response_flushed(id));
+}
+
+#[test]
+fn a_timeout_goes_to_the_response_listeners_first() {
+    let mut c = conn(ConnConfig::default());
+    c.recv(GET, t(0));
+    events(&mut c);
+    let id = ReqId(0);
+    c.set_socket_timeout(ms(50), t(0));
+    // No listener: the timeout is the server's alone.
+    c.handle_timeout(t(50));
+    assert_eq!(events(&mut c), ["timeout"]);
+    assert!(!c.response_timeout());
+    c.response_mut(id).unwrap().add_timeout_listener();
+    c.set_socket_timeout(ms(50), t(100));
+    c.handle_timeout(t(150));
+    assert_eq!(events(&mut c), ["timeout"]);
+    assert!(c.response_timeout());
+    assert_eq!(c.response(id).unwrap().timeouts(), 1);
+}

@@ -81,6 +81,12 @@ pub enum Kind {
     /// `ERR_OUT_OF_RANGE`: a number outside its range (`headersTimeout`
     /// above `requestTimeout` in `http.createServer()`).
     OutOfRange,
+    /// `ERR_SERVER_ALREADY_LISTEN`: `server.listen()` on a server that
+    /// listens already.
+    ServerAlreadyListen,
+    /// An error of the application's own (`new Error(message)`), as given
+    /// to `res.destroy(error)`: it has no code.
+    Application,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -280,6 +286,16 @@ impl Error {
         )
     }
 
+    /// An error of the application's own, with `message` and no code
+    /// ([`Error::code`] is empty), as `new Error(message)` in Node.
+    pub fn application(message: impl Into<String>) -> Error {
+        Error::new(Kind::Application, message.into())
+    }
+
+    pub(crate) fn server_already_listen() -> Error {
+        Error::new(Kind::ServerAlreadyListen, String::new())
+    }
+
     pub(crate) fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
         Error::new(
             Kind::InvalidArgValue,
@@ -335,6 +351,7 @@ impl Error {
 
     /// Node's error code: `err.code` in Node (`"ERR_INVALID_HTTP_TOKEN"`,
     /// `"HPE_INVALID_METHOD"`...). This string is the stable contract.
+    /// Empty for an [`Error::application`] error (Node: `undefined`).
     pub fn code(&self) -> &'static str {
         match self.inner.kind {
             Kind::InvalidHttpToken => "ERR_INVALID_HTTP_TOKEN",
@@ -354,6 +371,8 @@ impl Error {
             Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
             Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
             Kind::OutOfRange => "ERR_OUT_OF_RANGE",
+            Kind::ServerAlreadyListen => "ERR_SERVER_ALREADY_LISTEN",
+            Kind::Application => "",
         }
     }
 
@@ -434,6 +453,10 @@ impl fmt::Display for Error {
             | Kind::InvalidArgValue
             | Kind::InvalidArgType
             | Kind::OutOfRange => f.write_str(&self.inner.detail),
+            Kind::ServerAlreadyListen => {
+                f.write_str("Listen method has been called more than once without closing.")
+            }
+            Kind::Application => f.write_str(&self.inner.detail),
         }
     }
 }

@@ -248,8 +248,9 @@ pub struct HeaderOptions {
     /// `", "` instead of dropping duplicates. `set-cookie` stays an array
     /// and `cookie` still joins with `"; "`.
     pub join_duplicate_headers: bool,
-    /// Only the first `n` raw pairs are used (`maxHeadersCount`; Node's
-    /// default is 2000). `None` means no limit. `rawHeaders` keeps them all.
+    /// Only the first `n` raw pairs are used (`maxHeadersCount`; left
+    /// `null`, Node's parser keeps 1000). `None` means no limit.
+    /// `rawHeaders` keeps them all.
     pub max_headers_count: Option<usize>,
 }
 

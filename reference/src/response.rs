@@ -379,6 +379,10 @@ pub struct ResponseState {
     tick_corking: bool,
     /// `connectionCorkNT` uncorks scheduled by `write()`.
     tick_uncorks: u32,
+    /// `'timeout'` listeners of the response (`res.setTimeout(ms, cb)`).
+    timeout_listeners: u32,
+    /// How many times the socket timed out with listeners to tell.
+    timeouts: u32,
     /// Bytes produced by `write_head` (which has no `out`).
     pending: Vec<u8>,
 }
@@ -431,6 +435,8 @@ impl ResponseState {
             held_in_out: false,
             tick_corking: false,
             tick_uncorks: 0,
+            timeout_listeners: 0,
+            timeouts: 0,
             pending: Vec::new(),
         }
     }
@@ -582,6 +588,51 @@ impl ResponseState {
     /// not keep its bytes back.
     pub fn set_socket_attached(&mut self, attached: bool) {
         self.socket_attached = attached;
+    }
+
+    /// Whether the response holds the socket: false while it is queued
+    /// behind another response, and once its socket was detached at
+    /// `'finish'` (see [`ResponseState::set_socket_attached`]).
+    ///
+    /// Node equivalent: `res.socket !== null`.
+    pub fn socket_attached(&self) -> bool {
+        self.socket_attached
+    }
+
+    /// The body bytes kept back by corks: written to the corked socket, or
+    /// collected by `cork()` to go out as one chunk.
+    ///
+    /// Node equivalent: the part of `res.writableLength` the corks hold
+    /// (`socket.writableLength` while corked, `kChunkedLength`).
+    pub fn buffered_len(&self) -> usize {
+        self.held.len() + self.chunked_buffer.len() + self.pending.len()
+    }
+
+    /// `res.on('timeout', listener)`, as `res.setTimeout(ms, callback)`
+    /// adds it: a socket timeout while the response holds the socket is
+    /// then the response's, and does not destroy the socket.
+    pub fn add_timeout_listener(&mut self) {
+        self.timeout_listeners += 1;
+    }
+
+    /// How many `'timeout'` listeners the response has.
+    pub fn timeout_listeners(&self) -> u32 {
+        self.timeout_listeners
+    }
+
+    /// The socket timed out while the response held it: if the response
+    /// has listeners, count a `'timeout'` for them and return true.
+    pub fn emit_timeout(&mut self) -> bool {
+        if self.timeout_listeners == 0 {
+            return false;
+        }
+        self.timeouts += 1;
+        true
+    }
+
+    /// How many `'timeout'` events the response emitted.
+    pub fn timeouts(&self) -> u32 {
+        self.timeouts
     }
 
     /// Model the cork `write()` puts on the socket until the end of the

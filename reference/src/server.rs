@@ -200,6 +200,14 @@ pub trait Handler: Send + Sync + 'static {
         socket.destroy();
     }
 
+    /// `'timeout'` when the response holding the socket had `'timeout'`
+    /// listeners of its own ([`ServerResponse::add_timeout_listener`]):
+    /// the server emits it too, but the socket is not destroyed whether
+    /// the server listens or not. Default: nothing.
+    fn timeout_listened(&self, socket: Socket) {
+        let _ = socket;
+    }
+
     /// `'connection'`: a new socket.
     fn connection(&self, socket: &Socket) {
         let _ = socket;
@@ -334,6 +342,17 @@ impl Socket {
     /// `socket.setTimeout(ms)`.
     pub fn set_timeout(&self, timeout: Duration) {
         self.shared.with(|c| c.set_socket_timeout(timeout, now()));
+    }
+
+    /// `socket.timeout`: the inactivity timeout (zero: none).
+    pub fn timeout(&self) -> Duration {
+        self.shared.lock().socket_timeout()
+    }
+
+    /// `socket.writableHighWaterMark` (the server's `highWaterMark`
+    /// option).
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.shared.lock().config().high_water_mark
     }
 
     /// `socket.remoteAddress` / `remotePort`.
@@ -678,6 +697,131 @@ impl ServerResponse {
         self.shared.lock().response_finished(self.id)
     }
 
+    /// `response.writableCorked`: `cork()` calls not undone by `uncork()`.
+    pub fn writable_corked(&self) -> i64 {
+        self.read(ResponseState::writable_corked)
+    }
+
+    /// `response.writableLength`: the bytes written but not handed to the
+    /// socket yet (queued behind another response, or held by corks).
+    pub fn writable_length(&self) -> usize {
+        self.shared.lock().response_writable_length(self.id)
+    }
+
+    /// `response.writableHighWaterMark`: the socket's, which the server's
+    /// `highWaterMark` option sets (also for a response still waiting for
+    /// its socket).
+    pub fn writable_high_water_mark(&self) -> usize {
+        self.shared.lock().config().high_water_mark
+    }
+
+    /// `response.writableObjectMode`: always false.
+    pub fn writable_object_mode(&self) -> bool {
+        false
+    }
+
+    /// `response.destroyed`.
+    pub fn destroyed(&self) -> bool {
+        self.read(ResponseState::destroyed)
+    }
+
+    /// `response.socket !== null`: false while the response waits behind
+    /// another one on its connection, and once it emitted `'finish'`.
+    pub fn has_socket(&self) -> bool {
+        self.shared.lock().response_has_socket(self.id)
+    }
+
+    /// `response.on('timeout', listener)` (as `setTimeout(ms, callback)`
+    /// adds it): a socket timeout while the response holds the socket no
+    /// longer destroys it; wait for it with
+    /// [`timed_out`](Self::timed_out).
+    pub fn add_timeout_listener(&self) {
+        self.update(ResponseState::add_timeout_listener);
+    }
+
+    /// Wait until the response emitted more than `seen` `'timeout'`
+    /// events; returns how many it emitted, or `None` once the response
+    /// is done with its socket (closed or finished).
+    pub async fn timed_out(&self, seen: u32) -> Option<u32> {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| match c.response(id) {
+                Some(r) if r.timeouts() > seen => Some(Some(r.timeouts())),
+                Some(r) if r.socket_attached() || !c.response_finished(id) => {
+                    (c.closing() == Closing::Now).then_some(None)
+                }
+                _ => Some(None),
+            })
+            .await
+    }
+
+    /// `response.cork()`.
+    pub fn cork(&self) {
+        self.update(ResponseState::cork);
+    }
+
+    /// `response.uncork()`: at the last one, what the corks held goes out.
+    pub fn uncork(&self) {
+        self.produce(|r, out| r.uncork(out));
+    }
+
+    /// `response.destroy()`: mark the response destroyed and destroy its
+    /// socket, if it still holds it (after `'finish'` the connection is
+    /// kept). Returns false when it was destroyed already.
+    pub fn destroy(&self) -> bool {
+        self.destroy_with(None)
+    }
+
+    /// `response.destroy(error)`: as [`destroy`](Self::destroy), and the
+    /// socket, if destroyed, emits `error` (the server's `'clientError'`).
+    pub fn destroy_with(&self, error: Option<Error>) -> bool {
+        let (first, attached) = {
+            let mut c = self.shared.lock();
+            let attached = c.response_has_socket(self.id);
+            match c.response_mut(self.id) {
+                Some(r) if !r.destroyed() => {
+                    r.destroy();
+                    (true, attached)
+                }
+                Some(_) => (false, false),
+                None => (false, false),
+            }
+        };
+        if attached {
+            match error {
+                Some(e) => {
+                    self.shared.with(|c| c.destroy_with_error(e));
+                    self.shared.notify_changed();
+                }
+                None => self.socket().destroy(),
+            }
+        }
+        first
+    }
+
+    /// `response.pipe()`: a response is not readable. Node emits
+    /// `ERR_STREAM_CANNOT_PIPE` on the response's `'error'` and returns
+    /// `undefined`; the response stays usable.
+    pub fn pipe(&self) {}
+
+    /// Wait until everything the response wrote so far is sent (true), or
+    /// the connection closed first (false): when the callback of `write()`
+    /// runs.
+    pub async fn flushed(&self) -> bool {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| {
+                if c.response_flushed(id) {
+                    Some(true)
+                } else if c.closing() == Closing::Now {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .await
+    }
+
     /// `response.setHeader(name, value)`.
     pub fn set_header(&self, name: &str, value: impl Into<OutValue>) -> Result<&Self, Error> {
         self.update_result(|r| r.set_header(name, value.into()))?;
@@ -836,17 +980,17 @@ impl ServerResponse {
         self.socket().drained().await;
     }
 
-    /// Wait for `'finish'` (the response ended and its bytes are queued on
-    /// the socket) or `'close'` (the connection closed first). Returns true
-    /// for a finish.
+    /// Wait for `'finish'` (the response ended, its bytes are queued on
+    /// the socket and the socket was detached from it) or `'close'` (the
+    /// connection closed first). Returns true for a finish.
     pub async fn finished(&self) -> bool {
         let id = self.id;
         self.shared
             .wait_for(|c| {
-                if c.response_finished(id) {
+                if c.response_finished(id) && !c.response_has_socket(id) {
                     Some(true)
                 } else if c.closing() == Closing::Now || c.response(id).is_none() {
-                    Some(false)
+                    Some(c.response_finished(id))
                 } else {
                     None
                 }
@@ -856,6 +1000,15 @@ impl ServerResponse {
 }
 
 // ---------------------------------------------------------------- server
+
+/// `server.maxHeadersCount` left `null`: Node's parser then keeps its
+/// default of 2000 entries of the raw name/value list, that is 1000
+/// headers (the documented default of 2000 headers applies only when the
+/// property is set to 2000).
+pub const DEFAULT_MAX_HEADERS_COUNT: usize = 1000;
+
+/// [`Props::max_headers_count`] never set (Node's `null`).
+const MAX_HEADERS_COUNT_UNSET: u64 = u64::MAX;
 
 /// Settings that can change after `listen` (Node: `server.X = value`).
 struct Props {
@@ -879,6 +1032,8 @@ struct ServerInner<H> {
     stop_accept: Notify,
     closed: Notify,
     local_addr: Mutex<Option<SocketAddr>>,
+    /// The listening socket, for `close()` to stop listening at once.
+    listener: Mutex<Option<Arc<TcpListener>>>,
 }
 
 /// An HTTP server with Node's semantics.
@@ -942,7 +1097,7 @@ impl<H: Handler> Server<H> {
             request_timeout: AtomicU64::new(ms(options.request_timeout)),
             keep_alive_timeout: AtomicU64::new(ms(options.keep_alive_timeout)),
             timeout: AtomicU64::new(0),
-            max_headers_count: AtomicU64::new(2000),
+            max_headers_count: AtomicU64::new(MAX_HEADERS_COUNT_UNSET),
             max_requests_per_socket: AtomicU32::new(0),
         };
         Ok(Server {
@@ -958,6 +1113,7 @@ impl<H: Handler> Server<H> {
                 stop_accept: Notify::new(),
                 closed: Notify::new(),
                 local_addr: Mutex::new(None),
+                listener: Mutex::new(None),
             }),
         })
     }
@@ -970,8 +1126,19 @@ impl<H: Handler> Server<H> {
     /// `server.listen(port, host)`: bind and start accepting, with Node's
     /// default backlog ([`LISTEN_BACKLOG`]). Returns the bound address
     /// (port 0 picks a free port).
+    ///
+    /// On a server that listens already it fails at once, as Node's throws:
+    /// the `io::Error` wraps an [`Error`] `ERR_SERVER_ALREADY_LISTEN`.
     pub async fn listen(&self, addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-        let listener = bind(addr).await?;
+        if self.listening() {
+            return Err(io::Error::other(Error::server_already_listen()));
+        }
+        let listener = Arc::new(bind(addr).await?);
+        *self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener.clone());
         let local = listener.local_addr()?;
         *self
             .inner
@@ -1008,6 +1175,19 @@ impl<H: Handler> Server<H> {
         self.inner.closing.store(true, Ordering::SeqCst);
         self.inner.listening.store(false, Ordering::SeqCst);
         self.inner.stop_accept.notify_waiters();
+        // Node closes the listening handle in close() itself: a connection
+        // attempt right after it is refused. The accept loop drops its
+        // handle only when it runs next, so the socket stops listening
+        // here (on a listening socket, shutdown() ends the listen).
+        let listener = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(l) = listener {
+            let _ = socket2::SockRef::from(&*l).shutdown(std::net::Shutdown::Both);
+        }
         self.close_idle_connections();
         self.maybe_emit_close();
     }
@@ -1089,9 +1269,19 @@ impl<H: Handler> Server<H> {
             .store(ms(timeout), Ordering::SeqCst);
     }
 
-    /// `server.maxHeadersCount` (default 2000; 0: no limit).
-    pub fn max_headers_count(&self) -> usize {
-        self.inner.props.max_headers_count.load(Ordering::SeqCst) as usize
+    /// `server.maxHeadersCount`: `None` (Node's `null`) until set, and
+    /// then Node's parser keeps its own default of
+    /// [`DEFAULT_MAX_HEADERS_COUNT`] headers; 0: no limit.
+    pub fn max_headers_count(&self) -> Option<usize> {
+        match self.inner.props.max_headers_count.load(Ordering::SeqCst) {
+            MAX_HEADERS_COUNT_UNSET => None,
+            n => Some(n as usize),
+        }
+    }
+
+    /// `server.connectionsCheckingInterval` (the option; default 30000 ms).
+    pub fn connections_checking_interval(&self) -> Duration {
+        self.inner.options.connections_checking_interval
     }
 
     /// `server.maxHeadersCount = n`.
@@ -1157,7 +1347,7 @@ impl<H: Handler> Server<H> {
         }
     }
 
-    async fn accept_loop(self, listener: TcpListener) {
+    async fn accept_loop(self, listener: Arc<TcpListener>) {
         let mut reserve = reserve_fd();
         loop {
             let stop = self.inner.stop_accept.notified();
@@ -1283,6 +1473,7 @@ impl<H: Handler> Server<H> {
         cfg.max_requests_per_socket = p.max_requests_per_socket.load(Ordering::SeqCst);
         cfg.timeout = Duration::from_millis(p.timeout.load(Ordering::SeqCst));
         cfg.headers.max_headers_count = match p.max_headers_count.load(Ordering::SeqCst) {
+            MAX_HEADERS_COUNT_UNSET => Some(DEFAULT_MAX_HEADERS_COUNT),
             0 => None,
             n => Some(n as usize),
         };
@@ -1436,8 +1627,26 @@ impl<H: Handler> Server<H> {
                         server.inner.handler.client_error(error, socket).await
                     }));
                 }
-                Event::Timeout => self.inner.handler.timeout(socket),
-                Event::Aborted(_) | Event::Finish(_) => shared.notify_changed(),
+                Event::Timeout => {
+                    // socketOnTimeout: the response's listeners, then the
+                    // server's; the socket is destroyed only when nobody
+                    // listened.
+                    let listened = shared.lock().response_timeout();
+                    if listened {
+                        shared.notify_changed();
+                        self.inner.handler.timeout_listened(socket);
+                    } else {
+                        self.inner.handler.timeout(socket);
+                    }
+                }
+                Event::Finish(id) => {
+                    // resOnFinish: res.detachSocket(socket).
+                    if let Some(r) = shared.lock().response_mut(id) {
+                        r.set_socket_attached(false);
+                    }
+                    shared.notify_changed();
+                }
+                Event::Aborted(_) => shared.notify_changed(),
             }
         }
     }

@@ -921,3 +921,83 @@ async fn a_request_then_a_half_close_is_answered() {
     assert_ok!(c.shutdown().await);
     assert_eq!(text(&read_until_close(&mut c).await), OK);
 }
+
+// ---------------------------------------------------------------- properties
+
+#[tokio::test(start_paused = true)]
+async fn listen_on_a_listening_server_fails_and_it_keeps_listening() {
+    // Node 23.5.0 (fixtures/server/serverlisten.md): server.listen() again
+    // throws ERR_SERVER_ALREADY_LISTEN; the server still answers on its
+    // port.
+    let s = start(ServerOptions::default(), Mode::Answer).await;
+    let e = s
+        .server
+        .listen("127.0.0.1:0")
+        .await
+        .expect_err("already listening");
+    let inner = e
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<nodehttp::Error>());
+    assert_eq!(
+        inner.map(nodehttp::Error::code),
+        Some("ERR_SERVER_ALREADY_LISTEN")
+    );
+    let mut c = s.connect().await;
+    send(&mut c, GET).await;
+    expect(&mut c, OK).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_headers_count_is_null_and_keeps_1000_headers() {
+    // Node 23.5.0 (fixtures/server/servermaxheaderscount.md):
+    // server.maxHeadersCount is null, and the parser's own limit keeps the
+    // first 1000 headers.
+    let mut s = start(
+        ServerOptions {
+            max_header_size: 65_536,
+            ..ServerOptions::default()
+        },
+        Mode::Hand,
+    )
+    .await;
+    assert_eq!(s.server.max_headers_count(), None);
+    let mut head = b"GET / HTTP/1.1\r\nHost: example\r\n".to_vec();
+    for _ in 0..2000 {
+        head.extend_from_slice(b"x: v\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut c = s.connect().await;
+    send(&mut c, &head).await;
+    let (req, _res) = s.request().await;
+    let kept = req.headers_distinct().iter().map(|(_, v)| match v {
+        nodehttp::headers::HeaderValue::Multi(l) => l.len(),
+        nodehttp::headers::HeaderValue::Single(_) => 1,
+    });
+    assert_eq!(kept.sum::<usize>(), 1000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_socket_is_detached_at_finish() {
+    // Node 23.5.0 (fixtures/server/responsesocket.md): res.socket is set
+    // right after end() and null once 'finish' was emitted.
+    let mut s = start(ServerOptions::default(), Mode::Hand).await;
+    let mut c = s.connect().await;
+    send(&mut c, GET).await;
+    let (_req, res) = s.request().await;
+    res.set_send_date(false);
+    assert_ok!(res.end(Some(b"ok")));
+    assert!(res.has_socket());
+    assert!(res.finished().await);
+    assert!(!res.has_socket());
+    expect(&mut c, OK).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_refuses_a_connection_at_once() {
+    // Node 23.5.0 (fixtures/server/serverlistening.md): right after
+    // server.close(), a new connection is refused.
+    let s = start(ServerOptions::default(), Mode::Answer).await;
+    s.server.close();
+    assert!(!s.server.listening());
+    assert!(TcpStream::connect(s.addr).await.is_err());
+}
