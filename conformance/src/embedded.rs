@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use nodehttp::encode::OutValue;
 use nodehttp::headers::{HeaderMap, HeaderValue};
+use nodehttp::http::JsArg;
 use nodehttp::response::{HeadHeaders, TrailersForm};
 use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
 use nodehttp::Error;
@@ -298,18 +299,30 @@ impl Running {
             .get("target")
             .and_then(Value::as_str)
             .unwrap_or("server");
-        if target != "server" {
-            self.sc
-                .out
-                .error(format!("call: unknown target '{target}'"));
-            return;
-        }
         let method = msg.get("method").map(as_string).unwrap_or_default();
         let args = msg
             .get("args")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        if target == "http" {
+            let call = format!("http.{method}");
+            match http_step(&method, &args) {
+                Err(t) => emit_thrown(&self.sc, &call, t),
+                Ok(ret) if method == "get" || msg.get("report") == Some(&json!(true)) => {
+                    self.sc.emit("return", return_fields(&call, ret))
+                }
+                Ok(_) => {}
+            }
+            self.sc.out.send(json!({"type": "called"}));
+            return;
+        }
+        if target != "server" {
+            self.sc
+                .out
+                .error(format!("call: unknown target '{target}'"));
+            return;
+        }
         match method.as_str() {
             "close" => server.close(),
             "closeIdleConnections" => server.close_idle_connections(),
@@ -801,7 +814,7 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             None => (None, call.as_str()),
         };
         if let Some(p) = prefix {
-            if !["req", "res", "socket", "server"].contains(&p) {
+            if !["req", "res", "socket", "server", "http"].contains(&p) {
                 sc.out
                     .error(format!("{place}: unknown target '{p}' in step {step}"));
                 continue;
@@ -860,6 +873,7 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             Some("res") => "res",
             Some("socket") => "socket",
             Some("server") => "server",
+            Some("http") => "http",
             _ => match ctx.target {
                 Target::Res => "res",
                 Target::Socket => "socket",
@@ -884,6 +898,7 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
                     "there is no 'socket' in a '{place}' listener"
                 ))),
             },
+            "http" => http_step(method, args),
             _ => Err(type_error(format!(
                 "{call} is not supported by the embedded adapter"
             ))),
@@ -1253,6 +1268,88 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
             Ret::This
         }
         other => return Err(type_error(format!("req.{other} is not a function"))),
+    })
+}
+
+/// A JSON argument as the JavaScript value it stands for.
+fn with_js_arg<R>(v: Option<&Value>, f: impl FnOnce(JsArg<'_>) -> R) -> R {
+    match v {
+        None => f(JsArg::Undefined),
+        Some(Value::Null) => f(JsArg::Null),
+        Some(Value::Bool(b)) => f(JsArg::Bool(*b)),
+        Some(Value::Number(n)) => f(JsArg::Number(n.as_f64().unwrap_or(f64::NAN))),
+        Some(Value::String(s)) => f(JsArg::String(s)),
+        Some(other) => f(JsArg::Other(&js_string(other))),
+    }
+}
+
+/// A call on the module (`http.METHOD`, or `get` / `set` of its properties).
+fn http_step(method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = || args.first().map(as_string).unwrap_or_default();
+    Ok(match method {
+        "get" => {
+            let path = path();
+            let (head, rest) = match path.split_once('.') {
+                Some((h, r)) => (h.to_owned(), Some(r.to_owned())),
+                None => (path.clone(), None),
+            };
+            let value = match head.as_str() {
+                "maxHeaderSize" => json!(nodehttp::http::max_header_size()),
+                "METHODS" => json!(nodehttp::METHODS),
+                "STATUS_CODES" => {
+                    let table: Map<String, Value> = nodehttp::STATUS_CODES
+                        .iter()
+                        .map(|(code, phrase)| (code.to_string(), json!(phrase)))
+                        .collect();
+                    Value::Object(table)
+                }
+                _ => return Ok(Ret::Undefined),
+            };
+            match rest {
+                None => Ret::Value(value),
+                Some(r) => match r.split('.').try_fold(&value, |v, k| match v {
+                    Value::Object(m) => m.get(k),
+                    Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+                    _ => None,
+                }) {
+                    Some(v) => Ret::Value(v.clone()),
+                    None => Ret::Undefined,
+                },
+            }
+        }
+        "set" => {
+            let path = path();
+            if path == "maxHeaderSize" {
+                return Err(type_error(format!(
+                    "Cannot set property {path} of #<Object> which has only a getter"
+                )));
+            }
+            return Err(type_error(format!(
+                "set http.{path}: the embedded adapter cannot assign it"
+            )));
+        }
+        "validateHeaderName" => {
+            let label = args.get(1).filter(|v| !v.is_null()).map(as_string);
+            with_js_arg(args.first(), |name| {
+                nodehttp::http::validate_header_name(name, label.as_deref())
+            })?;
+            Ret::Undefined
+        }
+        "validateHeaderValue" => {
+            let name = args
+                .first()
+                .map(as_string)
+                .unwrap_or_else(|| "undefined".into());
+            with_js_arg(args.get(1), |value| {
+                nodehttp::http::validate_header_value(&name, value)
+            })?;
+            Ret::Undefined
+        }
+        "setMaxIdleHTTPParsers" => {
+            with_js_arg(args.first(), nodehttp::http::set_max_idle_http_parsers)?;
+            Ret::Undefined
+        }
+        other => return Err(type_error(format!("http.{other} is not a function"))),
     })
 }
 
