@@ -171,9 +171,84 @@ struct Scenario {
     signals: Mutex<HashSet<String>>,
     signal_changed: Notify,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// How many scripts are in a synchronous run (between two control
+    /// steps). Node runs a listener to its first suspension before any
+    /// other event is emitted: the asynchronous events wait for zero.
+    in_sync_run: std::sync::atomic::AtomicUsize,
+    sync_idle: Notify,
+    /// Properties a script assigned on an object (`["set", "fxMark", 1]`),
+    /// by object (see [`Ctx::object_key`]) and name.
+    expandos: Mutex<HashMap<String, Map<String, Value>>>,
+    /// The start message's `body`: `"none"` leaves request bodies unread.
+    body_none: bool,
+    /// Numbers the requests, to tell their objects apart.
+    next_request: std::sync::atomic::AtomicU64,
 }
 
 impl Scenario {
+    fn new(out: Out, body_none: bool) -> Scenario {
+        Scenario {
+            out,
+            end_order: Mutex::new(HashMap::new()),
+            end_turn: Notify::new(),
+            alive: AtomicBool::new(true),
+            signals: Mutex::new(HashSet::new()),
+            signal_changed: Notify::new(),
+            tasks: Mutex::new(Vec::new()),
+            in_sync_run: Default::default(),
+            sync_idle: Notify::new(),
+            expandos: Mutex::new(HashMap::new()),
+            body_none,
+            next_request: Default::default(),
+        }
+    }
+
+    /// Wait until no script is in a synchronous run: an event Node emits
+    /// from the event loop cannot come in the middle of one.
+    async fn sync_idle(&self) {
+        loop {
+            let n = self.sync_idle.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.in_sync_run.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn enter_sync(&self) {
+        self.in_sync_run.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn leave_sync(&self) {
+        if self.in_sync_run.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.sync_idle.notify_waiters();
+        }
+    }
+
+    /// Report an event of one request: it is emitted, and recorded for the
+    /// `awaitEvent` steps of that request's scripts.
+    fn report(&self, seen: &Seen, event: &str, fields: Value) {
+        self.emit(event, fields);
+        seen.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.to_owned());
+        seen.changed.notify_waiters();
+        let listeners: Vec<String> = seen
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(e, _)| e == event)
+            .map(|(_, cb)| cb.clone())
+            .collect();
+        for cb in listeners {
+            self.emit("return", json!({"call": cb, "valueType": "undefined"}));
+        }
+    }
+
     fn emit(&self, event: &str, fields: Value) {
         if !self.alive.load(Ordering::SeqCst) {
             return;
@@ -326,6 +401,20 @@ impl Running {
         match method.as_str() {
             "close" => server.close(),
             "closeIdleConnections" => server.close_idle_connections(),
+            "get" => {
+                let ms = |d: Duration| json!(d.as_millis() as u64);
+                let value = match args.first().map(as_string).unwrap_or_default().as_str() {
+                    "listening" => Ret::Value(json!(server.listening())),
+                    "headersTimeout" => Ret::Value(ms(server.headers_timeout())),
+                    "requestTimeout" => Ret::Value(ms(server.request_timeout())),
+                    "keepAliveTimeout" => Ret::Value(ms(server.keep_alive_timeout())),
+                    "timeout" => Ret::Value(ms(server.timeout())),
+                    "maxHeadersCount" => Ret::Value(json!(server.max_headers_count())),
+                    "maxRequestsPerSocket" => Ret::Value(json!(server.max_requests_per_socket())),
+                    _ => Ret::Undefined,
+                };
+                self.sc.emit("return", return_fields("server.get", value));
+            }
             "closeAllConnections" => server.close_all_connections(),
             "setTimeout" => {
                 let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
@@ -385,15 +474,10 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
             return None;
         }
     };
-    let sc = Arc::new(Scenario {
-        out: out.clone(),
-        end_order: Mutex::new(HashMap::new()),
-        end_turn: Notify::new(),
-        alive: AtomicBool::new(true),
-        signals: Mutex::new(HashSet::new()),
-        signal_changed: Notify::new(),
-        tasks: Mutex::new(Vec::new()),
-    });
+    let sc = Arc::new(Scenario::new(
+        out.clone(),
+        msg.get("body").and_then(Value::as_str) == Some("none"),
+    ));
     let handler = ScenarioHandler {
         sc: sc.clone(),
         handler: Arc::new(handler_script),
@@ -526,21 +610,27 @@ impl ScenarioHandler {
         res: ServerResponse,
     ) {
         let sc = self.sc.clone();
+        let number = sc.next_request.fetch_add(1, Ordering::SeqCst);
         sc.emit(event, request_fields(&req));
         // The observer reads the body from the start, as the Node adapter's
-        // 'data' listener does.
-        req.consume();
+        // 'data' listener does (unless the scenario says `body = "none"`).
+        if !sc.body_none {
+            req.consume();
+        }
         let req = Arc::new(req);
         let observed = Arc::new(Observed::default());
-        watch_response(&sc, &res);
+        let seen = Arc::new(Seen::default());
+        watch_response(&sc, &res, &seen);
         let ctx = Ctx {
             target: Target::Res,
             req: Some(req.clone()),
             res: Some(res),
             socket: Some(req.socket()),
             observed: Some(observed.clone()),
+            seen: Some(seen.clone()),
+            number,
         };
-        let reader = observe_body(sc.clone(), req.clone(), observed);
+        let reader = observe_body(sc.clone(), req.clone(), observed, seen);
         let script = run_script(sc.clone(), script, ctx, event.to_owned());
         tokio::join!(script, reader);
     }
@@ -560,6 +650,8 @@ impl ScenarioHandler {
             res: None,
             socket: Some(socket),
             observed: None,
+            seen: None,
+            number: self.sc.next_request.fetch_add(1, Ordering::SeqCst),
         };
         run_script(self.sc.clone(), script, ctx, event.to_owned()).await;
     }
@@ -652,6 +744,8 @@ impl Handler for ScenarioHandler {
                         res: None,
                         socket: Some(socket),
                         observed: None,
+                        seen: None,
+                        number: me.sc.next_request.fetch_add(1, Ordering::SeqCst),
                     };
                     run_script(me.sc.clone(), script, ctx, "timeout".into()).await;
                 });
@@ -670,13 +764,15 @@ impl Handler for ScenarioHandler {
 }
 
 /// Report the response's 'finish' and 'close'.
-fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse) {
-    let (sc2, res) = (sc.clone(), res.clone());
+fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, seen: &Arc<Seen>) {
+    let (sc2, res, seen) = (sc.clone(), res.clone(), seen.clone());
     sc.spawn(async move {
-        if res.finished().await {
-            sc2.emit("res.finish", json!({}));
+        let finished = res.finished().await;
+        sc2.sync_idle().await;
+        if finished {
+            sc2.report(&seen, "res.finish", json!({}));
         }
-        sc2.emit("res.close", json!({}));
+        sc2.report(&seen, "res.close", json!({}));
     });
 }
 
@@ -688,7 +784,12 @@ struct Observed {
 }
 
 /// Read the request body from the start and report `end` or `aborted`.
-async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Arc<Observed>) {
+async fn observe_body(
+    sc: Arc<Scenario>,
+    req: Arc<IncomingMessage>,
+    observed: Arc<Observed>,
+    seen: Arc<Seen>,
+) {
     let peer = req.socket().remote_addr();
     let turn = sc.take_turn(peer);
     // Node emits 'data' and 'end' after the listeners of everything parsed
@@ -700,10 +801,15 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
         if !matches!(next, Ok(Some(_))) {
             sc.wait_turn(peer, turn).await;
         }
+        sc.sync_idle().await;
         match next {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(Some(chunk)) => {
+                sc.report(&seen, "req.data", json!({"chunk": latin1(&chunk)}));
+                body.extend_from_slice(&chunk);
+            }
             Ok(None) => {
-                sc.emit(
+                sc.report(
+                    &seen,
                     "end",
                     json!({
                         "body": latin1(&body),
@@ -719,7 +825,7 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
                 // Node emits 'aborted' only for a request still owed its
                 // response.
                 if req.aborted() {
-                    sc.emit("aborted", json!({"complete": req.complete()}));
+                    sc.report(&seen, "aborted", json!({"complete": req.complete()}));
                 }
                 break;
             }
@@ -728,6 +834,11 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
     sc.end_turn_done(peer);
     observed.settled.store(true, Ordering::SeqCst);
     observed.changed.notify_waiters();
+    // Node destroys a request once it ended or was aborted, and its
+    // 'close' follows.
+    if req.destroyed() {
+        sc.report(&seen, "req.close", json!({}));
+    }
 }
 
 // ---------------------------------------------------------------- scripts
@@ -744,6 +855,39 @@ struct Ctx {
     res: Option<ServerResponse>,
     socket: Option<Socket>,
     observed: Option<Arc<Observed>>,
+    /// The events of this script's request (request listeners only).
+    seen: Option<Arc<Seen>>,
+    /// The request's number in the scenario.
+    number: u64,
+}
+
+/// The events reported for one request: what `awaitEvent` waits for, and
+/// the listeners a script added with `on`.
+#[derive(Default)]
+struct Seen {
+    names: Mutex<HashSet<String>>,
+    changed: Notify,
+    /// (event, callback name): `["on", EVENT, {"$callback": NAME}]`.
+    listeners: Mutex<Vec<(String, String)>>,
+}
+
+impl Seen {
+    async fn wait(&self, name: &str) {
+        loop {
+            let n = self.changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(name)
+            {
+                return;
+            }
+            n.await;
+        }
+    }
 }
 
 /// What a step returned, for `?` steps and `get`.
@@ -751,6 +895,8 @@ enum Ret {
     Undefined,
     This,
     Value(Value),
+    /// An object with no JSON form, by its text (`[object Socket]`).
+    Object(String),
 }
 
 /// A failed step: a thrown error (reported as `throw`).
@@ -799,8 +945,44 @@ fn parse_step(step: &Value) -> Option<(bool, String, Vec<Value>)> {
     ))
 }
 
+/// A script's synchronous run, counted in [`Scenario::in_sync_run`]:
+/// paused while a control step waits.
+struct SyncRun {
+    sc: Arc<Scenario>,
+    active: bool,
+}
+
+impl SyncRun {
+    fn new(sc: Arc<Scenario>) -> SyncRun {
+        sc.enter_sync();
+        SyncRun { sc, active: true }
+    }
+
+    fn pause(&mut self) {
+        if std::mem::take(&mut self.active) {
+            self.sc.leave_sync();
+        }
+    }
+
+    fn resume(&mut self) {
+        if !std::mem::replace(&mut self.active, true) {
+            self.sc.enter_sync();
+        }
+    }
+}
+
+impl Drop for SyncRun {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+const CONTROL_STEPS: &[&str] = &["await", "sleep", "awaitEnd", "awaitDrain", "awaitEvent"];
+
 async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) {
+    let mut sync = SyncRun::new(sc.clone());
     for step in script {
+        sync.resume();
         if !sc.alive.load(Ordering::SeqCst) {
             return;
         }
@@ -821,7 +1003,21 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             }
         }
         // Control steps.
+        if CONTROL_STEPS.contains(&method) {
+            sync.pause();
+        }
         match method {
+            "awaitEvent" => {
+                let name = args.first().map(as_string).unwrap_or_default();
+                match &ctx.seen {
+                    Some(seen) => seen.wait(&name).await,
+                    None => sc.emit(
+                        "throw",
+                        json!({"call": call, "name": "TypeError", "message": "awaitEvent: this script has no request"}),
+                    ),
+                }
+                continue;
+            }
             "await" => {
                 let signal = args.first().map(as_string).unwrap_or_default();
                 sc.wait_signal(&signal).await;
@@ -879,29 +1075,11 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
                 Target::Socket => "socket",
             },
         };
-        let result = match target {
-            "res" => match &ctx.res {
-                Some(res) => res_step(res, method, args),
-                None => Err(type_error(format!(
-                    "there is no 'res' in a '{place}' listener"
-                ))),
-            },
-            "req" => match &ctx.req {
-                Some(req) => req_step(req, method, args),
-                None => Err(type_error(format!(
-                    "there is no 'req' in a '{place}' listener"
-                ))),
-            },
-            "socket" => match &ctx.socket {
-                Some(s) => socket_step(s, method, args),
-                None => Err(type_error(format!(
-                    "there is no 'socket' in a '{place}' listener"
-                ))),
-            },
-            "http" => http_step(method, args),
-            _ => Err(type_error(format!(
-                "{call} is not supported by the embedded adapter"
-            ))),
+        let result = match (target, method) {
+            (_, "on") if target == "res" || target == "req" => add_listener(&ctx, target, args),
+            ("req" | "res" | "socket", "get") => get_path(&sc, &ctx, target, args),
+            ("req" | "res" | "socket", "set") => set_path(&sc, &ctx, target, args),
+            _ => step_on(&ctx, target, method, args, &place),
         };
         match result {
             Err(t) => emit_thrown(&sc, &call, t),
@@ -914,10 +1092,295 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
     }
 }
 
+/// The objects a script reaches by name, for property paths.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Obj {
+    Req,
+    Res,
+    Socket,
+}
+
+impl Obj {
+    /// The JavaScript classes of the object, from its own to `Object`
+    /// (`constructor.name`, `__proto__.constructor.name`...).
+    fn classes(self) -> &'static [&'static str] {
+        match self {
+            Obj::Req => &[
+                "IncomingMessage",
+                "Readable",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+            Obj::Res => &[
+                "ServerResponse",
+                "OutgoingMessage",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+            Obj::Socket => &[
+                "Socket",
+                "Duplex",
+                "Readable",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+        }
+    }
+
+    fn of(target: &str) -> Obj {
+        match target {
+            "req" => Obj::Req,
+            "res" => Obj::Res,
+            _ => Obj::Socket,
+        }
+    }
+
+    /// The object-valued property `name` of this object.
+    fn child(self, name: &str) -> Option<Obj> {
+        match (self, name) {
+            (Obj::Req | Obj::Res, "socket" | "connection") => Some(Obj::Socket),
+            (Obj::Res, "req") => Some(Obj::Req),
+            _ => None,
+        }
+    }
+
+    /// Names the object among those of the scenario (for its assigned
+    /// properties): a request and its response by the request's number,
+    /// a socket by its peer.
+    fn key(self, ctx: &Ctx) -> String {
+        match self {
+            Obj::Req => format!("req {}", ctx.number),
+            Obj::Res => format!("res {}", ctx.number),
+            Obj::Socket => match &ctx.socket {
+                Some(s) => format!("socket {}", s.remote_addr()),
+                None => "socket".into(),
+            },
+        }
+    }
+}
+
+/// The rest of a property path inside a JSON value (`headers.host`,
+/// `headersDistinct.x.length`).
+fn walk_json(mut v: Value, rest: &[&str]) -> Ret {
+    for seg in rest {
+        v = match (&v, *seg) {
+            (Value::Array(a), "length") => json!(a.len()),
+            (Value::String(s), "length") => json!(s.encode_utf16().count()),
+            (Value::Array(a), i) => match i.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            (Value::Object(m), k) => match m.get(k) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            _ => return Ret::Undefined,
+        };
+    }
+    Ret::Value(v)
+}
+
+/// `["get", PATH]` on the request, the response or the socket.
+fn get_path(sc: &Scenario, ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut obj = Obj::of(target);
+    let mut i = 0;
+    while i < segs.len() {
+        let seg = segs[i];
+        let last = i + 1 == segs.len();
+        let assigned = sc
+            .expandos
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&obj.key(ctx))
+            .and_then(|m| m.get(seg).cloned());
+        if let Some(v) = assigned {
+            return Ok(walk_json(v, &segs[i + 1..]));
+        }
+        if seg == "__proto__" || seg == "constructor" {
+            let depth = segs[i..].iter().take_while(|s| **s == "__proto__").count();
+            let rest = &segs[i + depth..];
+            return Ok(match (rest, obj.classes().get(depth)) {
+                (["constructor", "name"], Some(name)) => Ret::Value(json!(name)),
+                _ => Ret::Undefined,
+            });
+        }
+        if let Some(child) = obj.child(seg) {
+            if last {
+                return Ok(Ret::Object(format!("[object {}]", child.classes()[0])));
+            }
+            obj = child;
+            i += 1;
+            continue;
+        }
+        let value = match obj {
+            Obj::Req => ctx
+                .req
+                .as_deref()
+                .map(|r| req_step(r, "get", &[json!(seg)])),
+            Obj::Res => ctx.res.as_ref().map(|r| res_step(r, "get", &[json!(seg)])),
+            Obj::Socket => ctx
+                .socket
+                .as_ref()
+                .map(|s| socket_step(s, "get", &[json!(seg)])),
+        }
+        .unwrap_or(Ok(Ret::Undefined))?;
+        let value = match value {
+            Ret::Undefined => more_props(ctx, obj, seg),
+            v => v,
+        };
+        return Ok(match value {
+            Ret::Value(v) => walk_json(v, &segs[i + 1..]),
+            other if last => other,
+            _ => Ret::Undefined,
+        });
+    }
+    Ok(Ret::Undefined)
+}
+
+/// Properties of the request, the response and the socket that the
+/// `*_step` functions do not read.
+fn more_props(ctx: &Ctx, obj: Obj, name: &str) -> Ret {
+    let v = match (obj, ctx.req.as_deref(), ctx.socket.as_ref()) {
+        (Obj::Req, Some(req), _) => match name {
+            "destroyed" => json!(req.destroyed()),
+            "readableEnded" => json!(req.readable_ended()),
+            "readableHighWaterMark" => json!(req.readable_high_water_mark()),
+            "statusCode" => json!(req.status_code()),
+            "statusMessage" => json!(req.status_message()),
+            "trailersDistinct" => header_object(&req.trailers_distinct()),
+            _ => return Ret::Undefined,
+        },
+        (Obj::Res, _, Some(socket)) => match name {
+            "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+            _ => return Ret::Undefined,
+        },
+        (Obj::Socket, _, Some(socket)) => match name {
+            "bytesRead" => json!(socket.bytes_read()),
+            "remoteAddress" => json!(socket.remote_addr().ip().to_string()),
+            "remotePort" => json!(socket.remote_addr().port()),
+            "remoteFamily" => json!(socket.remote_family()),
+            "localAddress" => json!(socket.local_addr().ip().to_string()),
+            "localPort" => json!(socket.local_addr().port()),
+            "readableHighWaterMark" => json!(socket.readable_high_water_mark()),
+            "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+            _ => return Ret::Undefined,
+        },
+        _ => return Ret::Undefined,
+    };
+    Ret::Value(v)
+}
+
+/// `["set", PATH, VALUE]`: a property the object has, or else a property
+/// the script adds to it (JavaScript objects take any).
+fn set_path(sc: &Scenario, ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    let segs: Vec<&str> = path.split('.').collect();
+    let Some((name, parents)) = segs.split_last() else {
+        return Ok(Ret::Undefined);
+    };
+    let mut obj = Obj::of(target);
+    for p in parents {
+        obj = obj.child(p).ok_or_else(|| {
+            type_error(format!(
+                "cannot set '{path}': the embedded adapter has no '{p}'"
+            ))
+        })?;
+    }
+    if obj == Obj::Res && parents.is_empty() {
+        if let Some(res) = &ctx.res {
+            match res_step(res, "set", args) {
+                Ok(r) => return Ok(r),
+                // A property the response has, but not one to assign.
+                Err(e) if !matches!(res_step(res, "get", args), Ok(Ret::Undefined)) => {
+                    return Err(e)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    sc.expandos
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(obj.key(ctx))
+        .or_default()
+        .insert(
+            (*name).to_owned(),
+            args.get(1).cloned().unwrap_or(Value::Null),
+        );
+    Ok(Ret::Undefined)
+}
+
+/// `["on", EVENT, {"$callback": NAME}]` on the request or the response:
+/// NAME is reported (a `return` event) each time the event is.
+fn add_listener(ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let event = args.first().map(as_string).unwrap_or_default();
+    let Some(callback) = args.get(1).and_then(|v| v.get("$callback")).map(as_string) else {
+        return Err(type_error(format!(
+            "{target}.on: the embedded adapter takes only a $callback listener"
+        )));
+    };
+    let Some(seen) = &ctx.seen else {
+        return Err(type_error(format!(
+            "{target}.on: this listener has no request"
+        )));
+    };
+    let reported = match (target, event.as_str()) {
+        ("res", e) => format!("res.{e}"),
+        ("req", "close") => "req.close".into(),
+        ("req", "data") => "req.data".into(),
+        (_, e) => e.to_owned(),
+    };
+    seen.listeners
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((reported, callback));
+    Ok(Ret::This)
+}
+
+/// A method or property of the script's objects.
+fn step_on(
+    ctx: &Ctx,
+    target: &str,
+    method: &str,
+    args: &[Value],
+    place: &str,
+) -> Result<Ret, Thrown> {
+    match target {
+        "res" => match &ctx.res {
+            Some(res) => res_step(res, method, args),
+            None => Err(type_error(format!(
+                "there is no 'res' in a '{place}' listener"
+            ))),
+        },
+        "req" => match &ctx.req {
+            Some(req) => req_step(req, method, args),
+            None => Err(type_error(format!(
+                "there is no 'req' in a '{place}' listener"
+            ))),
+        },
+        "socket" => match &ctx.socket {
+            Some(s) => socket_step(s, method, args),
+            None => Err(type_error(format!(
+                "there is no 'socket' in a '{place}' listener"
+            ))),
+        },
+        "http" => http_step(method, args),
+        _ => Err(type_error(format!(
+            "{target}.{method} is not supported by the embedded adapter"
+        ))),
+    }
+}
+
 fn return_fields(call: &str, ret: Ret) -> Value {
     match ret {
         Ret::Undefined => json!({"call": call, "valueType": "undefined"}),
         Ret::This => json!({"call": call, "valueType": "object", "value": "$this"}),
+        Ret::Object(text) => json!({"call": call, "valueType": "object", "value": text}),
         Ret::Value(v) => {
             let t = match &v {
                 Value::Null => "null",
@@ -1371,6 +1834,14 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
                 args.first().and_then(Value::as_u64).unwrap_or(0),
             ));
             Ret::This
+        }
+        "address" => {
+            let local = socket.local_addr();
+            Ret::Value(json!({
+                "address": local.ip().to_string(),
+                "family": socket.local_family(),
+                "port": local.port(),
+            }))
         }
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {

@@ -374,6 +374,8 @@ struct Outgoing {
 #[derive(Debug)]
 pub struct Connection {
     cfg: ConnConfig,
+    /// Every byte received from the peer (`socket.bytesRead`).
+    bytes_read: u64,
     input: Vec<u8>,
     reading: Reading,
     /// llhttp's `should_keep_alive` for the message being read.
@@ -467,6 +469,7 @@ impl Connection {
         let timeout = cfg.timeout;
         Connection {
             cfg,
+            bytes_read: 0,
             input: Vec::new(),
             reading: Reading::Head,
             message_keep_alive: true,
@@ -548,6 +551,7 @@ impl Connection {
 
     /// Bytes received from the peer.
     pub fn recv(&mut self, data: &[u8], now: Instant) {
+        self.bytes_read += data.len() as u64;
         self.touch(now);
         // Node 23 (onParserExecuteCommon): any data replaces the keep-alive
         // timer with the regular server.timeout.
@@ -574,6 +578,11 @@ impl Connection {
         let chunk_start = self.input.len();
         self.input.extend_from_slice(data);
         self.parse(0, chunk_start, now);
+    }
+
+    /// How many bytes the peer sent so far (`socket.bytesRead`).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Bytes received and not parsed yet (an unfinished head, or the rest

@@ -209,6 +209,8 @@ pub trait Handler: Send + Sync + 'static {
     fn close(&self) {}
 }
 
+mod props;
+
 // ---------------------------------------------------------------- shared state
 
 /// The connection's state, shared by its task and the application's
@@ -400,6 +402,8 @@ pub struct IncomingMessage {
     ended: AtomicBool,
     aborted: AtomicBool,
     raw_trailers: Mutex<Vec<(String, String)>>,
+    /// `trailersDistinct`, fixed at its first read as Node's getter does.
+    trailers_distinct: OnceLock<HeaderMap>,
 }
 
 impl std::fmt::Debug for IncomingMessage {
@@ -459,9 +463,15 @@ impl IncomingMessage {
         HeaderMap::from_raw(self.raw_trailers(), self.info.header_options)
     }
 
-    /// `message.trailersDistinct`.
+    /// `message.trailersDistinct`. As in Node, the object is built at the
+    /// first read and not updated afterwards: read before the trailers
+    /// arrived, it stays empty.
     pub fn trailers_distinct(&self) -> HeaderMap {
-        HeaderMap::distinct_from_raw(self.raw_trailers(), self.info.header_options)
+        self.trailers_distinct
+            .get_or_init(|| {
+                HeaderMap::distinct_from_raw(self.raw_trailers(), self.info.header_options)
+            })
+            .clone()
     }
 
     /// `message.rawTrailers`, as (name, value) pairs (empty until the body
@@ -1385,6 +1395,7 @@ impl<H: Handler> Server<H> {
                 ended: AtomicBool::new(false),
                 aborted: AtomicBool::new(false),
                 raw_trailers: Mutex::new(Vec::new()),
+                trailers_distinct: OnceLock::new(),
             };
             let server = self.clone();
             match event {
