@@ -183,6 +183,11 @@ struct Scenario {
     body_none: bool,
     /// Numbers the requests, to tell their objects apart.
     next_request: std::sync::atomic::AtomicU64,
+    /// The responses not closed yet, for their `'prefinish'`.
+    responses: Mutex<Vec<(ServerResponse, Arc<Seen>)>>,
+    /// Per connection, the events of its last response: a response
+    /// reports its `'finish'` and `'close'` after the one before it.
+    last_response: Mutex<HashMap<std::net::SocketAddr, Arc<Seen>>>,
 }
 
 impl Scenario {
@@ -200,6 +205,25 @@ impl Scenario {
             expandos: Mutex::new(HashMap::new()),
             body_none,
             next_request: Default::default(),
+            responses: Mutex::new(Vec::new()),
+            last_response: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Report the `'prefinish'` of every response that has emitted it
+    /// since the last check (Node emits it synchronously, inside `end()`
+    /// or as an earlier response finishes).
+    fn check_prefinish(&self) {
+        let due: Vec<Arc<Seen>> = self
+            .responses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(res, seen)| !seen.has("res.prefinish") && res.prefinished())
+            .map(|(_, seen)| seen.clone())
+            .collect();
+        for seen in due {
+            self.report(&seen, "res.prefinish", json!({}));
         }
     }
 
@@ -765,13 +789,30 @@ impl Handler for ScenarioHandler {
 
 /// Report the response's 'finish' and 'close'.
 fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, seen: &Arc<Seen>) {
+    sc.responses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((res.clone(), seen.clone()));
+    let before = sc
+        .last_response
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(res.socket().remote_addr(), seen.clone());
     let (sc2, res, seen) = (sc.clone(), res.clone(), seen.clone());
     sc.spawn(async move {
         let finished = res.finished().await;
+        if let Some(before) = before {
+            before.wait("res.close").await;
+        }
         sc2.sync_idle().await;
         if finished {
+            sc2.check_prefinish();
             sc2.report(&seen, "res.finish", json!({}));
         }
+        sc2.responses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, s)| !Arc::ptr_eq(s, &seen));
         sc2.report(&seen, "res.close", json!({}));
     });
 }
@@ -797,7 +838,22 @@ async fn observe_body(
     tokio::task::yield_now().await;
     let mut body = Vec::new();
     loop {
-        let next = req.read().await;
+        // With `body = "none"` the observer does not make the body flow: it
+        // waits for Node's 'end' (the body dumped) or 'aborted'.
+        let next = if sc.body_none {
+            match req.settled().await {
+                Ok(true) => {
+                    // Dumped at the response's 'finish': Node's 'end'
+                    // comes after its 'close'.
+                    seen.wait("res.close").await;
+                    Ok(None)
+                }
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        } else {
+            req.read().await
+        };
         if !matches!(next, Ok(Some(_))) {
             sc.wait_turn(peer, turn).await;
         }
@@ -872,6 +928,13 @@ struct Seen {
 }
 
 impl Seen {
+    fn has(&self, name: &str) -> bool {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+
     async fn wait(&self, name: &str) {
         loop {
             let n = self.changed.notified();
@@ -1077,10 +1140,22 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
         };
         let result = match (target, method) {
             (_, "on") if target == "res" || target == "req" => add_listener(&ctx, target, args),
+            ("res", "end") if args.iter().any(|a| a.get("$callback").is_some()) => {
+                // end(..., callback): the callback runs at 'finish'.
+                let (callbacks, rest): (Vec<Value>, Vec<Value>) = args
+                    .iter()
+                    .cloned()
+                    .partition(|a| a.get("$callback").is_some());
+                let listened = callbacks.iter().try_for_each(|cb| {
+                    add_listener(&ctx, "res", &[json!("finish"), cb.clone()]).map(drop)
+                });
+                listened.and_then(|()| step_on(&ctx, target, method, &rest, &place))
+            }
             ("req" | "res" | "socket", "get") => get_path(&sc, &ctx, target, args),
             ("req" | "res" | "socket", "set") => set_path(&sc, &ctx, target, args),
             _ => step_on(&ctx, target, method, args, &place),
         };
+        sc.check_prefinish();
         match result {
             Err(t) => emit_thrown(&sc, &call, t),
             Ok(ret) if report || method == "get" => sc.emit("return", return_fields(&call, ret)),
@@ -1726,6 +1801,10 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
             ));
             Ret::This
         }
+        "read" => match req.read_now() {
+            Some(chunk) => Ret::Object(latin1(&chunk)),
+            None => Ret::Value(Value::Null),
+        },
         "destroy" => {
             req.socket().destroy();
             Ret::This

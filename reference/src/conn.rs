@@ -1284,6 +1284,32 @@ impl Connection {
         }
     }
 
+    /// Where a body stands for an observer that does not read it (Node: a
+    /// request with `'end'` and `'aborted'` listeners but no `'data'`
+    /// listener, never resumed): `Complete` once it ended without this
+    /// observer reading it (dumped as its response finished, or read to
+    /// its end by someone else), `Aborted` and `Unfinished` as
+    /// [`body_status`](Self::body_status), `Waiting` otherwise.
+    pub fn unread_body_status(&self, id: ReqId) -> BodyStatus {
+        match self.body(id) {
+            // Dumped and collected.
+            None => BodyStatus::Complete,
+            Some(b) if b.complete_visible && b.chunks.is_empty() && (b.dumped || b.consuming) => {
+                BodyStatus::Complete
+            }
+            Some(b) if b.aborted => BodyStatus::Aborted,
+            Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
+            Some(b) if self.closing == Closing::Now && !b.complete => BodyStatus::Aborted,
+            Some(_) => BodyStatus::Waiting,
+        }
+    }
+
+    /// Whether a reader started on this body (`req._consuming`); false
+    /// once it is gone.
+    pub fn body_consumed(&self, id: ReqId) -> bool {
+        self.body(id).is_some_and(|b| b.consuming)
+    }
+
     /// Like [`body_status`](Self::body_status), for the reader: marks the
     /// body as being consumed, so that a response finishing first does not
     /// dump it (Node's `req._consuming`).

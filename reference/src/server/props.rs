@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use super::{IncomingMessage, Socket};
+use super::{IncomingMessage, ServerResponse, Socket};
+use crate::conn::BodyStatus;
+use crate::error::Error;
 
 /// `'IPv4'` or `'IPv6'`, as `net.Socket` names an address family.
 fn family(addr: &SocketAddr) -> &'static str {
@@ -62,6 +64,57 @@ impl IncomingMessage {
         self.ended.load(Ordering::SeqCst) || self.aborted.load(Ordering::SeqCst)
     }
 
+    /// Wait, without reading the body, until the message ends or is
+    /// aborted: Node's `'end'` or `'aborted'` for a request nobody made
+    /// flow. `Ok` at `'end'`: `Ok(true)` when the body was dumped as its
+    /// response finished (Node emits that `'end'` after the response's
+    /// `'finish'` and `'close'`), `Ok(false)` when it was read to its end
+    /// with [`read_now`](Self::read_now). `Err` with
+    /// `ECONNRESET` when the connection ended first
+    /// ([`aborted`](Self::aborted) tells whether `'aborted'` is emitted).
+    pub async fn settled(&self) -> Result<bool, Error> {
+        let id = self.id;
+        let r = self
+            .shared
+            .wait_for(|c| match c.unread_body_status(id) {
+                BodyStatus::Complete => Some(Ok((c.raw_trailers(id), !c.body_consumed(id)))),
+                BodyStatus::Aborted => Some(Err(true)),
+                BodyStatus::Unfinished => Some(Err(false)),
+                _ => None,
+            })
+            .await;
+        match r {
+            Ok((trailers, dumped)) => {
+                *self.raw_trailers.lock().unwrap_or_else(|e| e.into_inner()) = trailers;
+                self.ended.store(true, Ordering::SeqCst);
+                Ok(dumped)
+            }
+            Err(aborted) => {
+                if aborted {
+                    self.aborted.store(true, Ordering::SeqCst);
+                }
+                Err(Error::connection_reset())
+            }
+        }
+    }
+
+    /// `message.read()`: what the body has buffered, all of it, or `None`
+    /// when nothing is. The body is being consumed from then on: a
+    /// response finishing first does not dump it.
+    pub fn read_now(&self) -> Option<Vec<u8>> {
+        let id = self.id;
+        let mut c = self.shared.lock();
+        c.consume_body(id);
+        let mut all: Option<Vec<u8>> = None;
+        while let Some(chunk) = c.read_body(id) {
+            all.get_or_insert_with(Vec::new).extend_from_slice(&chunk);
+        }
+        drop(c);
+        self.shared.wake_io.notify_one();
+        self.shared.notify_changed();
+        all
+    }
+
     /// `message.statusCode`: only for responses; a server request has none
     /// (Node: `null`).
     pub fn status_code(&self) -> Option<u16> {
@@ -72,5 +125,17 @@ impl IncomingMessage {
     /// none (Node: `null`).
     pub fn status_message(&self) -> Option<&str> {
         None
+    }
+}
+
+impl ServerResponse {
+    /// Whether Node has emitted the response's `'prefinish'`: `end()` was
+    /// called and the response has the connection to itself. `end()` on
+    /// the connection's current response emits it before returning; a
+    /// response ended while queued behind an earlier one emits it when it
+    /// gets the connection, as that one finishes. `'finish'`
+    /// ([`finished`](Self::finished)) follows once the bytes are written.
+    pub fn prefinished(&self) -> bool {
+        self.shared.lock().response_finished(self.id)
     }
 }
