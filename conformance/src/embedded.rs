@@ -644,7 +644,7 @@ impl ScenarioHandler {
         let req = Arc::new(req);
         let observed = Arc::new(Observed::default());
         let seen = Arc::new(Seen::default());
-        watch_response(&sc, &res, &seen);
+        watch_response(&sc, &res, &seen, &observed);
         let ctx = Ctx {
             target: Target::Res,
             req: Some(req.clone()),
@@ -788,7 +788,12 @@ impl Handler for ScenarioHandler {
 }
 
 /// Report the response's 'finish' and 'close'.
-fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, seen: &Arc<Seen>) {
+fn watch_response(
+    sc: &Arc<Scenario>,
+    res: &ServerResponse,
+    seen: &Arc<Seen>,
+    observed: &Arc<Observed>,
+) {
     sc.responses
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -798,9 +803,14 @@ fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, seen: &Arc<Seen>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(res.socket().remote_addr(), seen.clone());
-    let (sc2, res, seen) = (sc.clone(), res.clone(), seen.clone());
+    let (sc2, res, seen, observed) = (sc.clone(), res.clone(), seen.clone(), observed.clone());
     sc.spawn(async move {
         let finished = res.finished().await;
+        if !finished {
+            // The socket closed: the request's 'aborted' (socketOnClose)
+            // comes before the response's 'close'.
+            observed.wait().await;
+        }
         if let Some(before) = before {
             before.wait("res.close").await;
         }
@@ -824,6 +834,20 @@ struct Observed {
     changed: Notify,
 }
 
+impl Observed {
+    async fn wait(&self) {
+        loop {
+            let n = self.changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.settled.load(Ordering::SeqCst) {
+                return;
+            }
+            n.await;
+        }
+    }
+}
+
 /// Read the request body from the start and report `end` or `aborted`.
 async fn observe_body(
     sc: Arc<Scenario>,
@@ -837,6 +861,7 @@ async fn observe_body(
     // from the same packet ('request' of pipelined requests included).
     tokio::task::yield_now().await;
     let mut body = Vec::new();
+    let mut peer_abort = false;
     loop {
         // With `body = "none"` the observer does not make the body flow: it
         // waits for Node's 'end' (the body dumped) or 'aborted'.
@@ -880,8 +905,11 @@ async fn observe_body(
             Err(_) => {
                 // Node emits 'aborted' only for a request still owed its
                 // response.
-                if req.aborted() {
+                if req.aborted() && !seen.has("aborted") {
                     sc.report(&seen, "aborted", json!({"complete": req.complete()}));
+                    // The connection went away: the response's 'close'
+                    // comes with the socket's, the request's a tick later.
+                    peer_abort = true;
                 }
                 break;
             }
@@ -892,6 +920,9 @@ async fn observe_body(
     observed.changed.notify_waiters();
     // Node destroys a request once it ended or was aborted, and its
     // 'close' follows.
+    if peer_abort {
+        seen.wait("res.close").await;
+    }
     if req.destroyed() {
         sc.report(&seen, "req.close", json!({}));
     }
@@ -1140,6 +1171,15 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
         };
         let result = match (target, method) {
             (_, "on") if target == "res" || target == "req" => add_listener(&ctx, target, args),
+            ("req", "destroy") => match (&ctx.req, &ctx.seen) {
+                (Some(req), Some(seen)) => {
+                    if req.destroy() {
+                        sc.report(seen, "aborted", json!({"complete": req.complete()}));
+                    }
+                    Ok(Ret::This)
+                }
+                _ => step_on(&ctx, target, method, args, &place),
+            },
             ("res", "end") if args.iter().any(|a| a.get("$callback").is_some()) => {
                 // end(..., callback): the callback runs at 'finish'.
                 let (callbacks, rest): (Vec<Value>, Vec<Value>) = args

@@ -1224,7 +1224,9 @@ impl Connection {
     fn abort_body(&mut self, id: ReqId) {
         // Node aborts only the requests still in `state.incoming`: one whose
         // response finished was taken out of it (resOnFinish).
-        let answered = self.response_finished(id);
+        // Finished, or finished and let go of by the application: no longer
+        // in the queue of responses owed.
+        let answered = self.response_finished(id) || !self.outgoing.iter().any(|o| o.id == id.0);
         if let Some(b) = self.body_mut(id) {
             if answered && !b.complete {
                 b.ended_unfinished = true;
@@ -1299,7 +1301,15 @@ impl Connection {
             }
             Some(b) if b.aborted => BodyStatus::Aborted,
             Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
-            Some(b) if self.closing == Closing::Now && !b.complete => BodyStatus::Aborted,
+            // abortIncoming: a request still owed its response and not
+            // ended is aborted when the socket closes, complete or not.
+            Some(_) if self.closing == Closing::Now => {
+                if self.outgoing.iter().any(|o| o.id == id.0) {
+                    BodyStatus::Aborted
+                } else {
+                    BodyStatus::Unfinished
+                }
+            }
             Some(_) => BodyStatus::Waiting,
         }
     }

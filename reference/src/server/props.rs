@@ -115,6 +115,20 @@ impl IncomingMessage {
         all
     }
 
+    /// `message.destroy()`: a request not ended yet is aborted (Node emits
+    /// `'aborted'` before `destroy()` returns, and `'close'` after) and its
+    /// socket destroyed; one already ended (or aborted) is destroyed
+    /// already, and the call does nothing: the socket stays. Returns
+    /// whether the request was aborted now.
+    pub fn destroy(&self) -> bool {
+        if self.destroyed() {
+            return false;
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+        self.socket().destroy();
+        true
+    }
+
     /// `message.statusCode`: only for responses; a server request has none
     /// (Node: `null`).
     pub fn status_code(&self) -> Option<u16> {
