@@ -439,6 +439,9 @@ impl Running {
                 };
                 self.sc.emit("return", return_fields("server.get", value));
             }
+            "set" if args.first().map(as_string).as_deref() == Some("maxConnections") => {
+                server.set_max_connections(args.get(1).and_then(Value::as_u64));
+            }
             "closeAllConnections" => server.close_all_connections(),
             "setTimeout" => {
                 let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
@@ -778,8 +781,11 @@ impl Handler for ScenarioHandler {
         }
     }
 
-    fn connection(&self, _socket: &Socket) {
-        self.sc.emit("connection", json!({}));
+    fn connection(&self, socket: &Socket) {
+        self.sc.emit(
+            "connection",
+            json!({"remotePort": socket.remote_addr().port(), "localPort": socket.local_addr().port()}),
+        );
     }
 
     fn close(&self) {
@@ -860,7 +866,7 @@ async fn observe_body(
     // Node emits 'data' and 'end' after the listeners of everything parsed
     // from the same packet ('request' of pipelined requests included).
     tokio::task::yield_now().await;
-    let mut body = Vec::new();
+    let mut body = String::new();
     let mut peer_abort = false;
     loop {
         // With `body = "none"` the observer does not make the body flow: it
@@ -885,15 +891,19 @@ async fn observe_body(
         sc.sync_idle().await;
         match next {
             Ok(Some(chunk)) => {
-                sc.report(&seen, "req.data", json!({"chunk": latin1(&chunk)}));
-                body.extend_from_slice(&chunk);
+                // Strings after req.setEncoding(); latin-1 is one char per
+                // byte, so decoding chunk by chunk equals decoding the
+                // concatenation.
+                let text = req.decode(&chunk).unwrap_or_else(|| latin1(&chunk));
+                sc.report(&seen, "req.data", json!({"chunk": text}));
+                body.push_str(&text);
             }
             Ok(None) => {
                 sc.report(
                     &seen,
                     "end",
                     json!({
-                        "body": latin1(&body),
+                        "body": body,
                         "complete": req.complete(),
                         "trailers": header_object(&req.trailers()),
                         "trailersDistinct": header_object(&req.trailers_distinct()),
@@ -1319,7 +1329,9 @@ fn get_path(sc: &Scenario, ctx: &Ctx, target: &str, args: &[Value]) -> Result<Re
         if seg == "__proto__" || seg == "constructor" {
             let depth = segs[i..].iter().take_while(|s| **s == "__proto__").count();
             let rest = &segs[i + depth..];
-            return Ok(match (rest, obj.classes().get(depth)) {
+            // obj.__proto__ is its class's prototype: its constructor is
+            // the class itself; one more __proto__ reaches the parent.
+            return Ok(match (rest, obj.classes().get(depth.saturating_sub(1))) {
                 (["constructor", "name"], Some(name)) => Ret::Value(json!(name)),
                 _ => Ret::Undefined,
             });
@@ -1839,6 +1851,10 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
             req.set_timeout(Duration::from_millis(
                 args.first().and_then(Value::as_u64).unwrap_or(0),
             ));
+            Ret::This
+        }
+        "setEncoding" => {
+            req.set_encoding(&args.first().map(as_string).unwrap_or_else(|| "utf8".into()))?;
             Ret::This
         }
         "read" => match req.read_now() {

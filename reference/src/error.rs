@@ -81,6 +81,9 @@ pub enum Kind {
     /// `ERR_OUT_OF_RANGE`: a number outside its range (`headersTimeout`
     /// above `requestTimeout` in `http.createServer()`).
     OutOfRange,
+    /// `ERR_UNKNOWN_ENCODING`: an encoding Node's `Buffer` does not know
+    /// (`message.setEncoding('bogus')`).
+    UnknownEncoding,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -290,6 +293,11 @@ impl Error {
         )
     }
 
+    /// `ERR_UNKNOWN_ENCODING(encoding)`.
+    pub(crate) fn unknown_encoding(encoding: &str) -> Error {
+        Error::new(Kind::UnknownEncoding, encoding.to_owned())
+    }
+
     /// `ERR_INVALID_ARG_TYPE` with Node's full message.
     pub(crate) fn invalid_arg_type(message: String) -> Error {
         Error::new(Kind::InvalidArgType, message)
@@ -354,6 +362,7 @@ impl Error {
             Kind::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
             Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
             Kind::OutOfRange => "ERR_OUT_OF_RANGE",
+            Kind::UnknownEncoding => "ERR_UNKNOWN_ENCODING",
         }
     }
 
@@ -365,7 +374,8 @@ impl Error {
             | Kind::InvalidHeaderValue
             | Kind::InvalidChar
             | Kind::InvalidArgValue
-            | Kind::InvalidArgType => "TypeError",
+            | Kind::InvalidArgType
+            | Kind::UnknownEncoding => "TypeError",
             Kind::InvalidStatusCode | Kind::OutOfRange => "RangeError",
             _ => "Error",
         }
@@ -434,6 +444,7 @@ impl fmt::Display for Error {
             | Kind::InvalidArgValue
             | Kind::InvalidArgType
             | Kind::OutOfRange => f.write_str(&self.inner.detail),
+            Kind::UnknownEncoding => write!(f, "Unknown encoding: {}", self.inner.detail),
         }
     }
 }

@@ -210,6 +210,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 mod props;
+pub use props::Encoding;
 
 // ---------------------------------------------------------------- shared state
 
@@ -404,6 +405,8 @@ pub struct IncomingMessage {
     raw_trailers: Mutex<Vec<(String, String)>>,
     /// `trailersDistinct`, fixed at its first read as Node's getter does.
     trailers_distinct: OnceLock<HeaderMap>,
+    /// `message.setEncoding()`: how body chunks are decoded to strings.
+    encoding: Mutex<Option<props::Encoding>>,
 }
 
 impl std::fmt::Debug for IncomingMessage {
@@ -875,6 +878,8 @@ struct Props {
     timeout: AtomicU64,
     max_headers_count: AtomicU64,
     max_requests_per_socket: AtomicU32,
+    /// `server.maxConnections` (`u64::MAX`: no limit).
+    max_connections: AtomicU64,
 }
 
 struct ServerInner<H> {
@@ -954,6 +959,7 @@ impl<H: Handler> Server<H> {
             timeout: AtomicU64::new(0),
             max_headers_count: AtomicU64::new(2000),
             max_requests_per_socket: AtomicU32::new(0),
+            max_connections: AtomicU64::new(u64::MAX),
         };
         Ok(Server {
             inner: Arc::new(ServerInner {
@@ -1179,6 +1185,11 @@ impl<H: Handler> Server<H> {
             tokio::select! {
                 _ = &mut stop => return,
                 accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) if self.over_max_connections() => {
+                        // net.Server: a connection over maxConnections is
+                        // closed at once, with no 'connection' event.
+                        drop(stream);
+                    }
                     Ok((stream, peer)) => {
                         let server = self.clone();
                         tokio::spawn(async move { server.serve(stream, peer).await });
@@ -1396,6 +1407,7 @@ impl<H: Handler> Server<H> {
                 aborted: AtomicBool::new(false),
                 raw_trailers: Mutex::new(Vec::new()),
                 trailers_distinct: OnceLock::new(),
+                encoding: Mutex::new(None),
             };
             let server = self.clone();
             match event {
