@@ -376,6 +376,11 @@ pub struct Connection {
     cfg: ConnConfig,
     /// Every byte received from the peer (`socket.bytesRead`).
     bytes_read: u64,
+    /// A read error was queued for `'clientError'`: the requests it aborts
+    /// see their abort once that listener had its first run
+    /// ([`listeners_ran`](Self::listeners_ran)), as in Node
+    /// `socketOnError` runs before `socketOnClose` aborts them.
+    abort_after_listeners: bool,
     input: Vec<u8>,
     reading: Reading,
     /// llhttp's `should_keep_alive` for the message being read.
@@ -470,6 +475,7 @@ impl Connection {
         Connection {
             cfg,
             bytes_read: 0,
+            abort_after_listeners: false,
             input: Vec::new(),
             reading: Reading::Head,
             message_keep_alive: true,
@@ -773,6 +779,25 @@ impl Connection {
             // every handler had its first run (`should_shutdown`).
             self.end_socket();
         }
+    }
+
+    /// Reading the socket failed (the peer reset the connection): Node's
+    /// `socketOnError` passes the error (`ECONNRESET`) to `'clientError'`,
+    /// then the socket closes as on [`recv_reset`](Self::recv_reset).
+    pub fn recv_error(&mut self) {
+        if self.closing != Closing::Now {
+            self.events.push_back(Event::ClientError {
+                error: Error::connection_reset(),
+            });
+            self.abort_after_listeners = true;
+        }
+        self.recv_reset();
+    }
+
+    /// The driver ran the listeners of the events it took: an abort that
+    /// waited for them shows. Returns whether one did.
+    pub fn listeners_ran(&mut self) -> bool {
+        std::mem::take(&mut self.abort_after_listeners)
     }
 
     /// The connection failed or was reset by the peer: every request still
@@ -1277,6 +1302,8 @@ impl Connection {
             None => BodyStatus::Gone,
             Some(b) if b.chunks.len() > b.hidden => BodyStatus::Data,
             Some(b) if b.complete_visible && b.chunks.is_empty() => BodyStatus::Complete,
+            // The 'clientError' of the reset that aborted it runs first.
+            Some(b) if b.aborted && self.abort_after_listeners => BodyStatus::Waiting,
             Some(b) if b.aborted => BodyStatus::Aborted,
             Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
             // Delivered by the packet being handled: not visible yet.
@@ -1299,6 +1326,8 @@ impl Connection {
             Some(b) if b.complete_visible && b.chunks.is_empty() && (b.dumped || b.consuming) => {
                 BodyStatus::Complete
             }
+            // The 'clientError' of the reset that aborted it runs first.
+            Some(b) if b.aborted && self.abort_after_listeners => BodyStatus::Waiting,
             Some(b) if b.aborted => BodyStatus::Aborted,
             Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
             // abortIncoming: a request still owed its response and not

@@ -1356,6 +1356,14 @@ impl<H: Handler> Server<H> {
             }
         });
         self.dispatch(&shared, &mut handlers);
+        // The listeners of these last events ('clientError' of a reset)
+        // have their first run now, before what the close wakes.
+        std::future::poll_fn(|cx| {
+            handlers.retain_mut(|h| h.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        shared.lock().listeners_ran();
         shared.notify_changed();
         drop(stream);
         self.inner
@@ -1491,6 +1499,11 @@ impl<H: Handler> Server<H> {
                 Poll::Ready(())
             })
             .await;
+            // The listeners of the events dispatched had their first run:
+            // the abort they came before is visible now.
+            if shared.lock().listeners_ran() {
+                shared.notify_changed();
+            }
         }
     }
 
@@ -1662,7 +1675,7 @@ impl<H: Handler> Server<H> {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
-                shared.lock().recv_reset();
+                shared.lock().recv_error();
             }
         }
         false
