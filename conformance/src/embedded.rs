@@ -255,10 +255,12 @@ impl Scenario {
     /// `awaitEvent` steps of that request's scripts.
     fn report(&self, seen: &Seen, event: &str, fields: Value) {
         self.emit(event, fields);
-        seen.names
+        *seen
+            .names
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(event.to_owned());
+            .entry(event.to_owned())
+            .or_default() += 1;
         seen.changed.notify_waiters();
         let listeners: Vec<String> = seen
             .listeners
@@ -809,6 +811,13 @@ fn watch_response(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(res.socket().remote_addr(), seen.clone());
+    let (sc2, res2, seen2) = (sc.clone(), res.clone(), seen.clone());
+    sc.spawn(async move {
+        while res2.drain().await {
+            sc2.sync_idle().await;
+            sc2.report(&seen2, "res.drain", json!({}));
+        }
+    });
     let (sc2, res, seen, observed) = (sc.clone(), res.clone(), seen.clone(), observed.clone());
     sc.spawn(async move {
         let finished = res.finished().await;
@@ -962,7 +971,8 @@ struct Ctx {
 /// the listeners a script added with `on`.
 #[derive(Default)]
 struct Seen {
-    names: Mutex<HashSet<String>>,
+    /// How many times each event was reported.
+    names: Mutex<HashMap<String, usize>>,
     changed: Notify,
     /// (event, callback name): `["on", EVENT, {"$callback": NAME}]`.
     listeners: Mutex<Vec<(String, String)>>,
@@ -970,23 +980,29 @@ struct Seen {
 
 impl Seen {
     fn has(&self, name: &str) -> bool {
+        self.count(name) > 0
+    }
+
+    fn count(&self, name: &str) -> usize {
         self.names
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(name)
+            .get(name)
+            .copied()
+            .unwrap_or(0)
     }
 
     async fn wait(&self, name: &str) {
+        self.wait_any(&[(name, 0)]).await;
+    }
+
+    /// Wait until one of the events was reported more times than said.
+    async fn wait_any(&self, events: &[(&str, usize)]) {
         loop {
             let n = self.changed.notified();
             tokio::pin!(n);
             n.as_mut().enable();
-            if self
-                .names
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(name)
-            {
+            if events.iter().any(|(e, c)| self.count(e) > *c) {
                 return;
             }
             n.await;
@@ -1153,11 +1169,17 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             }
             "awaitDrain" => {
                 match (prefix, ctx.target) {
-                    (Some("res"), _) | (None, Target::Res) => {
-                        if let Some(res) = &ctx.res {
-                            res.drained().await;
+                    (Some("res"), _) | (None, Target::Res) => match (&ctx.res, &ctx.seen) {
+                        // The response's next 'drain' (or 'close'), if it
+                        // needs one.
+                        (Some(res), Some(seen)) if res.writable_need_drain() => {
+                            let (d, c) = (seen.count("res.drain"), seen.count("res.close"));
+                            seen.wait_any(&[("res.drain", d), ("res.close", c)]).await;
                         }
-                    }
+                        (Some(_), Some(_)) => {}
+                        (Some(res), None) => res.drained().await,
+                        _ => {}
+                    },
                     _ => {
                         if let Some(s) = &ctx.socket {
                             s.drained().await;
@@ -1384,6 +1406,10 @@ fn more_props(ctx: &Ctx, obj: Obj, name: &str) -> Ret {
         },
         (Obj::Res, _, Some(socket)) => match name {
             "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+            "writableNeedDrain" => match &ctx.res {
+                Some(res) => json!(res.writable_need_drain()),
+                None => return Ret::Undefined,
+            },
             _ => return Ret::Undefined,
         },
         (Obj::Socket, _, Some(socket)) => match name {
@@ -1572,6 +1598,20 @@ fn out_value_json(v: &OutValue) -> Value {
 fn body_arg(v: Option<&Value>) -> Option<Vec<u8>> {
     match v {
         None | Some(Value::Null) => None,
+        // {"$repeat": [TEXT, N]}: TEXT N times.
+        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$repeat") => {
+            let r = o["$repeat"].as_array().cloned().unwrap_or_default();
+            let text = r.first().map(as_string).unwrap_or_default();
+            let n = r.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
+            Some(text.repeat(n).into_bytes())
+        }
+        // {"$buffer": TEXT}: Buffer.from(TEXT, 'latin1').
+        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$buffer") => Some(
+            as_string(&o["$buffer"])
+                .chars()
+                .map(|c| c as u32 as u8)
+                .collect(),
+        ),
         Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
         Some(other) => Some(js_string(other).into_bytes()),
     }

@@ -381,6 +381,9 @@ pub struct Connection {
     /// ([`listeners_ran`](Self::listeners_ran)), as in Node
     /// `socketOnError` runs before `socketOnClose` aborts them.
     abort_after_listeners: bool,
+    /// The responses whose `write()` returned false and that have not
+    /// emitted `'drain'` since (`kNeedDrain`).
+    need_drain: Vec<u64>,
     input: Vec<u8>,
     reading: Reading,
     /// llhttp's `should_keep_alive` for the message being read.
@@ -476,6 +479,7 @@ impl Connection {
             cfg,
             bytes_read: 0,
             abort_after_listeners: false,
+            need_drain: Vec::new(),
             input: Vec::new(),
             reading: Reading::Head,
             message_keep_alive: true,
@@ -1725,6 +1729,32 @@ impl Connection {
     /// Whether everything queued is sent (Node's `'drain'`).
     pub fn is_drained(&self) -> bool {
         self.out.is_empty()
+    }
+
+    /// A `write()` of response `id` returned false: it emits `'drain'` once
+    /// the socket's buffer is written out (`msg[kNeedDrain] = true`).
+    pub fn set_need_drain(&mut self, id: ReqId) {
+        if !self.need_drain.contains(&id.0) {
+            self.need_drain.push(id.0);
+        }
+    }
+
+    /// `response.writableNeedDrain`: a write returned false, no `'drain'`
+    /// came since, and the response is neither finished nor destroyed.
+    pub fn need_drain(&self, id: ReqId) -> bool {
+        self.need_drain.contains(&id.0)
+            && self.closing != Closing::Now
+            && self.outgoing.iter().any(|o| o.id == id.0 && !o.ended)
+    }
+
+    /// Whether response `id` emits `'drain'` now: it needed one and the
+    /// socket's buffer is empty. The need is cleared (Node's `ondrain`).
+    pub fn take_drain(&mut self, id: ReqId) -> bool {
+        if self.need_drain(id) && self.out.is_empty() {
+            self.need_drain.retain(|&n| n != id.0);
+            return true;
+        }
+        false
     }
 
     /// Whether the driver should shut the write side down now: closing

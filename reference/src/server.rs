@@ -785,7 +785,12 @@ impl ServerResponse {
     pub fn write(&self, data: &[u8]) -> Result<WriteOutcome, Error> {
         let now = SystemTime::now();
         match self.produce(|r, out| r.write(data, now, out)) {
-            Some((Ok(outcome), ok)) => Ok(outcome.with_ok(ok)),
+            Some((Ok(outcome), ok)) => {
+                if !ok {
+                    self.shared.lock().set_need_drain(self.id);
+                }
+                Ok(outcome.with_ok(ok))
+            }
             Some((Err(e), _)) => Err(e),
             None => Ok(WriteOutcome::destroyed()),
         }

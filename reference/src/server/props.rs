@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use super::{Handler, IncomingMessage, Server, ServerResponse, Socket};
-use crate::conn::BodyStatus;
+use crate::conn::{BodyStatus, Closing};
 use crate::error::Error;
 
 /// A character encoding of Node's `Buffer`, as `message.setEncoding()`
@@ -250,6 +250,30 @@ impl ServerResponse {
     /// ([`finished`](Self::finished)) follows once the bytes are written.
     pub fn prefinished(&self) -> bool {
         self.shared.lock().response_finished(self.id)
+    }
+
+    /// `response.writableNeedDrain`: a [`write`](Self::write) returned
+    /// false and `'drain'` has not come since.
+    pub fn writable_need_drain(&self) -> bool {
+        self.shared.lock().need_drain(self.id)
+    }
+
+    /// Wait for the response's next `'drain'`: the socket's buffer written
+    /// out after a [`write`](Self::write) that returned false. `false`
+    /// when the response ended or closed first (no `'drain'` comes).
+    pub async fn drain(&self) -> bool {
+        let id = self.id;
+        self.shared
+            .wait_for(|c| {
+                if c.take_drain(id) {
+                    Some(true)
+                } else if c.closing() == Closing::Now || c.response_finished(id) {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .await
     }
 }
 
