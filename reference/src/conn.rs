@@ -384,6 +384,11 @@ pub struct Connection {
     /// The responses whose `write()` returned false and that have not
     /// emitted `'drain'` since (`kNeedDrain`).
     need_drain: Vec<u64>,
+    /// Where in `out` the 503 of a dropped request starts, until the
+    /// `'dropRequest'` listener had its first run: Node emits the event
+    /// before it writes the 503, so what the listener writes on the socket
+    /// goes before it.
+    drop_reply_at: Option<usize>,
     input: Vec<u8>,
     reading: Reading,
     /// llhttp's `should_keep_alive` for the message being read.
@@ -480,6 +485,7 @@ impl Connection {
             bytes_read: 0,
             abort_after_listeners: false,
             need_drain: Vec::new(),
+            drop_reply_at: None,
             input: Vec::new(),
             reading: Reading::Head,
             message_keep_alive: true,
@@ -801,6 +807,7 @@ impl Connection {
     /// The driver ran the listeners of the events it took: an abort that
     /// waited for them shows. Returns whether one did.
     pub fn listeners_ran(&mut self) -> bool {
+        self.drop_reply_at = None;
         std::mem::take(&mut self.abort_after_listeners)
     }
 
@@ -1128,6 +1135,9 @@ impl Connection {
             }
             (None, _) => {
                 self.events.push_back(Event::DropRequest { id, info });
+                if !self.assign_pending && self.outgoing.front().map(|o| o.id) == Some(id.0) {
+                    self.drop_reply_at = Some(self.out.len());
+                }
                 let now_sys = SystemTime::now();
                 let _ = self.with_response(id, |r, _| r.write_head(503, None, None, now_sys));
                 let _ = self.end(id, None, now_sys);
@@ -1642,7 +1652,13 @@ impl Connection {
     /// Returns false above `highWaterMark`.
     pub fn write_raw(&mut self, data: &[u8]) -> bool {
         if self.closing == Closing::No {
-            self.out.extend_from_slice(data);
+            match &mut self.drop_reply_at {
+                Some(at) if *at <= self.out.len() => {
+                    self.out.splice(*at..*at, data.iter().copied());
+                    *at += data.len();
+                }
+                _ => self.out.extend_from_slice(data),
+            }
         }
         self.out.len() < self.cfg.high_water_mark
     }
