@@ -715,7 +715,10 @@ impl Handler for ScenarioHandler {
     async fn client_error(&self, error: Error, socket: Socket) {
         match self.listener("clientError") {
             Some(script) => {
-                let mut fields = json!({"code": error.code(), "message": error.to_string()});
+                let mut fields = json!({"message": error.to_string()});
+                if !error.code().is_empty() {
+                    fields["code"] = json!(error.code());
+                }
                 if let Some(n) = error.bytes_parsed() {
                     fields["bytesParsed"] = json!(n);
                 }
@@ -1205,7 +1208,11 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             (_, "on") if target == "res" || target == "req" => add_listener(&ctx, target, args),
             ("req", "destroy") => match (&ctx.req, &ctx.seen) {
                 (Some(req), Some(seen)) => {
-                    if req.destroy() {
+                    let error = args
+                        .first()
+                        .and_then(|a| a.get("$error"))
+                        .map(|m| Error::other(as_string(m)));
+                    if req.destroy_with(error) {
                         sc.report(seen, "aborted", json!({"complete": req.complete()}));
                     }
                     Ok(Ret::This)

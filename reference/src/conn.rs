@@ -804,6 +804,17 @@ impl Connection {
         self.recv_reset();
     }
 
+    /// `socket.destroy(error)`: the error goes to `'clientError'`
+    /// (`socketOnError`) before the requests it aborts see their abort,
+    /// then the socket closes.
+    pub fn destroy_with_error(&mut self, error: Error) {
+        if self.closing != Closing::Now {
+            self.events.push_back(Event::ClientError { error });
+            self.abort_after_listeners = true;
+        }
+        self.destroy();
+    }
+
     /// The driver ran the listeners of the events it took: an abort that
     /// waited for them shows. Returns whether one did.
     pub fn listeners_ran(&mut self) -> bool {

@@ -84,6 +84,9 @@ pub enum Kind {
     /// `ERR_UNKNOWN_ENCODING`: an encoding Node's `Buffer` does not know
     /// (`message.setEncoding('bogus')`).
     UnknownEncoding,
+    /// An error the application made (`new Error(message)`), given to
+    /// `req.destroy(error)`: it has no code.
+    Other,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -293,6 +296,12 @@ impl Error {
         )
     }
 
+    /// An error of the application's, `new Error(message)` (no code: its
+    /// [`code`](Self::code) is empty).
+    pub fn other(message: impl Into<String>) -> Error {
+        Error::new(Kind::Other, message.into())
+    }
+
     /// `ERR_UNKNOWN_ENCODING(encoding)`.
     pub(crate) fn unknown_encoding(encoding: &str) -> Error {
         Error::new(Kind::UnknownEncoding, encoding.to_owned())
@@ -363,6 +372,7 @@ impl Error {
             Kind::InvalidArgType => "ERR_INVALID_ARG_TYPE",
             Kind::OutOfRange => "ERR_OUT_OF_RANGE",
             Kind::UnknownEncoding => "ERR_UNKNOWN_ENCODING",
+            Kind::Other => "",
         }
     }
 
@@ -445,6 +455,7 @@ impl fmt::Display for Error {
             | Kind::InvalidArgType
             | Kind::OutOfRange => f.write_str(&self.inner.detail),
             Kind::UnknownEncoding => write!(f, "Unknown encoding: {}", self.inner.detail),
+            Kind::Other => f.write_str(&self.inner.detail),
         }
     }
 }

@@ -200,11 +200,24 @@ impl IncomingMessage {
     /// already, and the call does nothing: the socket stays. Returns
     /// whether the request was aborted now.
     pub fn destroy(&self) -> bool {
+        self.destroy_with(None)
+    }
+
+    /// `message.destroy(error)`: as [`destroy`](Self::destroy), and the
+    /// socket is destroyed with `error`, which the server passes to
+    /// `'clientError'`.
+    pub fn destroy_with(&self, error: Option<Error>) -> bool {
         if self.destroyed() {
             return false;
         }
         self.aborted.store(true, Ordering::SeqCst);
-        self.socket().destroy();
+        match error {
+            Some(e) => {
+                self.shared.with(|c| c.destroy_with_error(e));
+                self.shared.notify_changed();
+            }
+            None => self.socket().destroy(),
+        }
         true
     }
 
