@@ -168,7 +168,13 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                     .iter()
                     .filter(|w| matches!(w.step, Step::Send(_)))
                     .count();
-                if let (Some(want), "request", 1) = (end.and_then(|e| e.get("body")), event, sends)
+                // After req.setEncoding() the body is reported decoded.
+                let decoded = s
+                    .handler
+                    .as_ref()
+                    .is_some_and(|h| h.to_string().contains("req.setEncoding"));
+                if let (Some(want), "request", 1, false) =
+                    (end.and_then(|e| e.get("body")), event, sends, decoded)
                 {
                     let got: String = body.iter().map(|&b| b as char).collect();
                     if want.as_str().is_some_and(|w| !w.is_empty() && w != got) {
@@ -177,6 +183,11 @@ fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
                 }
                 (!diffs.is_empty()).then(|| diffs.join("; "))
             }
+            // An error in the body comes after the request was emitted.
+            (
+                "request" | "checkContinue" | "checkExpectation",
+                Parsed::Error { in_head: false, .. },
+            ) => None,
             ("request" | "checkContinue" | "checkExpectation", Parsed::Error { code, .. }) => {
                 Some(format!("Node accepted the request, reference: {code}"))
             }
