@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use nodehttp::encode::OutValue;
 use nodehttp::headers::{HeaderMap, HeaderValue};
+use nodehttp::http::JsArg;
 use nodehttp::response::{AsyncError, Delivery, Effect, HeadHeaders, TrailersForm, WriteOutcome};
 use nodehttp::server::{Handler, IncomingMessage, Server, ServerOptions, ServerResponse, Socket};
 use nodehttp::Error;
@@ -170,9 +171,110 @@ struct Scenario {
     signals: Mutex<HashSet<String>>,
     signal_changed: Notify,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// How many scripts are in a synchronous run (between two control
+    /// steps). Node runs a listener to its first suspension before any
+    /// other event is emitted: the asynchronous events wait for zero.
+    in_sync_run: std::sync::atomic::AtomicUsize,
+    sync_idle: Notify,
+    /// Properties a script assigned on an object (`["set", "fxMark", 1]`),
+    /// by object (see [`Ctx::object_key`]) and name.
+    expandos: Mutex<HashMap<String, Map<String, Value>>>,
+    /// The start message's `body`: `"none"` leaves request bodies unread.
+    body_none: bool,
+    /// Numbers the requests, to tell their objects apart.
+    next_request: std::sync::atomic::AtomicU64,
+    /// The responses not closed yet, for their `'prefinish'`.
+    responses: Mutex<Vec<(ServerResponse, Arc<Seen>)>>,
+    /// Per connection, the events of its last response: a response
+    /// reports its `'finish'` and `'close'` after the one before it.
+    last_response: Mutex<HashMap<std::net::SocketAddr, Arc<Seen>>>,
 }
 
 impl Scenario {
+    fn new(out: Out, body_none: bool) -> Scenario {
+        Scenario {
+            out,
+            end_order: Mutex::new(HashMap::new()),
+            end_turn: Notify::new(),
+            alive: AtomicBool::new(true),
+            signals: Mutex::new(HashSet::new()),
+            signal_changed: Notify::new(),
+            tasks: Mutex::new(Vec::new()),
+            in_sync_run: Default::default(),
+            sync_idle: Notify::new(),
+            expandos: Mutex::new(HashMap::new()),
+            body_none,
+            next_request: Default::default(),
+            responses: Mutex::new(Vec::new()),
+            last_response: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Report the `'prefinish'` of every response that has emitted it
+    /// since the last check (Node emits it synchronously, inside `end()`
+    /// or as an earlier response finishes).
+    fn check_prefinish(&self) {
+        let due: Vec<Arc<Seen>> = self
+            .responses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(res, seen)| !seen.has("res.prefinish") && res.prefinished())
+            .map(|(_, seen)| seen.clone())
+            .collect();
+        for seen in due {
+            self.report(&seen, "res.prefinish", json!({}));
+        }
+    }
+
+    /// Wait until no script is in a synchronous run: an event Node emits
+    /// from the event loop cannot come in the middle of one.
+    async fn sync_idle(&self) {
+        loop {
+            let n = self.sync_idle.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.in_sync_run.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    fn enter_sync(&self) {
+        self.in_sync_run.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn leave_sync(&self) {
+        if self.in_sync_run.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.sync_idle.notify_waiters();
+        }
+    }
+
+    /// Report an event of one request: it is emitted, and recorded for the
+    /// `awaitEvent` steps of that request's scripts.
+    fn report(&self, seen: &Seen, event: &str, fields: Value) {
+        self.emit(event, fields);
+        *seen
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(event.to_owned())
+            .or_default() += 1;
+        seen.changed.notify_waiters();
+        let listeners: Vec<String> = seen
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(e, _)| e == event)
+            .map(|(_, cb)| cb.clone())
+            .collect();
+        for cb in listeners {
+            self.emit("return", json!({"call": cb, "valueType": "undefined"}));
+        }
+    }
+
     fn emit(&self, event: &str, fields: Value) {
         if !self.alive.load(Ordering::SeqCst) {
             return;
@@ -298,18 +400,30 @@ impl Running {
             .get("target")
             .and_then(Value::as_str)
             .unwrap_or("server");
-        if target != "server" {
-            self.sc
-                .out
-                .error(format!("call: unknown target '{target}'"));
-            return;
-        }
         let method = msg.get("method").map(as_string).unwrap_or_default();
         let args = msg
             .get("args")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        if target == "http" {
+            let call = format!("http.{method}");
+            match http_step(&method, &args) {
+                Err(t) => emit_thrown(&self.sc, &call, t),
+                Ok(ret) if method == "get" || msg.get("report") == Some(&json!(true)) => {
+                    self.sc.emit("return", return_fields(&call, ret))
+                }
+                Ok(_) => {}
+            }
+            self.sc.out.send(json!({"type": "called"}));
+            return;
+        }
+        if target != "server" {
+            self.sc
+                .out
+                .error(format!("call: unknown target '{target}'"));
+            return;
+        }
         let report = msg.get("report").and_then(Value::as_bool) == Some(true);
         let call = format!("server.{method}");
         match server_call(server, &method, &args).await {
@@ -390,6 +504,7 @@ async fn server_call(
                 "maxHeadersCount" => json!(server.max_headers_count()),
                 "maxRequestsPerSocket" => json!(server.max_requests_per_socket()),
                 "listening" => json!(server.listening()),
+                "maxConnections" => json!(server.max_connections()),
                 _ => return Ok(Ret::Undefined),
             },
         ),
@@ -449,16 +564,10 @@ async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
             return None;
         }
     };
-    let sc = Arc::new(Scenario {
-        out: out.clone(),
-        end_order: Mutex::new(HashMap::new()),
-        end_turn: Notify::new(),
-        alive: AtomicBool::new(true),
-        signals: Mutex::new(HashSet::new()),
-        signal_changed: Notify::new(),
-        tasks: Mutex::new(Vec::new()),
-    });
-    expandos().clear();
+    let sc = Arc::new(Scenario::new(
+        out.clone(),
+        msg.get("body").and_then(Value::as_str) == Some("none"),
+    ));
     let handler = ScenarioHandler {
         sc: sc.clone(),
         handler: Arc::new(handler_script),
@@ -558,6 +667,10 @@ fn set_property(
         "maxRequestsPerSocket" => {
             server.set_max_requests_per_socket(value.as_u64().ok_or_else(bad)? as u32)
         }
+        "maxConnections" => match value {
+            Value::Null => server.set_max_connections(None),
+            v => server.set_max_connections(Some(v.as_u64().ok_or_else(bad)?)),
+        },
         _ => {
             return Err(Unsupported(format!(
                 "the reference has no server property '{key}'"
@@ -591,21 +704,27 @@ impl ScenarioHandler {
         res: ServerResponse,
     ) {
         let sc = self.sc.clone();
+        let number = sc.next_request.fetch_add(1, Ordering::SeqCst);
         sc.emit(event, request_fields(&req));
         // The observer reads the body from the start, as the Node adapter's
-        // 'data' listener does.
-        req.consume();
+        // 'data' listener does (unless the scenario says `body = "none"`).
+        if !sc.body_none {
+            req.consume();
+        }
         let req = Arc::new(req);
         let observed = Arc::new(Observed::default());
-        watch_response(&sc, &res, &observed);
+        let seen = Arc::new(Seen::default());
+        watch_response(&sc, &res, &seen, &observed);
         let ctx = Ctx {
             target: Target::Res,
             req: Some(req.clone()),
             res: Some(res),
             socket: Some(req.socket()),
             observed: Some(observed.clone()),
+            seen: Some(seen.clone()),
+            number,
         };
-        let reader = observe_body(sc.clone(), req.clone(), observed);
+        let reader = observe_body(sc.clone(), req.clone(), observed, seen);
         let script = run_script(sc.clone(), script, ctx, event.to_owned());
         tokio::join!(script, reader);
     }
@@ -625,6 +744,8 @@ impl ScenarioHandler {
             res: None,
             socket: Some(socket),
             observed: None,
+            seen: None,
+            number: self.sc.next_request.fetch_add(1, Ordering::SeqCst),
         };
         run_script(self.sc.clone(), script, ctx, event.to_owned()).await;
     }
@@ -659,7 +780,10 @@ impl Handler for ScenarioHandler {
     async fn client_error(&self, error: Error, socket: Socket) {
         match self.listener("clientError") {
             Some(script) => {
-                let mut fields = json!({"code": error.code(), "message": error.to_string()});
+                let mut fields = json!({"message": error.to_string()});
+                if !error.code().is_empty() {
+                    fields["code"] = json!(error.code());
+                }
                 if let Some(n) = error.bytes_parsed() {
                     fields["bytesParsed"] = json!(n);
                 }
@@ -723,6 +847,8 @@ impl Handler for ScenarioHandler {
                         res: None,
                         socket: Some(socket),
                         observed: None,
+                        seen: None,
+                        number: me.sc.next_request.fetch_add(1, Ordering::SeqCst),
                     };
                     run_script(me.sc.clone(), script, ctx, "timeout".into()).await;
                 });
@@ -744,15 +870,49 @@ impl Handler for ScenarioHandler {
 }
 
 /// Report the response's 'finish' and 'close'.
-fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, observed: &Arc<Observed>) {
-    let (sc2, res, observed) = (sc.clone(), res.clone(), observed.clone());
+fn watch_response(
+    sc: &Arc<Scenario>,
+    res: &ServerResponse,
+    seen: &Arc<Seen>,
+    observed: &Arc<Observed>,
+) {
+    sc.responses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((res.clone(), seen.clone()));
+    let before = sc
+        .last_response
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(res.socket().remote_addr(), seen.clone());
+    let (sc2, res2, seen2) = (sc.clone(), res.clone(), seen.clone());
     sc.spawn(async move {
-        if res.finished().await {
-            sc2.emit("res.finish", json!({}));
-            observed.saw("res.finish");
+        while res2.drain().await {
+            sc2.sync_idle().await;
+            sc2.report(&seen2, "res.drain", json!({}));
         }
-        sc2.emit("res.close", json!({}));
-        observed.saw("res.close");
+    });
+    let (sc2, res, seen, observed) = (sc.clone(), res.clone(), seen.clone(), observed.clone());
+    sc.spawn(async move {
+        let finished = res.finished().await;
+        if !finished {
+            // The socket closed: the request's 'aborted' (socketOnClose)
+            // comes before the response's 'close'.
+            observed.wait().await;
+        }
+        if let Some(before) = before {
+            before.wait("res.close").await;
+        }
+        sc2.sync_idle().await;
+        if finished {
+            sc2.check_prefinish();
+            sc2.report(&seen, "res.finish", json!({}));
+        }
+        sc2.responses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, s)| !Arc::ptr_eq(s, &seen));
+        sc2.report(&seen, "res.close", json!({}));
     });
 }
 
@@ -762,7 +922,6 @@ fn watch_response(sc: &Arc<Scenario>, res: &ServerResponse, observed: &Arc<Obser
 struct Observed {
     settled: AtomicBool,
     changed: Notify,
-    seen: Mutex<HashSet<String>>,
     /// The `$callback`s of the response's calls, run one after the other
     /// in the order of the calls (a socket calls its write callbacks in
     /// order).
@@ -775,32 +934,6 @@ struct Observed {
 type Callback = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Observed {
-    /// `event` was reported.
-    fn saw(&self, event: &str) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event.to_owned());
-        self.changed.notify_waiters();
-    }
-
-    async fn wait_for(&self, event: &str) {
-        loop {
-            let n = self.changed.notified();
-            tokio::pin!(n);
-            n.as_mut().enable();
-            if self
-                .seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(event)
-            {
-                return;
-            }
-            n.await;
-        }
-    }
-
     /// Run `callback` after the callbacks queued before it.
     fn queue(&self, sc: &Arc<Scenario>, callback: Callback) {
         let mut q = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
@@ -817,41 +950,86 @@ impl Observed {
     }
 }
 
+impl Observed {
+    async fn wait(&self) {
+        loop {
+            let n = self.changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.settled.load(Ordering::SeqCst) {
+                return;
+            }
+            n.await;
+        }
+    }
+}
+
 /// Read the request body from the start and report `end` or `aborted`.
-async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Arc<Observed>) {
+async fn observe_body(
+    sc: Arc<Scenario>,
+    req: Arc<IncomingMessage>,
+    observed: Arc<Observed>,
+    seen: Arc<Seen>,
+) {
     let peer = req.socket().remote_addr();
     let turn = sc.take_turn(peer);
     // Node emits 'data' and 'end' after the listeners of everything parsed
     // from the same packet ('request' of pipelined requests included).
     tokio::task::yield_now().await;
-    let mut body = Vec::new();
+    let mut body = String::new();
+    let mut peer_abort = false;
     loop {
-        let next = req.read().await;
+        // With `body = "none"` the observer does not make the body flow: it
+        // waits for Node's 'end' (the body dumped) or 'aborted'.
+        let next = if sc.body_none {
+            match req.settled().await {
+                Ok(true) => {
+                    // Dumped at the response's 'finish': Node's 'end'
+                    // comes after its 'close'.
+                    seen.wait("res.close").await;
+                    Ok(None)
+                }
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        } else {
+            req.read().await
+        };
         if !matches!(next, Ok(Some(_))) {
             sc.wait_turn(peer, turn).await;
         }
+        sc.sync_idle().await;
         match next {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(Some(chunk)) => {
+                // Strings after req.setEncoding(); latin-1 is one char per
+                // byte, so decoding chunk by chunk equals decoding the
+                // concatenation.
+                let text = req.decode(&chunk).unwrap_or_else(|| latin1(&chunk));
+                sc.report(&seen, "req.data", json!({"chunk": text}));
+                body.push_str(&text);
+            }
             Ok(None) => {
-                sc.emit(
+                sc.report(
+                    &seen,
                     "end",
                     json!({
-                        "body": latin1(&body),
+                        "body": body,
                         "complete": req.complete(),
                         "trailers": header_object(&req.trailers()),
                         "trailersDistinct": header_object(&req.trailers_distinct()),
                         "rawTrailers": flat(&req.raw_trailers()),
                     }),
                 );
-                observed.saw("end");
                 break;
             }
             Err(_) => {
                 // Node emits 'aborted' only for a request still owed its
                 // response.
-                if req.aborted() {
-                    sc.emit("aborted", json!({"complete": req.complete()}));
-                    observed.saw("aborted");
+                if req.aborted() && !seen.has("aborted") {
+                    sc.report(&seen, "aborted", json!({"complete": req.complete()}));
+                    // The connection went away: the response's 'close'
+                    // comes with the socket's, the request's a tick later.
+                    peer_abort = true;
                 }
                 break;
             }
@@ -860,6 +1038,14 @@ async fn observe_body(sc: Arc<Scenario>, req: Arc<IncomingMessage>, observed: Ar
     sc.end_turn_done(peer);
     observed.settled.store(true, Ordering::SeqCst);
     observed.changed.notify_waiters();
+    // Node destroys a request once it ended or was aborted, and its
+    // 'close' follows.
+    if peer_abort {
+        seen.wait("res.close").await;
+    }
+    if req.destroyed() {
+        sc.report(&seen, "req.close", json!({}));
+    }
 }
 
 // ---------------------------------------------------------------- scripts
@@ -876,6 +1062,53 @@ struct Ctx {
     res: Option<ServerResponse>,
     socket: Option<Socket>,
     observed: Option<Arc<Observed>>,
+    /// The events of this script's request (request listeners only).
+    seen: Option<Arc<Seen>>,
+    /// The request's number in the scenario.
+    number: u64,
+}
+
+/// The events reported for one request: what `awaitEvent` waits for, and
+/// the listeners a script added with `on`.
+#[derive(Default)]
+struct Seen {
+    /// How many times each event was reported.
+    names: Mutex<HashMap<String, usize>>,
+    changed: Notify,
+    /// (event, callback name): `["on", EVENT, {"$callback": NAME}]`.
+    listeners: Mutex<Vec<(String, String)>>,
+}
+
+impl Seen {
+    fn has(&self, name: &str) -> bool {
+        self.count(name) > 0
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    async fn wait(&self, name: &str) {
+        self.wait_any(&[(name, 0)]).await;
+    }
+
+    /// Wait until one of the events was reported more times than said.
+    async fn wait_any(&self, events: &[(&str, usize)]) {
+        loop {
+            let n = self.changed.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if events.iter().any(|(e, c)| self.count(e) > *c) {
+                return;
+            }
+            n.await;
+        }
+    }
 }
 
 /// What a step returned, for `?` steps and `get`.
@@ -883,8 +1116,8 @@ enum Ret {
     Undefined,
     This,
     Value(Value),
-    /// An object reported by its class, as `"[object Socket]"`.
-    Object(&'static str),
+    /// An object with no JSON form, by its text (`[object Socket]`).
+    Object(String),
 }
 
 /// A failed step: a thrown error (reported as `throw`).
@@ -933,8 +1166,44 @@ fn parse_step(step: &Value) -> Option<(bool, String, Vec<Value>)> {
     ))
 }
 
+/// A script's synchronous run, counted in [`Scenario::in_sync_run`]:
+/// paused while a control step waits.
+struct SyncRun {
+    sc: Arc<Scenario>,
+    active: bool,
+}
+
+impl SyncRun {
+    fn new(sc: Arc<Scenario>) -> SyncRun {
+        sc.enter_sync();
+        SyncRun { sc, active: true }
+    }
+
+    fn pause(&mut self) {
+        if std::mem::take(&mut self.active) {
+            self.sc.leave_sync();
+        }
+    }
+
+    fn resume(&mut self) {
+        if !std::mem::replace(&mut self.active, true) {
+            self.sc.enter_sync();
+        }
+    }
+}
+
+impl Drop for SyncRun {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+const CONTROL_STEPS: &[&str] = &["await", "sleep", "awaitEnd", "awaitDrain", "awaitEvent"];
+
 async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) {
+    let mut sync = SyncRun::new(sc.clone());
     for step in script {
+        sync.resume();
         if !sc.alive.load(Ordering::SeqCst) {
             return;
         }
@@ -948,14 +1217,28 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             None => (None, call.as_str()),
         };
         if let Some(p) = prefix {
-            if !["req", "res", "socket", "server"].contains(&p) {
+            if !["req", "res", "socket", "server", "http"].contains(&p) {
                 sc.out
                     .error(format!("{place}: unknown target '{p}' in step {step}"));
                 continue;
             }
         }
         // Control steps.
+        if CONTROL_STEPS.contains(&method) {
+            sync.pause();
+        }
         match method {
+            "awaitEvent" => {
+                let name = args.first().map(as_string).unwrap_or_default();
+                match &ctx.seen {
+                    Some(seen) => seen.wait(&name).await,
+                    None => sc.emit(
+                        "throw",
+                        json!({"call": call, "name": "TypeError", "message": "awaitEvent: this script has no request"}),
+                    ),
+                }
+                continue;
+            }
             "await" => {
                 let signal = args.first().map(as_string).unwrap_or_default();
                 sc.wait_signal(&signal).await;
@@ -985,24 +1268,19 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
                 }
                 continue;
             }
-            "awaitEvent" => {
-                let name = args.first().map(as_string).unwrap_or_default();
-                match &ctx.observed {
-                    Some(o) => o.wait_for(&name).await,
-                    None => sc.emit(
-                        "throw",
-                        json!({"call": call, "name": "TypeError", "message": "awaitEvent: this listener has no request"}),
-                    ),
-                }
-                continue;
-            }
             "awaitDrain" => {
                 match (prefix, ctx.target) {
-                    (Some("res"), _) | (None, Target::Res) => {
-                        if let Some(res) = &ctx.res {
-                            res.drained().await;
+                    (Some("res"), _) | (None, Target::Res) => match (&ctx.res, &ctx.seen) {
+                        // The response's next 'drain' (or 'close'), if it
+                        // needs one.
+                        (Some(res), Some(seen)) if res.writable_need_drain() => {
+                            let (d, c) = (seen.count("res.drain"), seen.count("res.close"));
+                            seen.wait_any(&[("res.drain", d), ("res.close", c)]).await;
                         }
-                    }
+                        (Some(_), Some(_)) => {}
+                        (Some(res), None) => res.drained().await,
+                        _ => {}
+                    },
                     _ => {
                         if let Some(s) = &ctx.socket {
                             s.drained().await;
@@ -1018,36 +1296,32 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             Some("res") => "res",
             Some("socket") => "socket",
             Some("server") => "server",
+            Some("http") => "http",
             _ => match ctx.target {
                 Target::Res => "res",
                 Target::Socket => "socket",
             },
         };
-        let result = match target {
-            "res" => match &ctx.res {
-                Some(res) => res_ext_step(&sc, &ctx, res, method, args)
-                    .unwrap_or_else(|| res_step(res, method, args)),
-                None => Err(type_error(format!(
-                    "there is no 'res' in a '{place}' listener"
-                ))),
+        let result = match (target, method) {
+            (_, "on") if target == "res" || target == "req" => add_listener(&ctx, target, args),
+            ("req", "destroy") => match (&ctx.req, &ctx.seen) {
+                (Some(req), Some(seen)) => {
+                    let error = args
+                        .first()
+                        .and_then(|a| a.get("$error"))
+                        .map(|m| Error::application(as_string(m)));
+                    if req.destroy_with(error) {
+                        sc.report(seen, "aborted", json!({"complete": req.complete()}));
+                    }
+                    Ok(Ret::This)
+                }
+                _ => step_on(&sc, &ctx, target, method, args, &place),
             },
-            "req" => match &ctx.req {
-                Some(req) => req_ext_step(&sc, req, method, args)
-                    .unwrap_or_else(|| req_step(req, method, args)),
-                None => Err(type_error(format!(
-                    "there is no 'req' in a '{place}' listener"
-                ))),
-            },
-            "socket" => match &ctx.socket {
-                Some(s) => socket_step(s, method, args),
-                None => Err(type_error(format!(
-                    "there is no 'socket' in a '{place}' listener"
-                ))),
-            },
-            _ => Err(type_error(format!(
-                "{call} is not supported by the embedded adapter"
-            ))),
+            ("req" | "res" | "socket", "get") => get_path(&sc, &ctx, target, args),
+            ("req" | "res" | "socket", "set") => set_path(&sc, &ctx, target, args),
+            _ => step_on(&sc, &ctx, target, method, args, &place),
         };
+        sc.check_prefinish();
         match result {
             Err(t) => emit_thrown(&sc, &call, t),
             Ok(ret) if report || method == "get" => sc.emit("return", return_fields(&call, ret)),
@@ -1058,13 +1332,319 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
     }
 }
 
+/// The objects a script reaches by name, for property paths.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Obj {
+    Req,
+    Res,
+    Socket,
+}
+
+impl Obj {
+    /// The JavaScript classes of the object, from its own to `Object`
+    /// (`constructor.name`, `__proto__.constructor.name`...).
+    fn classes(self) -> &'static [&'static str] {
+        match self {
+            Obj::Req => &[
+                "IncomingMessage",
+                "Readable",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+            Obj::Res => &[
+                "ServerResponse",
+                "OutgoingMessage",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+            Obj::Socket => &[
+                "Socket",
+                "Duplex",
+                "Readable",
+                "Stream",
+                "EventEmitter",
+                "Object",
+            ],
+        }
+    }
+
+    fn of(target: &str) -> Obj {
+        match target {
+            "req" => Obj::Req,
+            "res" => Obj::Res,
+            _ => Obj::Socket,
+        }
+    }
+
+    /// The object-valued property `name` of this object.
+    fn child(self, name: &str) -> Option<Obj> {
+        match (self, name) {
+            (Obj::Req | Obj::Res, "socket" | "connection") => Some(Obj::Socket),
+            (Obj::Res, "req") => Some(Obj::Req),
+            _ => None,
+        }
+    }
+
+    /// Names the object among those of the scenario (for its assigned
+    /// properties): a request and its response by the request's number,
+    /// a socket by its peer.
+    fn key(self, ctx: &Ctx) -> String {
+        match self {
+            Obj::Req => format!("req {}", ctx.number),
+            Obj::Res => format!("res {}", ctx.number),
+            Obj::Socket => match &ctx.socket {
+                Some(s) => format!("socket {}", s.remote_addr()),
+                None => "socket".into(),
+            },
+        }
+    }
+}
+
+/// The rest of a property path inside a JSON value (`headers.host`,
+/// `headersDistinct.x.length`).
+fn walk_json(mut v: Value, rest: &[&str]) -> Ret {
+    for seg in rest {
+        v = match (&v, *seg) {
+            (Value::Array(a), "length") => json!(a.len()),
+            (Value::String(s), "length") => json!(s.encode_utf16().count()),
+            (Value::Array(a), i) => match i.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            (Value::Object(m), k) => match m.get(k) {
+                Some(x) => x.clone(),
+                None => return Ret::Undefined,
+            },
+            _ => return Ret::Undefined,
+        };
+    }
+    Ret::Value(v)
+}
+
+/// `["get", PATH]` on the request, the response or the socket.
+fn get_path(sc: &Arc<Scenario>, ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut obj = Obj::of(target);
+    let mut i = 0;
+    while i < segs.len() {
+        let seg = segs[i];
+        let last = i + 1 == segs.len();
+        let assigned = sc
+            .expandos
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&obj.key(ctx))
+            .and_then(|m| m.get(seg).cloned());
+        if let Some(v) = assigned {
+            return Ok(walk_json(v, &segs[i + 1..]));
+        }
+        if seg == "__proto__" || seg == "constructor" {
+            let depth = segs[i..].iter().take_while(|s| **s == "__proto__").count();
+            let rest = &segs[i + depth..];
+            // obj.__proto__ is its class's prototype: its constructor is
+            // the class itself; one more __proto__ reaches the parent.
+            return Ok(match (rest, obj.classes().get(depth.saturating_sub(1))) {
+                (["constructor", "name"], Some(name)) => Ret::Value(json!(name)),
+                _ => Ret::Undefined,
+            });
+        }
+        if let Some(child) = obj.child(seg) {
+            if obj == Obj::Res && child == Obj::Socket {
+                // Node sets res.socket to null once the response is done.
+                if ctx.res.as_ref().is_some_and(|r| !r.has_socket()) {
+                    if last {
+                        return Ok(Ret::Value(Value::Null));
+                    }
+                    return Err(type_error(format!(
+                        "Cannot read properties of null (reading '{}')",
+                        segs[i + 1]
+                    )));
+                }
+            }
+            if last {
+                return Ok(Ret::Object(format!("[object {}]", child.classes()[0])));
+            }
+            obj = child;
+            i += 1;
+            continue;
+        }
+        let value = match obj {
+            Obj::Req => ctx
+                .req
+                .as_deref()
+                .map(|r| req_step(r, "get", &[json!(seg)])),
+            Obj::Res => ctx.res.as_ref().map(|r| {
+                res_ext_step(sc, ctx, r, "get", &[json!(seg)])
+                    .unwrap_or_else(|| res_step(r, "get", &[json!(seg)]))
+            }),
+            Obj::Socket => ctx
+                .socket
+                .as_ref()
+                .map(|s| socket_step(s, "get", &[json!(seg)])),
+        }
+        .unwrap_or(Ok(Ret::Undefined))?;
+        let value = match value {
+            Ret::Undefined => more_props(ctx, obj, seg),
+            v => v,
+        };
+        return Ok(match value {
+            Ret::Value(v) => walk_json(v, &segs[i + 1..]),
+            other if last => other,
+            _ => Ret::Undefined,
+        });
+    }
+    Ok(Ret::Undefined)
+}
+
+/// Properties of the request, the response and the socket that the
+/// `*_step` functions do not read.
+fn more_props(ctx: &Ctx, obj: Obj, name: &str) -> Ret {
+    let v = match (obj, ctx.req.as_deref(), ctx.socket.as_ref()) {
+        (Obj::Req, Some(req), _) => match name {
+            "destroyed" => json!(req.destroyed()),
+            "readableEnded" => json!(req.readable_ended()),
+            "readableHighWaterMark" => json!(req.readable_high_water_mark()),
+            "statusCode" => json!(req.status_code()),
+            "statusMessage" => json!(req.status_message()),
+            "trailersDistinct" => header_object(&req.trailers_distinct()),
+            _ => return Ret::Undefined,
+        },
+        (Obj::Res, _, Some(socket)) => match name {
+            "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+            "writableNeedDrain" => match &ctx.res {
+                Some(res) => json!(res.writable_need_drain()),
+                None => return Ret::Undefined,
+            },
+            _ => return Ret::Undefined,
+        },
+        (Obj::Socket, _, Some(socket)) => match name {
+            "bytesRead" => json!(socket.bytes_read()),
+            "remoteAddress" => json!(socket.remote_addr().ip().to_string()),
+            "remotePort" => json!(socket.remote_addr().port()),
+            "remoteFamily" => json!(socket.remote_family()),
+            "localAddress" => json!(socket.local_addr().ip().to_string()),
+            "localPort" => json!(socket.local_addr().port()),
+            "timeout" => json!(socket.timeout().as_millis() as u64),
+            "readableHighWaterMark" => json!(socket.readable_high_water_mark()),
+            "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
+            _ => return Ret::Undefined,
+        },
+        _ => return Ret::Undefined,
+    };
+    Ret::Value(v)
+}
+
+/// `["set", PATH, VALUE]`: a property the object has, or else a property
+/// the script adds to it (JavaScript objects take any).
+fn set_path(sc: &Scenario, ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    let segs: Vec<&str> = path.split('.').collect();
+    let Some((name, parents)) = segs.split_last() else {
+        return Ok(Ret::Undefined);
+    };
+    let mut obj = Obj::of(target);
+    for p in parents {
+        obj = obj.child(p).ok_or_else(|| {
+            type_error(format!(
+                "cannot set '{path}': the embedded adapter has no '{p}'"
+            ))
+        })?;
+    }
+    if obj == Obj::Res && parents.is_empty() {
+        if let Some(res) = &ctx.res {
+            match res_step(res, "set", args) {
+                Ok(r) => return Ok(r),
+                // A property the response has, but not one to assign.
+                Err(e) if !matches!(res_step(res, "get", args), Ok(Ret::Undefined)) => {
+                    return Err(e)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    sc.expandos
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(obj.key(ctx))
+        .or_default()
+        .insert(
+            (*name).to_owned(),
+            args.get(1).cloned().unwrap_or(Value::Null),
+        );
+    Ok(Ret::Undefined)
+}
+
+/// `["on", EVENT, {"$callback": NAME}]` on the request or the response:
+/// NAME is reported (a `return` event) each time the event is.
+fn add_listener(ctx: &Ctx, target: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let event = args.first().map(as_string).unwrap_or_default();
+    let Some(callback) = args.get(1).and_then(|v| v.get("$callback")).map(as_string) else {
+        return Err(type_error(format!(
+            "{target}.on: the embedded adapter takes only a $callback listener"
+        )));
+    };
+    let Some(seen) = &ctx.seen else {
+        return Err(type_error(format!(
+            "{target}.on: this listener has no request"
+        )));
+    };
+    let reported = match (target, event.as_str()) {
+        ("res", e) => format!("res.{e}"),
+        ("req", "close") => "req.close".into(),
+        ("req", "data") => "req.data".into(),
+        (_, e) => e.to_owned(),
+    };
+    seen.listeners
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((reported, callback));
+    Ok(Ret::This)
+}
+
+/// A method or property of the script's objects.
+fn step_on(
+    sc: &Arc<Scenario>,
+    ctx: &Ctx,
+    target: &str,
+    method: &str,
+    args: &[Value],
+    place: &str,
+) -> Result<Ret, Thrown> {
+    match target {
+        "res" => match &ctx.res {
+            Some(res) => res_ext_step(sc, ctx, res, method, args)
+                .unwrap_or_else(|| res_step(res, method, args)),
+            None => Err(type_error(format!(
+                "there is no 'res' in a '{place}' listener"
+            ))),
+        },
+        "req" => match &ctx.req {
+            Some(req) => req_step(req, method, args),
+            None => Err(type_error(format!(
+                "there is no 'req' in a '{place}' listener"
+            ))),
+        },
+        "socket" => match &ctx.socket {
+            Some(s) => socket_step(s, method, args),
+            None => Err(type_error(format!(
+                "there is no 'socket' in a '{place}' listener"
+            ))),
+        },
+        "http" => http_step(method, args),
+        _ => Err(type_error(format!(
+            "{target}.{method} is not supported by the embedded adapter"
+        ))),
+    }
+}
+
 fn return_fields(call: &str, ret: Ret) -> Value {
     match ret {
         Ret::Undefined => json!({"call": call, "valueType": "undefined"}),
         Ret::This => json!({"call": call, "valueType": "object", "value": "$this"}),
-        Ret::Object(class) => {
-            json!({"call": call, "valueType": "object", "value": format!("[object {class}]")})
-        }
+        Ret::Object(text) => json!({"call": call, "valueType": "object", "value": text}),
         Ret::Value(v) => {
             let t = match &v {
                 Value::Null => "null",
@@ -1129,6 +1709,20 @@ fn out_value_json(v: &OutValue) -> Value {
 fn body_arg(v: Option<&Value>) -> Option<Vec<u8>> {
     match v {
         None | Some(Value::Null) => None,
+        // {"$repeat": [TEXT, N]}: TEXT N times.
+        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$repeat") => {
+            let r = o["$repeat"].as_array().cloned().unwrap_or_default();
+            let text = r.first().map(as_string).unwrap_or_default();
+            let n = r.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
+            Some(text.repeat(n).into_bytes())
+        }
+        // {"$buffer": TEXT}: Buffer.from(TEXT, 'latin1').
+        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$buffer") => Some(
+            as_string(&o["$buffer"])
+                .chars()
+                .map(|c| c as u32 as u8)
+                .collect(),
+        ),
         Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
         Some(other) => Some(js_string(other).into_bytes()),
     }
@@ -1544,92 +2138,6 @@ fn write_callback(
     }
 }
 
-/// The key of a property set on an object by a script.
-fn expando_key(object: &str, name: &str) -> String {
-    format!("{object}\u{0}{name}")
-}
-
-fn socket_key(socket: &Socket) -> String {
-    format!("socket {}", socket.remote_addr())
-}
-
-fn req_key(req: &Arc<IncomingMessage>) -> String {
-    format!("req {:p}", Arc::as_ptr(req))
-}
-
-/// Properties scripts set on objects that have no such property
-/// (`["set", "socket.fxMark", ...]`), by object and name; emptied at each
-/// server scenario's start (an adapter runs one scenario at a time).
-fn expandos() -> std::sync::MutexGuard<'static, HashMap<String, Value>> {
-    static EXPANDOS: std::sync::OnceLock<Mutex<HashMap<String, Value>>> =
-        std::sync::OnceLock::new();
-    EXPANDOS
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
-
-fn expando(_sc: &Scenario, object: &str, name: &str) -> Option<Value> {
-    expandos().get(&expando_key(object, name)).cloned()
-}
-
-fn set_expando(_sc: &Scenario, object: &str, name: &str, value: Value) {
-    expandos().insert(expando_key(object, name), value);
-}
-
-/// `socket.PATH`.
-fn socket_get(sc: &Scenario, socket: &Socket, path: &str) -> Result<Ret, Thrown> {
-    if let Some(v) = expando(sc, &socket_key(socket), path) {
-        return Ok(Ret::Value(v));
-    }
-    Ok(Ret::Value(match path {
-        "remoteAddress" => json!(socket.remote_addr().ip().to_string()),
-        "remotePort" => json!(socket.remote_addr().port()),
-        "localAddress" => json!(socket.local_addr().ip().to_string()),
-        "localPort" => json!(socket.local_addr().port()),
-        "timeout" => json!(socket.timeout().as_millis() as u64),
-        "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
-        _ => return socket_step(socket, "get", &[json!(path)]),
-    }))
-}
-
-/// The request's steps the plain `req_step` lacks: properties set by
-/// scripts, `socket.*`.
-fn req_ext_step(
-    sc: &Scenario,
-    req: &Arc<IncomingMessage>,
-    method: &str,
-    args: &[Value],
-) -> Option<Result<Ret, Thrown>> {
-    let path = args.first().map(as_string).unwrap_or_default();
-    match method {
-        "set" => {
-            set_expando(
-                sc,
-                &req_key(req),
-                &path,
-                args.get(1).cloned().unwrap_or(Value::Null),
-            );
-            Some(Ok(Ret::Undefined))
-        }
-        "get" => req_get(sc, req, &path),
-        _ => None,
-    }
-}
-
-/// `req.PATH`, for what `req_step` does not know.
-fn req_get(sc: &Scenario, req: &Arc<IncomingMessage>, path: &str) -> Option<Result<Ret, Thrown>> {
-    if let Some(v) = expando(sc, &req_key(req), path) {
-        return Some(Ok(Ret::Value(v)));
-    }
-    match path.split_once('.') {
-        _ if path == "constructor.name" => Some(Ok(Ret::Value(json!("IncomingMessage")))),
-        _ if path == "socket" => Some(Ok(Ret::Object("Socket"))),
-        Some(("socket", rest)) => Some(socket_get(sc, &req.socket(), rest)),
-        _ => None,
-    }
-}
-
 /// The response's steps the plain `res_step` lacks: cork/uncork, the
 /// `writable*` properties, `socket` / `connection` / `req`, and the
 /// encodings and callbacks of `write()`, `end()` and `writeEarlyHints()`.
@@ -1641,53 +2149,12 @@ fn res_ext_step(
     args: &[Value],
 ) -> Option<Result<Ret, Thrown>> {
     let path = args.first().map(as_string).unwrap_or_default();
-    let (head, rest) = match path.split_once('.') {
-        Some((h, r)) => (h, Some(r)),
-        None => (path.as_str(), None),
-    };
-    Some(Ok(match (method, head) {
+    Some(Ok(match (method, path.as_str()) {
         ("get", "writableCorked") => Ret::Value(json!(res.writable_corked())),
         ("get", "writableLength") => Ret::Value(json!(res.writable_length())),
         ("get", "writableHighWaterMark") => Ret::Value(json!(res.writable_high_water_mark())),
         ("get", "writableObjectMode") => Ret::Value(json!(res.writable_object_mode())),
         ("get", "destroyed") => Ret::Value(json!(res.destroyed())),
-        ("get" | "set", "socket" | "connection") => {
-            if !res.has_socket() {
-                if rest.is_none() && method == "get" {
-                    return Some(Ok(Ret::Value(Value::Null)));
-                }
-                return Some(Err(type_error(format!(
-                    "Cannot read properties of null (reading '{}')",
-                    rest.unwrap_or_default()
-                ))));
-            }
-            let socket = res.socket();
-            match (method, rest) {
-                ("get", None) => Ret::Object("Socket"),
-                ("get", Some(r)) => return Some(socket_get(sc, &socket, r)),
-                (_, Some(r)) => {
-                    set_expando(
-                        sc,
-                        &socket_key(&socket),
-                        r,
-                        args.get(1).cloned().unwrap_or(Value::Null),
-                    );
-                    Ret::Undefined
-                }
-                _ => return None,
-            }
-        }
-        ("get", "req") => {
-            let req = ctx.req.as_ref()?;
-            match rest {
-                None => Ret::Object("IncomingMessage"),
-                Some(r) => {
-                    return Some(
-                        req_get(sc, req, r).unwrap_or_else(|| req_step(req, "get", &[json!(r)])),
-                    )
-                }
-            }
-        }
         ("setTimeout", _) if callback_arg(args.get(1)).is_some() => {
             let name = callback_arg(args.get(1))?;
             let observed = ctx.observed.as_ref()?;
@@ -1868,11 +2335,101 @@ fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, 
             ));
             Ret::This
         }
+        "setEncoding" => {
+            req.set_encoding(&args.first().map(as_string).unwrap_or_else(|| "utf8".into()))?;
+            Ret::This
+        }
+        "read" => match req.read_now() {
+            Some(chunk) => Ret::Object(latin1(&chunk)),
+            None => Ret::Value(Value::Null),
+        },
         "destroy" => {
             req.socket().destroy();
             Ret::This
         }
         other => return Err(type_error(format!("req.{other} is not a function"))),
+    })
+}
+
+/// A JSON argument as the JavaScript value it stands for.
+fn with_js_arg<R>(v: Option<&Value>, f: impl FnOnce(JsArg<'_>) -> R) -> R {
+    match v {
+        None => f(JsArg::Undefined),
+        Some(Value::Null) => f(JsArg::Null),
+        Some(Value::Bool(b)) => f(JsArg::Bool(*b)),
+        Some(Value::Number(n)) => f(JsArg::Number(n.as_f64().unwrap_or(f64::NAN))),
+        Some(Value::String(s)) => f(JsArg::String(s)),
+        Some(other) => f(JsArg::Other(&js_string(other))),
+    }
+}
+
+/// A call on the module (`http.METHOD`, or `get` / `set` of its properties).
+fn http_step(method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+    let path = || args.first().map(as_string).unwrap_or_default();
+    Ok(match method {
+        "get" => {
+            let path = path();
+            let (head, rest) = match path.split_once('.') {
+                Some((h, r)) => (h.to_owned(), Some(r.to_owned())),
+                None => (path.clone(), None),
+            };
+            let value = match head.as_str() {
+                "maxHeaderSize" => json!(nodehttp::http::max_header_size()),
+                "METHODS" => json!(nodehttp::METHODS),
+                "STATUS_CODES" => {
+                    let table: Map<String, Value> = nodehttp::STATUS_CODES
+                        .iter()
+                        .map(|(code, phrase)| (code.to_string(), json!(phrase)))
+                        .collect();
+                    Value::Object(table)
+                }
+                _ => return Ok(Ret::Undefined),
+            };
+            match rest {
+                None => Ret::Value(value),
+                Some(r) => match r.split('.').try_fold(&value, |v, k| match v {
+                    Value::Object(m) => m.get(k),
+                    Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+                    _ => None,
+                }) {
+                    Some(v) => Ret::Value(v.clone()),
+                    None => Ret::Undefined,
+                },
+            }
+        }
+        "set" => {
+            let path = path();
+            if path == "maxHeaderSize" {
+                return Err(type_error(format!(
+                    "Cannot set property {path} of #<Object> which has only a getter"
+                )));
+            }
+            return Err(type_error(format!(
+                "set http.{path}: the embedded adapter cannot assign it"
+            )));
+        }
+        "validateHeaderName" => {
+            let label = args.get(1).filter(|v| !v.is_null()).map(as_string);
+            with_js_arg(args.first(), |name| {
+                nodehttp::http::validate_header_name(name, label.as_deref())
+            })?;
+            Ret::Undefined
+        }
+        "validateHeaderValue" => {
+            let name = args
+                .first()
+                .map(as_string)
+                .unwrap_or_else(|| "undefined".into());
+            with_js_arg(args.get(1), |value| {
+                nodehttp::http::validate_header_value(&name, value)
+            })?;
+            Ret::Undefined
+        }
+        "setMaxIdleHTTPParsers" => {
+            with_js_arg(args.first(), nodehttp::http::set_max_idle_http_parsers)?;
+            Ret::Undefined
+        }
+        other => return Err(type_error(format!("http.{other} is not a function"))),
     })
 }
 
@@ -1894,6 +2451,14 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
                 args.first().and_then(Value::as_u64).unwrap_or(0),
             ));
             Ret::This
+        }
+        "address" => {
+            let local = socket.local_addr();
+            Ret::Value(json!({
+                "address": local.ip().to_string(),
+                "family": socket.local_family(),
+                "port": local.port(),
+            }))
         }
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {

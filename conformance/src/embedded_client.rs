@@ -112,15 +112,7 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
             }
         }
     }
-    let sc = Arc::new(Scenario {
-        out: out.clone(),
-        end_order: Mutex::new(HashMap::new()),
-        end_turn: Notify::new(),
-        alive: AtomicBool::new(true),
-        signals: Mutex::new(HashSet::new()),
-        signal_changed: Notify::new(),
-        tasks: Mutex::new(Vec::new()),
-    });
+    let sc = Arc::new(Scenario::new(out.clone(), false));
     let inner = Arc::new(ClientInner {
         sc: sc.clone(),
         msg: msg.clone(),

@@ -374,6 +374,21 @@ struct Outgoing {
 #[derive(Debug)]
 pub struct Connection {
     cfg: ConnConfig,
+    /// Every byte received from the peer (`socket.bytesRead`).
+    bytes_read: u64,
+    /// A read error was queued for `'clientError'`: the requests it aborts
+    /// see their abort once that listener had its first run
+    /// ([`listeners_ran`](Self::listeners_ran)), as in Node
+    /// `socketOnError` runs before `socketOnClose` aborts them.
+    abort_after_listeners: bool,
+    /// The responses whose `write()` returned false and that have not
+    /// emitted `'drain'` since (`kNeedDrain`).
+    need_drain: Vec<u64>,
+    /// Where in `out` the 503 of a dropped request starts, until the
+    /// `'dropRequest'` listener had its first run: Node emits the event
+    /// before it writes the 503, so what the listener writes on the socket
+    /// goes before it.
+    drop_reply_at: Option<usize>,
     input: Vec<u8>,
     reading: Reading,
     /// llhttp's `should_keep_alive` for the message being read.
@@ -467,6 +482,10 @@ impl Connection {
         let timeout = cfg.timeout;
         Connection {
             cfg,
+            bytes_read: 0,
+            abort_after_listeners: false,
+            need_drain: Vec::new(),
+            drop_reply_at: None,
             input: Vec::new(),
             reading: Reading::Head,
             message_keep_alive: true,
@@ -548,6 +567,7 @@ impl Connection {
 
     /// Bytes received from the peer.
     pub fn recv(&mut self, data: &[u8], now: Instant) {
+        self.bytes_read += data.len() as u64;
         self.touch(now);
         // Node 23 (onParserExecuteCommon): any data replaces the keep-alive
         // timer with the regular server.timeout.
@@ -574,6 +594,11 @@ impl Connection {
         let chunk_start = self.input.len();
         self.input.extend_from_slice(data);
         self.parse(0, chunk_start, now);
+    }
+
+    /// How many bytes the peer sent so far (`socket.bytesRead`).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// Bytes received and not parsed yet (an unfinished head, or the rest
@@ -764,6 +789,37 @@ impl Connection {
             // every handler had its first run (`should_shutdown`).
             self.end_socket();
         }
+    }
+
+    /// Reading the socket failed (the peer reset the connection): Node's
+    /// `socketOnError` passes the error (`ECONNRESET`) to `'clientError'`,
+    /// then the socket closes as on [`recv_reset`](Self::recv_reset).
+    pub fn recv_error(&mut self) {
+        if self.closing != Closing::Now {
+            self.events.push_back(Event::ClientError {
+                error: Error::connection_reset(),
+            });
+            self.abort_after_listeners = true;
+        }
+        self.recv_reset();
+    }
+
+    /// `socket.destroy(error)`: the error goes to `'clientError'`
+    /// (`socketOnError`) before the requests it aborts see their abort,
+    /// then the socket closes.
+    pub fn destroy_with_error(&mut self, error: Error) {
+        if self.closing != Closing::Now {
+            self.events.push_back(Event::ClientError { error });
+            self.abort_after_listeners = true;
+        }
+        self.destroy();
+    }
+
+    /// The driver ran the listeners of the events it took: an abort that
+    /// waited for them shows. Returns whether one did.
+    pub fn listeners_ran(&mut self) -> bool {
+        self.drop_reply_at = None;
+        std::mem::take(&mut self.abort_after_listeners)
     }
 
     /// The connection failed or was reset by the peer: every request still
@@ -1090,6 +1146,9 @@ impl Connection {
             }
             (None, _) => {
                 self.events.push_back(Event::DropRequest { id, info });
+                if !self.assign_pending && self.outgoing.front().map(|o| o.id) == Some(id.0) {
+                    self.drop_reply_at = Some(self.out.len());
+                }
                 let now_sys = SystemTime::now();
                 let _ = self.with_response(id, |r, _| r.write_head(503, None, None, now_sys));
                 let _ = self.end(id, None, now_sys);
@@ -1215,7 +1274,9 @@ impl Connection {
     fn abort_body(&mut self, id: ReqId) {
         // Node aborts only the requests still in `state.incoming`: one whose
         // response finished was taken out of it (resOnFinish).
-        let answered = self.response_finished(id);
+        // Finished, or finished and let go of by the application: no longer
+        // in the queue of responses owed.
+        let answered = self.response_finished(id) || !self.outgoing.iter().any(|o| o.id == id.0);
         if let Some(b) = self.body_mut(id) {
             if answered && !b.complete {
                 b.ended_unfinished = true;
@@ -1266,6 +1327,8 @@ impl Connection {
             None => BodyStatus::Gone,
             Some(b) if b.chunks.len() > b.hidden => BodyStatus::Data,
             Some(b) if b.complete_visible && b.chunks.is_empty() => BodyStatus::Complete,
+            // The 'clientError' of the reset that aborted it runs first.
+            Some(b) if b.aborted && self.abort_after_listeners => BodyStatus::Waiting,
             Some(b) if b.aborted => BodyStatus::Aborted,
             Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
             // Delivered by the packet being handled: not visible yet.
@@ -1273,6 +1336,42 @@ impl Connection {
             Some(_) if self.closing == Closing::Now => BodyStatus::Aborted,
             Some(_) => BodyStatus::Waiting,
         }
+    }
+
+    /// Where a body stands for an observer that does not read it (Node: a
+    /// request with `'end'` and `'aborted'` listeners but no `'data'`
+    /// listener, never resumed): `Complete` once it ended without this
+    /// observer reading it (dumped as its response finished, or read to
+    /// its end by someone else), `Aborted` and `Unfinished` as
+    /// [`body_status`](Self::body_status), `Waiting` otherwise.
+    pub fn unread_body_status(&self, id: ReqId) -> BodyStatus {
+        match self.body(id) {
+            // Dumped and collected.
+            None => BodyStatus::Complete,
+            Some(b) if b.complete_visible && b.chunks.is_empty() && (b.dumped || b.consuming) => {
+                BodyStatus::Complete
+            }
+            // The 'clientError' of the reset that aborted it runs first.
+            Some(b) if b.aborted && self.abort_after_listeners => BodyStatus::Waiting,
+            Some(b) if b.aborted => BodyStatus::Aborted,
+            Some(b) if b.ended_unfinished => BodyStatus::Unfinished,
+            // abortIncoming: a request still owed its response and not
+            // ended is aborted when the socket closes, complete or not.
+            Some(_) if self.closing == Closing::Now => {
+                if self.outgoing.iter().any(|o| o.id == id.0) {
+                    BodyStatus::Aborted
+                } else {
+                    BodyStatus::Unfinished
+                }
+            }
+            Some(_) => BodyStatus::Waiting,
+        }
+    }
+
+    /// Whether a reader started on this body (`req._consuming`); false
+    /// once it is gone.
+    pub fn body_consumed(&self, id: ReqId) -> bool {
+        self.body(id).is_some_and(|b| b.consuming)
     }
 
     /// Like [`body_status`](Self::body_status), for the reader: marks the
@@ -1610,7 +1709,13 @@ impl Connection {
     /// Returns false above `highWaterMark`.
     pub fn write_raw(&mut self, data: &[u8]) -> bool {
         if self.closing == Closing::No {
-            self.out.extend_from_slice(data);
+            match &mut self.drop_reply_at {
+                Some(at) if *at <= self.out.len() => {
+                    self.out.splice(*at..*at, data.iter().copied());
+                    *at += data.len();
+                }
+                _ => self.out.extend_from_slice(data),
+            }
         }
         self.out.len() < self.cfg.high_water_mark
     }
@@ -1656,17 +1761,6 @@ impl Connection {
         }
     }
 
-    /// `socket.destroy(error)`: close now, and the socket emits `error`,
-    /// which the server reports as `'clientError'` (Node's
-    /// `socketOnError`).
-    pub fn destroy_with_error(&mut self, error: Error) {
-        let open = self.closing != Closing::Now;
-        self.destroy();
-        if open {
-            self.events.push_back(Event::ClientError { error });
-        }
-    }
-
     /// How the connection is closing.
     pub fn closing(&self) -> Closing {
         self.closing
@@ -1708,6 +1802,32 @@ impl Connection {
     /// Whether everything queued is sent (Node's `'drain'`).
     pub fn is_drained(&self) -> bool {
         self.out.is_empty()
+    }
+
+    /// A `write()` of response `id` returned false: it emits `'drain'` once
+    /// the socket's buffer is written out (`msg[kNeedDrain] = true`).
+    pub fn set_need_drain(&mut self, id: ReqId) {
+        if !self.need_drain.contains(&id.0) {
+            self.need_drain.push(id.0);
+        }
+    }
+
+    /// `response.writableNeedDrain`: a write returned false, no `'drain'`
+    /// came since, and the response is neither finished nor destroyed.
+    pub fn need_drain(&self, id: ReqId) -> bool {
+        self.need_drain.contains(&id.0)
+            && self.closing != Closing::Now
+            && self.outgoing.iter().any(|o| o.id == id.0 && !o.ended)
+    }
+
+    /// Whether response `id` emits `'drain'` now: it needed one and the
+    /// socket's buffer is empty. The need is cleared (Node's `ondrain`).
+    pub fn take_drain(&mut self, id: ReqId) -> bool {
+        if self.need_drain(id) && self.out.is_empty() {
+            self.need_drain.retain(|&n| n != id.0);
+            return true;
+        }
+        false
     }
 
     /// Whether the driver should shut the write side down now: closing

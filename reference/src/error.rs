@@ -87,6 +87,9 @@ pub enum Kind {
     /// An error of the application's own (`new Error(message)`), as given
     /// to `res.destroy(error)`: it has no code.
     Application,
+    /// `ERR_UNKNOWN_ENCODING`: an encoding Node's `Buffer` does not know
+    /// (`message.setEncoding('bogus')`).
+    UnknownEncoding,
 }
 
 /// llhttp's parse error codes, as Node exposes them in `err.code`.
@@ -306,6 +309,11 @@ impl Error {
         )
     }
 
+    /// `ERR_UNKNOWN_ENCODING(encoding)`.
+    pub(crate) fn unknown_encoding(encoding: &str) -> Error {
+        Error::new(Kind::UnknownEncoding, encoding.to_owned())
+    }
+
     /// `ERR_INVALID_ARG_TYPE` with Node's full message.
     pub(crate) fn invalid_arg_type(message: String) -> Error {
         Error::new(Kind::InvalidArgType, message)
@@ -373,6 +381,7 @@ impl Error {
             Kind::OutOfRange => "ERR_OUT_OF_RANGE",
             Kind::ServerAlreadyListen => "ERR_SERVER_ALREADY_LISTEN",
             Kind::Application => "",
+            Kind::UnknownEncoding => "ERR_UNKNOWN_ENCODING",
         }
     }
 
@@ -384,7 +393,8 @@ impl Error {
             | Kind::InvalidHeaderValue
             | Kind::InvalidChar
             | Kind::InvalidArgValue
-            | Kind::InvalidArgType => "TypeError",
+            | Kind::InvalidArgType
+            | Kind::UnknownEncoding => "TypeError",
             Kind::InvalidStatusCode | Kind::OutOfRange => "RangeError",
             _ => "Error",
         }
@@ -457,6 +467,7 @@ impl fmt::Display for Error {
                 f.write_str("Listen method has been called more than once without closing.")
             }
             Kind::Application => f.write_str(&self.inner.detail),
+            Kind::UnknownEncoding => write!(f, "Unknown encoding: {}", self.inner.detail),
         }
     }
 }

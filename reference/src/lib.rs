@@ -17,6 +17,8 @@
 //! - [`response`]: one `ServerResponse` as a state machine (the header API,
 //!   framing, trailers, 1xx).
 //! - [`status`]: `http.STATUS_CODES`, `http.METHODS`.
+//! - [`http`]: the module's own functions and properties
+//!   (`http.maxHeaderSize`, `http.setMaxIdleHTTPParsers()`...).
 //! - [`validate`]: `http.validateHeaderName` / `validateHeaderValue`.
 //! - [`headers`]: `IncomingMessage.headers` and friends from raw pairs.
 //! - [`parse`]: request and response heads, with llhttp's strictness.
@@ -35,6 +37,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod headers;
+pub mod http;
 pub mod parse;
 pub mod response;
 pub mod server;

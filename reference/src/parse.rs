@@ -174,6 +174,25 @@ pub struct ResponseHead {
     pub head_len: usize,
 }
 
+/// The methods llhttp takes with the protocol `RTSP/` (`METHODS_RTSP`:
+/// the RTSP methods, and GET and POST for AirPlay).
+const RTSP_PROTOCOL_METHODS: &[&str] = &[
+    "OPTIONS",
+    "DESCRIBE",
+    "ANNOUNCE",
+    "SETUP",
+    "PLAY",
+    "PAUSE",
+    "TEARDOWN",
+    "GET_PARAMETER",
+    "SET_PARAMETER",
+    "REDIRECT",
+    "RECORD",
+    "FLUSH",
+    "GET",
+    "POST",
+];
+
 /// The HTTP/2 connection preface, which llhttp reports as
 /// `HPE_PAUSED_H2_UPGRADE` once complete.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -267,21 +286,44 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
             while s.peek() == Some(b' ') {
                 s.pos += 1;
             }
-            if rtsp_only {
-                // Node 23.5 (llhttp 9): `FLUSH / HTTP/1.1` fails right after
-                // `HTTP/` with HPE_INVALID_CONSTANT (only `RTSP/` fits).
-                let rest = &buf[s.pos..];
-                let n = common_prefix(rest, b"HTTP/");
-                if n == rest.len() && n < 5 {
+            // llhttp's req_http_start: the protocol `HTTP/`, `RTSP/` or
+            // `ICE/`, each with the methods it allows (Node 23.5, llhttp 9:
+            // `FLUSH / HTTP/1.1` fails right after `HTTP/` with
+            // HPE_INVALID_CONSTANT; `GET / RTSP/1.0` and
+            // `SOURCE / ICE/1.0` are requests).
+            let rest = &buf[s.pos..];
+            let protocol: &[u8] = if rest.starts_with(b"RTSP/") {
+                b"RTSP/"
+            } else if rest.starts_with(b"ICE/") {
+                b"ICE/"
+            } else if rest.len() < 5 && (b"RTSP/".starts_with(rest) || b"ICE/".starts_with(rest)) {
+                return s.need_more(0);
+            } else {
+                b"HTTP/"
+            };
+            let allowed = match protocol {
+                b"RTSP/" => RTSP_PROTOCOL_METHODS.contains(&method),
+                b"ICE/" => method == "SOURCE",
+                _ => !rtsp_only,
+            };
+            if !allowed {
+                let n = common_prefix(rest, protocol);
+                if n == rest.len() && n < protocol.len() {
                     return s.need_more(0);
                 }
-                return Err(Error::parse(
-                    Parse::InvalidConstant,
-                    "Expected RTSP/",
-                    s.pos + n,
-                ));
+                if n == protocol.len() {
+                    return Err(Error::parse(
+                        Parse::InvalidConstant,
+                        match protocol {
+                            b"RTSP/" => "Invalid method for RTSP/x.x request",
+                            b"ICE/" => "Expected SOURCE method for ICE/x.x request",
+                            _ => "Invalid method for HTTP/x.x request",
+                        },
+                        s.pos + n,
+                    ));
+                }
             }
-            match s.version()? {
+            match s.version_with(protocol)? {
                 Some(v) => (v, false),
                 None => return s.need_more(0),
             }
@@ -699,7 +741,13 @@ impl<'a> Scanner<'a> {
 
     /// `HTTP/d.d`; `Ok(None)` when the input ends inside it.
     fn version(&mut self) -> Result<Option<(u8, u8)>, Error> {
-        for &expected in b"HTTP/" {
+        self.version_with(b"HTTP/")
+    }
+
+    /// `PROTOCOL/d.d` (`HTTP/`, `RTSP/`, `ICE/`); `Ok(None)` when the
+    /// input ends inside it.
+    fn version_with(&mut self, protocol: &[u8]) -> Result<Option<(u8, u8)>, Error> {
+        for &expected in protocol {
             match self.peek() {
                 None => return Ok(None),
                 Some(b) if b == expected => self.pos += 1,
@@ -1405,6 +1453,38 @@ mod tests {
 
     fn pairs(h: &RawHeaders) -> Vec<(&str, &str)> {
         h.iter().collect()
+    }
+
+    #[test]
+    fn rtsp_and_ice_protocols() {
+        let h = req(b"GET /a RTSP/1.0\r\nHost: a\r\n\r\n", strict());
+        assert_eq!((h.method, h.version), ("GET", (1, 0)));
+        let h = req(b"DESCRIBE /s RTSP/1.1\r\n\r\n", strict());
+        assert_eq!((h.method, h.version), ("DESCRIBE", (1, 1)));
+        let h = req(b"SOURCE /m ICE/1.0\r\n\r\n", strict());
+        assert_eq!((h.method, h.version), ("SOURCE", (1, 0)));
+        for (input, reason) in [
+            (
+                &b"PUT / RTSP/1.0\r\n\r\n"[..],
+                "Invalid method for RTSP/x.x request",
+            ),
+            (
+                b"GET / ICE/1.0\r\n\r\n",
+                "Expected SOURCE method for ICE/x.x request",
+            ),
+            (
+                b"DESCRIBE / HTTP/1.1\r\n\r\n",
+                "Invalid method for HTTP/x.x request",
+            ),
+        ] {
+            let e = parse_request(input, &strict()).unwrap_err();
+            assert_eq!(e.code(), "HPE_INVALID_CONSTANT");
+            assert_eq!(e.reason(), Some(reason));
+        }
+        assert!(matches!(
+            parse_request(b"GET / RTS", &strict()),
+            Ok(Status::Partial)
+        ));
     }
 
     /// Errors recorded from Node 23.5.0's HTTPParser (probe parse.js):

@@ -217,6 +217,9 @@ pub trait Handler: Send + Sync + 'static {
     fn close(&self) {}
 }
 
+mod props;
+pub use props::Encoding;
+
 // ---------------------------------------------------------------- shared state
 
 /// The connection's state, shared by its task and the application's
@@ -349,12 +352,6 @@ impl Socket {
         self.shared.lock().socket_timeout()
     }
 
-    /// `socket.writableHighWaterMark` (the server's `highWaterMark`
-    /// option).
-    pub fn writable_high_water_mark(&self) -> usize {
-        self.shared.lock().config().high_water_mark
-    }
-
     /// `socket.remoteAddress` / `remotePort`.
     pub fn remote_addr(&self) -> SocketAddr {
         self.shared.peer
@@ -419,6 +416,10 @@ pub struct IncomingMessage {
     ended: AtomicBool,
     aborted: AtomicBool,
     raw_trailers: Mutex<Vec<(String, String)>>,
+    /// `trailersDistinct`, fixed at its first read as Node's getter does.
+    trailers_distinct: OnceLock<HeaderMap>,
+    /// `message.setEncoding()`: how body chunks are decoded to strings.
+    encoding: Mutex<Option<props::Encoding>>,
 }
 
 impl std::fmt::Debug for IncomingMessage {
@@ -478,9 +479,15 @@ impl IncomingMessage {
         HeaderMap::from_raw(self.raw_trailers(), self.info.header_options)
     }
 
-    /// `message.trailersDistinct`.
+    /// `message.trailersDistinct`. As in Node, the object is built at the
+    /// first read and not updated afterwards: read before the trailers
+    /// arrived, it stays empty.
     pub fn trailers_distinct(&self) -> HeaderMap {
-        HeaderMap::distinct_from_raw(self.raw_trailers(), self.info.header_options)
+        self.trailers_distinct
+            .get_or_init(|| {
+                HeaderMap::distinct_from_raw(self.raw_trailers(), self.info.header_options)
+            })
+            .clone()
     }
 
     /// `message.rawTrailers`, as (name, value) pairs (empty until the body
@@ -916,7 +923,12 @@ impl ServerResponse {
     pub fn write(&self, data: &[u8]) -> Result<WriteOutcome, Error> {
         let now = SystemTime::now();
         match self.produce(|r, out| r.write(data, now, out)) {
-            Some((Ok(outcome), ok)) => Ok(outcome.with_ok(ok)),
+            Some((Ok(outcome), ok)) => {
+                if !ok {
+                    self.shared.lock().set_need_drain(self.id);
+                }
+                Ok(outcome.with_ok(ok))
+            }
             Some((Err(e), _)) => Err(e),
             None => Ok(WriteOutcome::destroyed()),
         }
@@ -1018,6 +1030,8 @@ struct Props {
     timeout: AtomicU64,
     max_headers_count: AtomicU64,
     max_requests_per_socket: AtomicU32,
+    /// `server.maxConnections` (`u64::MAX`: no limit).
+    max_connections: AtomicU64,
 }
 
 struct ServerInner<H> {
@@ -1099,6 +1113,7 @@ impl<H: Handler> Server<H> {
             timeout: AtomicU64::new(0),
             max_headers_count: AtomicU64::new(MAX_HEADERS_COUNT_UNSET),
             max_requests_per_socket: AtomicU32::new(0),
+            max_connections: AtomicU64::new(u64::MAX),
         };
         Ok(Server {
             inner: Arc::new(ServerInner {
@@ -1359,6 +1374,11 @@ impl<H: Handler> Server<H> {
             tokio::select! {
                 _ = &mut stop => return,
                 accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) if self.over_max_connections() => {
+                        // net.Server: a connection over maxConnections is
+                        // closed at once, with no 'connection' event.
+                        drop(stream);
+                    }
                     Ok((stream, peer)) => {
                         let server = self.clone();
                         tokio::spawn(async move { server.serve(stream, peer).await });
@@ -1526,6 +1546,14 @@ impl<H: Handler> Server<H> {
             }
         });
         self.dispatch(&shared, &mut handlers);
+        // The listeners of these last events ('clientError' of a reset)
+        // have their first run now, before what the close wakes.
+        std::future::poll_fn(|cx| {
+            handlers.retain_mut(|h| h.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        shared.lock().listeners_ran();
         shared.notify_changed();
         drop(stream);
         self.inner
@@ -1576,6 +1604,8 @@ impl<H: Handler> Server<H> {
                 ended: AtomicBool::new(false),
                 aborted: AtomicBool::new(false),
                 raw_trailers: Mutex::new(Vec::new()),
+                trailers_distinct: OnceLock::new(),
+                encoding: Mutex::new(None),
             };
             let server = self.clone();
             match event {
@@ -1677,6 +1707,11 @@ impl<H: Handler> Server<H> {
                 Poll::Ready(())
             })
             .await;
+            // The listeners of the events dispatched had their first run:
+            // the abort they came before is visible now.
+            if shared.lock().listeners_ran() {
+                shared.notify_changed();
+            }
         }
     }
 
@@ -1848,7 +1883,7 @@ impl<H: Handler> Server<H> {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => {
-                shared.lock().recv_reset();
+                shared.lock().recv_error();
             }
         }
         false
