@@ -2126,9 +2126,18 @@ fn write_callback(
         Some(AsyncError { error, .. }) => {
             schedule_callback(sc, ctx, name, async move { Some(Some(Some(error))) })
         }
-        None if from_end => schedule_callback(sc, ctx, name, async move {
-            res.finished().await.then_some(None)
-        }),
+        // end()'s callback is a 'finish' listener: it runs when the
+        // response's 'finish' is reported (pipelined responses finish in
+        // request order).
+        None if from_end => match ctx.seen.clone() {
+            Some(seen) => schedule_callback(sc, ctx, name, async move {
+                seen.wait_any(&[("res.finish", 0), ("res.close", 0)]).await;
+                seen.has("res.finish").then_some(None)
+            }),
+            None => schedule_callback(sc, ctx, name, async move {
+                res.finished().await.then_some(None)
+            }),
+        },
         None if outcome.effect == Effect::Discarded => {
             schedule_callback(sc, ctx, name, async move { Some(None) })
         }

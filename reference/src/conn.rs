@@ -815,10 +815,25 @@ impl Connection {
         self.destroy();
     }
 
+    /// Whether an abort waits for the listeners of the events before it
+    /// (the `'clientError'` of a reset or of a destroy with an error).
+    pub fn abort_waits_for_listeners(&self) -> bool {
+        self.abort_after_listeners
+    }
+
     /// The driver ran the listeners of the events it took: an abort that
     /// waited for them shows. Returns whether one did.
     pub fn listeners_ran(&mut self) -> bool {
         self.drop_reply_at = None;
+        // A 'clientError' the listeners themselves caused (a destroy with
+        // an error) is not dispatched yet: the abort waits for it too.
+        if self
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ClientError { .. }))
+        {
+            return false;
+        }
         std::mem::take(&mut self.abort_after_listeners)
     }
 

@@ -530,6 +530,10 @@ impl IncomingMessage {
             return Ok(None);
         }
         if self.aborted.load(Ordering::SeqCst) {
+            // Destroyed with an error: its 'clientError' runs first.
+            self.shared
+                .wait_for(|c| (!c.abort_waits_for_listeners()).then_some(()))
+                .await;
             return Err(Error::connection_reset());
         }
         let id = self.id;
