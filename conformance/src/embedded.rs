@@ -1251,15 +1251,7 @@ async fn run_script(sc: Arc<Scenario>, script: Script, ctx: Ctx, place: String) 
             }
             "awaitEnd" => {
                 match &ctx.observed {
-                    Some(o) => loop {
-                        let n = o.changed.notified();
-                        tokio::pin!(n);
-                        n.as_mut().enable();
-                        if o.settled.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        n.await;
-                    },
+                    Some(o) => o.wait().await,
                     None if ctx.req.is_some() => {}
                     None => sc.emit(
                         "throw",
@@ -1512,14 +1504,6 @@ fn more_props(ctx: &Ctx, obj: Obj, name: &str) -> Ret {
             "trailersDistinct" => header_object(&req.trailers_distinct()),
             _ => return Ret::Undefined,
         },
-        (Obj::Res, _, Some(socket)) => match name {
-            "writableHighWaterMark" => json!(socket.writable_high_water_mark()),
-            "writableNeedDrain" => match &ctx.res {
-                Some(res) => json!(res.writable_need_drain()),
-                None => return Ret::Undefined,
-            },
-            _ => return Ret::Undefined,
-        },
         (Obj::Socket, _, Some(socket)) => match name {
             "bytesRead" => json!(socket.bytes_read()),
             "remoteAddress" => json!(socket.remote_addr().ip().to_string()),
@@ -1705,26 +1689,13 @@ fn out_value_json(v: &OutValue) -> Value {
     }
 }
 
-/// Body data: JavaScript strings are written as UTF-8, as Node does.
+/// Body data of the socket's `write()` / `end()`: as a response's chunk
+/// (JavaScript strings are written as UTF-8, as Node does), other values
+/// by their `String()`.
 fn body_arg(v: Option<&Value>) -> Option<Vec<u8>> {
     match v {
         None | Some(Value::Null) => None,
-        // {"$repeat": [TEXT, N]}: TEXT N times.
-        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$repeat") => {
-            let r = o["$repeat"].as_array().cloned().unwrap_or_default();
-            let text = r.first().map(as_string).unwrap_or_default();
-            let n = r.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
-            Some(text.repeat(n).into_bytes())
-        }
-        // {"$buffer": TEXT}: Buffer.from(TEXT, 'latin1').
-        Some(Value::Object(o)) if o.len() == 1 && o.contains_key("$buffer") => Some(
-            as_string(&o["$buffer"])
-                .chars()
-                .map(|c| c as u32 as u8)
-                .collect(),
-        ),
-        Some(Value::String(s)) => Some(s.as_bytes().to_vec()),
-        Some(other) => Some(js_string(other).into_bytes()),
+        Some(v) => Some(chunk_bytes(v, None).unwrap_or_else(|_| js_string(v).into_bytes())),
     }
 }
 
@@ -2162,6 +2133,7 @@ fn res_ext_step(
         ("get", "writableCorked") => Ret::Value(json!(res.writable_corked())),
         ("get", "writableLength") => Ret::Value(json!(res.writable_length())),
         ("get", "writableHighWaterMark") => Ret::Value(json!(res.writable_high_water_mark())),
+        ("get", "writableNeedDrain") => Ret::Value(json!(res.writable_need_drain())),
         ("get", "writableObjectMode") => Ret::Value(json!(res.writable_object_mode())),
         ("get", "destroyed") => Ret::Value(json!(res.destroyed())),
         ("setTimeout", _) if callback_arg(args.get(1)).is_some() => {
