@@ -916,8 +916,8 @@ fn watch_response(
     });
 }
 
-/// The body observer's progress, for `awaitEnd`, and the events reported
-/// for the request and its response, for `awaitEvent`.
+/// The body observer's progress, for `awaitEnd`, and the response's
+/// callbacks (the events reported, for `awaitEvent`, are in [`Seen`]).
 #[derive(Default)]
 struct Observed {
     settled: AtomicBool,

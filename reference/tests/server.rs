@@ -1001,3 +1001,69 @@ async fn close_refuses_a_connection_at_once() {
     assert!(!s.server.listening());
     assert!(TcpStream::connect(s.addr).await.is_err());
 }
+
+// ---------------------------------------------------------------- destroy with an error
+
+/// Destroys each request with an error in its listener's first run, then
+/// reads the body; logs what it sees, in order.
+struct Destroyer {
+    log: std::sync::Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+impl Destroyer {
+    fn push(&self, entry: String) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+        self.changed.notify_waiters();
+    }
+}
+
+impl Handler for Destroyer {
+    async fn request(&self, req: IncomingMessage, _res: ServerResponse) {
+        assert!(req.destroy_with(Some(nodehttp::Error::application("boom"))));
+        let read = req.read().await;
+        self.push(format!(
+            "read {}",
+            if read.is_err() { "error" } else { "ok" }
+        ));
+    }
+
+    async fn client_error(&self, error: nodehttp::Error, _socket: Socket) {
+        self.push(format!("clientError {error} ({})", error.code()));
+    }
+}
+
+/// `req.destroy(error)`: the socket's error reaches `'clientError'`
+/// before the request, aborted, sees its end (Node emits the socket's
+/// `'error'`, then `'close'`, whose `abortIncoming` the body reader sees).
+#[tokio::test]
+async fn destroy_with_an_error_goes_to_client_error_before_the_abort() {
+    let app = Destroyer {
+        log: std::sync::Mutex::new(Vec::new()),
+        changed: Notify::new(),
+    };
+    let server = assert_ok!(Server::new(ServerOptions::default(), app));
+    let addr = assert_ok!(server.listen("127.0.0.1:0").await);
+    let mut stream = assert_ok!(TcpStream::connect(addr).await);
+    send(
+        &mut stream,
+        b"POST / HTTP/1.1\r\nHost: example\r\nContent-Length: 10\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!(read_until_close(&mut stream).await, b"");
+    let app = server.handler();
+    loop {
+        let n = app.changed.notified();
+        tokio::pin!(n);
+        n.as_mut().enable();
+        let log = app.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if log.len() == 2 {
+            assert_eq!(log, ["clientError boom ()", "read error"]);
+            break;
+        }
+        n.await;
+    }
+}
