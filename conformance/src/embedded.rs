@@ -2279,20 +2279,6 @@ fn truthy(v: &Value) -> bool {
 
 fn req_step(req: &IncomingMessage, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
     Ok(match method {
-        "get"
-            if args
-                .first()
-                .and_then(Value::as_str)
-                .is_some_and(|p| p.contains('.')) =>
-        {
-            let path = args.first().map(as_string).unwrap_or_default();
-            let mut keys = path.split('.');
-            let first = keys.next().unwrap_or_default();
-            match req_step(req, method, &[json!(first)])? {
-                Ret::Value(v) => walk(v, keys),
-                other => other,
-            }
-        }
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {
                 "complete" => json!(req.complete()),
@@ -2453,27 +2439,6 @@ fn socket_step(socket: &Socket, method: &str, args: &[Value]) -> Result<Ret, Thr
 }
 
 // ---------------------------------------------------------------- JSON forms
-
-/// The rest of a dotted property path, read on a JSON value as JavaScript
-/// would (`length` of strings and arrays).
-fn walk<'a>(mut v: Value, keys: impl Iterator<Item = &'a str>) -> Ret {
-    for key in keys {
-        v = match (&v, key) {
-            (Value::Array(a), "length") => json!(a.len()),
-            (Value::String(s), "length") => json!(s.encode_utf16().count()),
-            (Value::Array(a), k) => match k.parse::<usize>().ok().and_then(|i| a.get(i)) {
-                Some(x) => x.clone(),
-                None => return Ret::Undefined,
-            },
-            (Value::Object(m), k) => match m.get(k) {
-                Some(x) => x.clone(),
-                None => return Ret::Undefined,
-            },
-            _ => return Ret::Undefined,
-        };
-    }
-    Ret::Value(v)
-}
 
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
