@@ -15,8 +15,8 @@ use std::task::{Context, Poll, Waker};
 
 use nodehttp::client::{
     self as http, AbortController, Agent, AgentChoice, AgentOptions, ClientError, ClientEvent,
-    ClientRequest, IncomingMessage, MessageEvent, RequestHeaders, RequestOptions, Scheduling,
-    UpgradedSocket,
+    ClientRequest, ClientSocket, IncomingMessage, MessageEvent, NameOptions, RequestHeaders,
+    RequestOptions, Scheduling, UpgradedSocket,
 };
 
 use super::*;
@@ -74,17 +74,15 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
                     "reason": "the embedded adapter has no agent hooks yet"}));
                 return None;
             }
-            match agent_options(agent.get("options").unwrap_or(&Value::Null)) {
-                Ok(o) => match Agent::new(o) {
-                    Ok(a) => {
-                        agents.insert(name.clone(), a);
-                    }
-                    Err(e) => {
-                        out.error(format!("start {id}: new Agent: {e}"));
-                        return None;
-                    }
-                },
-                Err(Unsupported(reason)) => {
+            match new_agent(agent.get("options").unwrap_or(&Value::Null)) {
+                Ok(a) => {
+                    agents.insert(name.clone(), a);
+                }
+                Err(OptErr::Thrown(t)) => {
+                    out.error(format!("start {id}: new Agent: {}", t.message));
+                    return None;
+                }
+                Err(OptErr::Unsupported(reason)) => {
                     out.send(json!({"type": "unsupported", "reason": reason}));
                     return None;
                 }
@@ -165,14 +163,54 @@ const KNOWN_OPTIONS: &[&str] = &[
     "protocol",
 ];
 
-fn agent_options(v: &Value) -> Result<AgentOptions, Unsupported> {
+/// Why options could not become a Rust value.
+enum OptErr {
+    /// What Node would throw.
+    Thrown(Thrown),
+    /// What the reference has no equivalent of.
+    Unsupported(String),
+}
+
+impl From<Thrown> for OptErr {
+    fn from(t: Thrown) -> Self {
+        OptErr::Thrown(t)
+    }
+}
+
+/// `util.inspect`-like tail of Node's `ERR_INVALID_ARG_TYPE` messages.
+fn received(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::String(s) => format!("type string ('{s}')"),
+        Value::Number(n) => format!("type number ({n})"),
+        Value::Bool(b) => format!("type boolean ({b})"),
+        Value::Array(_) => "an instance of Array".into(),
+        Value::Object(_) => "an instance of Object".into(),
+    }
+}
+
+fn arg_type(what: &str, expected: &str, v: &Value) -> Thrown {
+    ClientError::invalid_arg_type(format!(
+        "The {what} must be of type {expected}. Received {}",
+        received(v)
+    ))
+    .into()
+}
+
+/// `new http.Agent(options)` from JSON options, with Node's checks.
+fn new_agent(v: &Value) -> Result<Agent, OptErr> {
+    let o = agent_options(v)?;
+    Agent::new(o).map_err(|e| OptErr::Thrown(e.into()))
+}
+
+fn agent_options(v: &Value) -> Result<AgentOptions, OptErr> {
     let mut o = AgentOptions::default();
     let Some(map) = v.as_object() else {
         return Ok(o);
     };
     for (key, value) in map {
-        let bad = || Unsupported(format!("agent option {key} = {value} is not understood"));
-        let count = || -> Result<Option<usize>, Unsupported> {
+        let bad = || OptErr::Unsupported(format!("agent option {key} = {value} is not understood"));
+        let count = || -> Result<Option<usize>, OptErr> {
             match value.as_f64() {
                 Some(f) if f.is_infinite() => Ok(None),
                 Some(f) if f >= 0.0 => Ok(Some(f as usize)),
@@ -184,18 +222,30 @@ fn agent_options(v: &Value) -> Result<AgentOptions, Unsupported> {
             "keepAliveMsecs" => o.keep_alive_msecs = millis(value).ok_or_else(bad)?,
             // 0 is falsy: Node falls back to the default.
             "maxSockets" => o.max_sockets = count()?.filter(|n| *n != 0),
-            "maxTotalSockets" => o.max_total_sockets = count()?,
+            "maxTotalSockets" => {
+                // validateNumber(maxTotalSockets, 'maxTotalSockets', 1)
+                let Some(f) = value.as_f64() else {
+                    return Err(arg_type("\"maxTotalSockets\" argument", "number", value).into());
+                };
+                if f < 1.0 {
+                    return Err(OptErr::Thrown(
+                        ClientError::out_of_range("maxTotalSockets", ">= 1", &value.to_string())
+                            .into(),
+                    ));
+                }
+                o.max_total_sockets = count()?;
+            }
             "maxFreeSockets" => o.max_free_sockets = count()?.filter(|n| *n != 0).unwrap_or(256),
             "scheduling" => {
-                o.scheduling = match value.as_str() {
-                    Some("fifo") => Scheduling::Fifo,
-                    Some("lifo") => Scheduling::Lifo,
-                    _ => return Err(bad()),
+                // `options.scheduling || 'lifo'`, then validateOneOf.
+                if truthy(value) {
+                    o.scheduling = Scheduling::parse(&as_string(value))
+                        .map_err(|e| OptErr::Thrown(e.into()))?;
                 }
             }
             "timeout" => o.timeout = millis(value).filter(|d| !d.is_zero()),
             _ => {
-                return Err(Unsupported(format!(
+                return Err(OptErr::Unsupported(format!(
                     "the reference agent has no option '{key}'"
                 )))
             }
@@ -262,9 +312,34 @@ impl Client {
             return inner.websockets.call(msg);
         }
         let method = msg.get("method").map(as_string).unwrap_or_default();
-        inner.sc.out.error(format!(
-            "call: the embedded client has no {target}.{method} yet"
-        ));
+        let name = msg.get("name").map(as_string).unwrap_or_default();
+        let args = match msg.get("args") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let report = msg.get("report") == Some(&Value::Bool(true));
+        let call = match target {
+            "agent" | "request" => format!("{target}.{name}.{method}"),
+            t => format!("{t}.{method}"),
+        };
+        let result = match target {
+            "agent" => match inner.agents.get(&name) {
+                Some(a) => agent_step(a, &method, &args),
+                None => Err(type_error(format!("there is no agent '{name}'"))),
+            },
+            "request" => match inner.req_ctx(&name) {
+                Some(ctx) => client_req_step(&ctx.req, &method, &args),
+                None => Err(type_error(format!("there is no request '{name}' (yet)"))),
+            },
+            "http" => http_step(&method, &args),
+            t => Err(type_error(format!("call: unknown target '{t}'"))),
+        };
+        match result {
+            Err(t) => emit_thrown(&inner.sc, &call, t),
+            Ok(r) if report || method == "get" => emit_ret(&inner.sc, &call, r),
+            Ok(_) => {}
+        }
+        inner.sc.out.send(json!({"type": "called"}));
     }
 }
 
@@ -279,6 +354,14 @@ impl From<ClientError> for Thrown {
 }
 
 impl ClientInner {
+    /// The context of an issued request, by name.
+    fn req_ctx(&self, name: &str) -> Option<Arc<ReqCtx>> {
+        lock(&self.streams).iter().find_map(|s| match s {
+            Stream::Req { name: n, ctx } if n == name => Some(ctx.clone()),
+            _ => None,
+        })
+    }
+
     fn agent_state(&self, name: &str) -> Result<(), Thrown> {
         let agent = self
             .agents
@@ -318,17 +401,24 @@ impl ClientInner {
         };
         let controller =
             (options.get("signal") == Some(&Value::Bool(true))).then(AbortController::new);
-        let mut o = self.request_options(&options, controller.as_ref())?;
+        let get = spec.get("get") == Some(&Value::Bool(true));
+        let issuer = if get { "http.get" } else { "http.request" };
+        let mut o = match self.request_options(&options, controller.as_ref()) {
+            Ok(o) => o,
+            Err(t) => {
+                emit_thrown(&self.sc, issuer, t);
+                return Ok(());
+            }
+        };
         if let Some(url) = spec.get("url") {
             o = match o.with_url(&as_string(url)) {
                 Ok(o) => o,
                 Err(e) => {
-                    emit_thrown(&self.sc, "http.request", e.into());
+                    emit_thrown(&self.sc, issuer, e.into());
                     return Ok(());
                 }
             };
         }
-        let get = spec.get("get") == Some(&Value::Bool(true));
         let issued = if get { http::get(o) } else { http::request(o) };
         let req = match issued {
             Ok(r) => r,
@@ -428,9 +518,40 @@ impl ClientInner {
                         .map(|a| a.iter().map(as_string).collect())
                         .unwrap_or_default()
                 }
-                "joinDuplicateHeaders" => o.join_duplicate_headers = truthy(v),
-                "maxHeaderSize" => o.max_header_size = v.as_u64().map(|n| n as usize),
-                "insecureHTTPParser" => o.insecure_http_parser = truthy(v),
+                "joinDuplicateHeaders" => {
+                    o.join_duplicate_headers = v.as_bool().ok_or_else(|| {
+                        arg_type("\"options.joinDuplicateHeaders\" property", "boolean", v)
+                    })?
+                }
+                "maxHeaderSize" => {
+                    // validateInteger(maxHeaderSize, 'maxHeaderSize', 0)
+                    let Some(f) = v.as_f64() else {
+                        return Err(arg_type("\"maxHeaderSize\" argument", "number", v));
+                    };
+                    if f.fract() != 0.0 {
+                        return Err(ClientError::out_of_range(
+                            "maxHeaderSize",
+                            "an integer",
+                            &v.to_string(),
+                        )
+                        .into());
+                    }
+                    if f < 0.0 {
+                        return Err(ClientError::out_of_range(
+                            "maxHeaderSize",
+                            ">= 0 && <= 9007199254740991",
+                            &v.to_string(),
+                        )
+                        .into());
+                    }
+                    o.max_header_size = Some(f as usize);
+                }
+                "insecureHTTPParser" => {
+                    o.insecure_http_parser = v.as_bool().ok_or_else(|| {
+                        arg_type("\"options.insecureHTTPParser\" property", "boolean", v)
+                    })?
+                }
+                "protocol" => o.protocol = some_str(),
                 "socketPath" => o.socket_path = some_str(),
                 "localAddress" => o.local_address = v.as_str().and_then(|s| s.parse().ok()),
                 "family" => o.family = v.as_u64().map(|n| n as u8),
@@ -556,7 +677,7 @@ impl ClientInner {
                 let (event_name, mut fields) = match event {
                     MessageEvent::Data(d) => {
                         body.extend_from_slice(&d);
-                        return;
+                        ("response.data", json!({"chunk": latin1(&d)}))
                     }
                     MessageEvent::End => (
                         "response.end",
@@ -657,13 +778,17 @@ impl ClientInner {
                     Some(res) => client_res_step(&res, &ctx.req, method, args),
                     None => Err(type_error(format!("there is no 'res' in '{place}' yet"))),
                 },
+                Some("agent") => match ctx.req.agent() {
+                    Some(a) => agent_step(&a, method, args),
+                    None => Err(type_error(format!("there is no 'agent' in '{place}'"))),
+                },
+                Some("socket") => socket_step(ctx.req.socket(), method, args),
+                Some("http") => http_step(method, args),
                 Some(p) => Err(type_error(format!("there is no '{p}' in a client script"))),
             };
             match result {
                 Err(t) => emit_thrown(&sc, &call, t),
-                Ok(ret) if report || method == "get" => {
-                    sc.emit("return", return_fields(&call, ret))
-                }
+                Ok(ret) if report || method == "get" => emit_ret(&sc, &call, ret),
                 Ok(_) => {}
             }
         }
@@ -704,12 +829,189 @@ fn error_arg(v: Option<&Value>) -> Option<ClientError> {
     }
 }
 
-fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<Ret, Thrown> {
+/// What a client step returned: a [`Ret`], or a value whose `typeof` JSON
+/// does not tell (`Infinity`, an object shown as `[object Name]`).
+enum CRet {
+    Ret(Ret),
+    Typed(&'static str, Value),
+}
+
+impl From<Ret> for CRet {
+    fn from(r: Ret) -> Self {
+        CRet::Ret(r)
+    }
+}
+
+fn emit_ret(sc: &Scenario, call: &str, r: CRet) {
+    match r {
+        CRet::Ret(r) => sc.emit("return", return_fields(call, r)),
+        CRet::Typed(t, v) => sc.emit("return", json!({"call": call, "valueType": t, "value": v})),
+    }
+}
+
+fn infinity() -> CRet {
+    CRet::Typed("number", json!("Infinity"))
+}
+
+fn count_or_infinity(n: Option<usize>) -> CRet {
+    match n {
+        Some(n) => Ret::Value(json!(n)).into(),
+        None => infinity(),
+    }
+}
+
+fn ms(d: Duration) -> Value {
+    json!(d.as_millis() as u64)
+}
+
+/// A property of an agent, by (dotted) path.
+fn agent_prop(agent: &Agent, path: &str) -> CRet {
+    Ret::Value(match path {
+        // agent.sockets, freeSockets and requests have a null prototype.
+        "sockets.constructor" | "freeSockets.constructor" | "requests.constructor" => {
+            return Ret::Undefined.into()
+        }
+        "keepAlive" => json!(agent.keep_alive()),
+        "options.keepAlive" if agent.keep_alive() => json!(true),
+        "keepAliveMsecs" => ms(agent.keep_alive_msecs()),
+        "maxSockets" => return count_or_infinity(agent.max_sockets()),
+        "maxTotalSockets" => return count_or_infinity(agent.max_total_sockets()),
+        "maxFreeSockets" => json!(agent.max_free_sockets()),
+        "scheduling" => json!(agent.scheduling().as_str()),
+        "defaultPort" => json!(agent.default_port()),
+        "protocol" => json!(agent.protocol()),
+        "totalSocketCount" => json!(agent.total_socket_count()),
+        "options.timeout" => match agent.timeout() {
+            Some(t) => ms(t),
+            None => return Ret::Undefined.into(),
+        },
+        "constructor.name" => json!("Agent"),
+        _ => return Ret::Undefined.into(),
+    })
+    .into()
+}
+
+fn agent_step(agent: &Agent, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    Ok(match method {
+        "get" => agent_prop(agent, &path),
+        "set" => {
+            if path == "defaultPort" {
+                if let Some(p) = args.get(1).and_then(port_value) {
+                    agent.set_default_port(p);
+                }
+            }
+            Ret::Undefined.into()
+        }
+        "destroy" => {
+            agent.destroy();
+            Ret::Undefined.into()
+        }
+        "getName" => {
+            let o = args.first().cloned().unwrap_or(Value::Null);
+            let s = |k: &str| o.get(k).filter(|v| truthy(v)).map(as_string);
+            let name = agent.get_name(&NameOptions {
+                host: s("host"),
+                port: o.get("port").and_then(port_value),
+                local_address: s("localAddress").and_then(|a| a.parse().ok()),
+                family: match o.get("family") {
+                    Some(Value::Number(n)) => n.as_u64().map(|n| n as u8),
+                    _ => None,
+                },
+                socket_path: s("socketPath"),
+            });
+            Ret::Value(json!(name)).into()
+        }
+        other => return Err(type_error(format!("agent.{other} is not a function"))),
+    })
+}
+
+/// Steps on the module: `http.get` of a property, `http.Agent(options)`.
+fn http_step(method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+    let path = args.first().map(as_string).unwrap_or_default();
+    Ok(match method {
+        "get" => match path.strip_prefix("globalAgent.") {
+            Some(rest) => agent_prop(&http::global_agent(), rest),
+            None => match path.as_str() {
+                "maxHeaderSize" => {
+                    Ret::Value(json!(nodehttp::parse::DEFAULT_MAX_HEADER_SIZE)).into()
+                }
+                _ => Ret::Undefined.into(),
+            },
+        },
+        "Agent" => {
+            match new_agent(args.first().unwrap_or(&Value::Null)) {
+                Ok(_) => {}
+                Err(OptErr::Thrown(t)) => return Err(t),
+                Err(OptErr::Unsupported(r)) => return Err(type_error(r)),
+            }
+            CRet::Typed("object", json!("[object Agent]"))
+        }
+        other => return Err(type_error(format!("http.{other} is not a function"))),
+    })
+}
+
+/// Steps on `req.socket`.
+fn socket_step(sock: Option<ClientSocket>, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+    let Some(sock) = sock else {
+        return Err(type_error("there is no 'socket' yet".into()));
+    };
+    let first = args.first().map(as_string).unwrap_or_default();
+    Ok(match method {
+        "get" => Ret::Value(match first.as_str() {
+            "timeout" => match sock.timeout() {
+                Some(t) => ms(t),
+                None => return Ok(Ret::Undefined.into()),
+            },
+            "localAddress" => match sock.local_address() {
+                Some(a) => json!(a.to_string()),
+                None => return Ok(Ret::Undefined.into()),
+            },
+            "localPort" => match sock.local_port() {
+                Some(p) => json!(p),
+                None => return Ok(Ret::Undefined.into()),
+            },
+            "destroyed" => json!(sock.destroyed()),
+            _ => return Ok(Ret::Undefined.into()),
+        })
+        .into(),
+        "emit" => match first.as_str() {
+            "agentRemove" => {
+                sock.emit_agent_remove();
+                Ret::Value(json!(true)).into()
+            }
+            other => {
+                return Err(type_error(format!(
+                    "socket.emit('{other}') is not supported"
+                )))
+            }
+        },
+        "destroy" => {
+            sock.destroy();
+            Ret::This.into()
+        }
+        other => return Err(type_error(format!("socket.{other} is not a function"))),
+    })
+}
+
+fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
     let arg_str = |i: usize| {
         args.get(i)
             .map(as_string)
             .unwrap_or_else(|| "undefined".into())
     };
+    if method == "get" {
+        let path = arg_str(0);
+        if let Some(rest) = path.strip_prefix("agent.") {
+            return Ok(match req.agent() {
+                Some(a) => agent_prop(&a, rest),
+                None => Ret::Undefined.into(),
+            });
+        }
+        if let Some(rest) = path.strip_prefix("socket.") {
+            return socket_step(req.socket(), "get", &[json!(rest)]);
+        }
+    }
     Ok(match method {
         "get" => Ret::Value(match arg_str(0).as_str() {
             "method" => json!(req.method()),
@@ -722,7 +1024,7 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
             "headersSent" => json!(req.headers_sent()),
             "writableEnded" | "finished" => json!(req.writable_ended()),
             "writableFinished" => json!(req.writable_finished()),
-            _ => return Ok(Ret::Undefined),
+            _ => return Ok(Ret::Undefined.into()),
         }),
         "setHeader" => {
             let name = arg_str(0);
@@ -783,7 +1085,8 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
             Ret::Undefined
         }
         other => return Err(type_error(format!("req.{other} is not a function"))),
-    })
+    }
+    .into())
 }
 
 fn client_res_step(
@@ -791,26 +1094,36 @@ fn client_res_step(
     req: &ClientRequest,
     method: &str,
     args: &[Value],
-) -> Result<Ret, Thrown> {
+) -> Result<CRet, Thrown> {
     Ok(match method {
         "get" => Ret::Value(
             match args.first().map(as_string).unwrap_or_default().as_str() {
                 "statusCode" => json!(res.status_code()),
                 "statusMessage" => json!(res.status_message()),
                 "httpVersion" => json!(res.http_version()),
+                "httpVersionMajor" => json!(res.http_version_major()),
+                "httpVersionMinor" => json!(res.http_version_minor()),
+                "method" => json!(res.method()),
+                "url" => json!(res.url()),
                 "complete" => json!(res.complete()),
                 "aborted" => json!(res.aborted()),
                 "headers" => header_object(res.headers()),
                 "rawHeaders" => flat(res.raw_headers()),
                 "trailers" => header_object(&res.trailers()),
                 "rawTrailers" => flat(&res.raw_trailers()),
-                _ => return Ok(Ret::Undefined),
+                _ => return Ok(Ret::Undefined.into()),
             },
         ),
         "destroy" => {
             req.destroy(error_arg(args.first()));
             Ret::This
         }
+        "setTimeout" => {
+            let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+            res.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
+            Ret::This
+        }
         other => return Err(type_error(format!("res.{other} is not a function"))),
-    })
+    }
+    .into())
 }

@@ -6,15 +6,15 @@
 //! handler) and tells it when it closes (`removeSocket`).
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::socket::{self, Target};
-use super::ReqInner;
+use super::{ClientError, ReqInner};
 use crate::error::Error;
 
 /// Which free socket a request gets.
@@ -49,6 +49,30 @@ pub struct AgentOptions {
     /// `timeout`: the socket timeout of the agent's sockets, in use and
     /// free (a free socket that times out is closed). `None`: none.
     pub timeout: Option<Duration>,
+}
+
+impl Scheduling {
+    /// `validateOneOf(scheduling, 'scheduling', ['fifo', 'lifo'])`: the
+    /// option as Node reads it, `ERR_INVALID_ARG_VALUE` for another value.
+    pub fn parse(value: &str) -> Result<Scheduling, ClientError> {
+        match value {
+            "fifo" => Ok(Scheduling::Fifo),
+            "lifo" => Ok(Scheduling::Lifo),
+            other => Err(ClientError::from(&Error::invalid_arg_value(
+                "scheduling",
+                &format!("'{other}'"),
+                Some("must be one of: 'fifo', 'lifo'"),
+            ))),
+        }
+    }
+
+    /// `agent.scheduling`: `"fifo"` or `"lifo"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduling::Fifo => "fifo",
+            Scheduling::Lifo => "lifo",
+        }
+    }
 }
 
 impl Default for AgentOptions {
@@ -129,6 +153,12 @@ pub(crate) struct Sock {
     pub(crate) destroyed: AtomicBool,
     /// Counted in `totalSocketCount` (until it closes).
     counted: AtomicBool,
+    /// `socket.timeout`: the last `setTimeout()` value (`None`: never set).
+    pub(crate) timeout: Mutex<Option<Duration>>,
+    /// The local end, once connected over TCP.
+    pub(crate) local: Mutex<Option<SocketAddr>>,
+    /// `'agentRemove'` was emitted: the agent forgot the socket.
+    pub(crate) removed: AtomicBool,
 }
 
 impl Sock {
@@ -139,6 +169,9 @@ impl Sock {
             wake: Notify::new(),
             destroyed: AtomicBool::new(false),
             counted: AtomicBool::new(true),
+            timeout: Mutex::new(None),
+            local: Mutex::new(None),
+            removed: AtomicBool::new(false),
         })
     }
 
@@ -175,6 +208,8 @@ struct State {
 struct AgentInner {
     opts: AgentOptions,
     state: Mutex<State>,
+    /// `agent.defaultPort` (80; assignable).
+    default_port: AtomicU16,
 }
 
 /// `http.Agent`: keeps and reuses the sockets of client requests.
@@ -198,8 +233,9 @@ impl std::fmt::Debug for Agent {
 pub(crate) enum Free {
     /// Serve this queued request next.
     Serve(Arc<ReqInner>),
-    /// The socket went to `freeSockets`.
-    Pooled,
+    /// The socket went to `freeSockets`, with this socket timeout
+    /// (`keepSocketAlive`'s `setTimeout`; 0: none).
+    Pooled(Duration),
     /// Destroy the socket.
     Destroy,
 }
@@ -215,6 +251,7 @@ impl Agent {
             inner: Arc::new(AgentInner {
                 opts,
                 state: Mutex::new(State::default()),
+                default_port: AtomicU16::new(80),
             }),
         })
     }
@@ -232,6 +269,76 @@ impl Agent {
     /// `agent.maxSockets` (`None`: `Infinity`).
     pub fn max_sockets(&self) -> Option<usize> {
         self.inner.opts.max_sockets
+    }
+
+    /// `agent.keepAliveMsecs`.
+    pub fn keep_alive_msecs(&self) -> Duration {
+        self.inner.opts.keep_alive_msecs
+    }
+
+    /// `agent.maxFreeSockets`.
+    pub fn max_free_sockets(&self) -> usize {
+        self.inner.opts.max_free_sockets
+    }
+
+    /// `agent.maxTotalSockets` (`None`: `Infinity`).
+    pub fn max_total_sockets(&self) -> Option<usize> {
+        self.inner.opts.max_total_sockets
+    }
+
+    /// `agent.scheduling`.
+    pub fn scheduling(&self) -> Scheduling {
+        self.inner.opts.scheduling
+    }
+
+    /// `agent.options.timeout` (`None`: not set).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.opts.timeout
+    }
+
+    /// `agent.protocol`: always `"http:"`.
+    pub fn protocol(&self) -> &'static str {
+        "http:"
+    }
+
+    /// `agent.defaultPort`: the port of a request that names none (80).
+    pub fn default_port(&self) -> u16 {
+        self.inner.default_port.load(Ordering::SeqCst)
+    }
+
+    /// `agent.defaultPort = port`.
+    pub fn set_default_port(&self, port: u16) {
+        self.inner.default_port.store(port, Ordering::SeqCst);
+    }
+
+    /// Node equivalent: `agent.keepSocketAlive(socket)` for a socket whose
+    /// response had `keep_alive_hint` as its `Keep-Alive` header: whether
+    /// the socket may be pooled, and the socket timeout it gets (the
+    /// agent's `timeout`, lowered to the server's `timeout=N` hint less one
+    /// second; 0: none). A hint of one second or less forbids pooling.
+    pub fn keep_socket_alive(&self, keep_alive_hint: Option<&str>) -> (bool, Duration) {
+        let mut timeout = self.inner.opts.timeout.unwrap_or(Duration::ZERO);
+        let mut keep = true;
+        let hint = keep_alive_hint.and_then(|h| {
+            let digits: String = h
+                .strip_prefix("timeout=")?
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            (!digits.is_empty()).then_some(digits)
+        });
+        if let Some(digits) = hint {
+            // parseInt of a long run of digits: saturate.
+            let secs: u64 = digits.parse().unwrap_or(u64::MAX / 2000);
+            let ms = secs.saturating_mul(1000).saturating_sub(1000);
+            let hinted = Duration::from_millis(ms);
+            if ms == 0 {
+                keep = false;
+            } else if hinted < timeout {
+                timeout = hinted;
+            }
+        }
+        (keep, timeout)
     }
 
     /// Whether two handles are the same agent.
@@ -348,7 +455,13 @@ impl Agent {
     /// The `'free'` handler: `sock` finished a request (`keep` is that
     /// request's `shouldKeepAlive`; `writable` whether the socket still
     /// is).
-    pub(crate) fn free(&self, sock: &Arc<Sock>, keep: bool, writable: bool) -> Free {
+    pub(crate) fn free(
+        &self,
+        sock: &Arc<Sock>,
+        keep: bool,
+        writable: bool,
+        keep_alive_hint: Option<&str>,
+    ) -> Free {
         let opts = &self.inner.opts;
         let mut st = lock(&self.inner.state);
         let name = sock.name.clone();
@@ -375,11 +488,29 @@ impl Agent {
         {
             return Free::Destroy;
         }
+        let (alive, timeout) = self.keep_socket_alive(keep_alive_hint);
+        if !alive {
+            return Free::Destroy;
+        }
         st.free.entry(&name).push(sock.clone());
         let pending = Self::remove_from(&mut st, sock, false);
         drop(st);
         self.serve_pending(pending);
-        Free::Pooled
+        Free::Pooled(timeout)
+    }
+
+    /// The socket's `'agentRemove'`: the agent forgets it (out of its
+    /// pools and of `totalSocketCount`) without closing it; a queued
+    /// request may get a new socket.
+    pub(crate) fn agent_remove(&self, sock: &Arc<Sock>) {
+        if sock.removed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pending = {
+            let mut st = lock(&self.inner.state);
+            Self::remove_from(&mut st, sock, true)
+        };
+        self.serve_pending(pending);
     }
 
     /// Take `sock` out of `sockets` (and of `freeSockets` when `closed`);
@@ -479,6 +610,7 @@ pub fn global_agent() -> Agent {
                     ..AgentOptions::default()
                 },
                 state: Mutex::new(State::default()),
+                default_port: AtomicU16::new(80),
             }),
         })
         .clone()

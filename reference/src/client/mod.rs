@@ -107,6 +107,28 @@ impl ClientError {
         }
     }
 
+    /// `ERR_INVALID_ARG_TYPE` (a `TypeError`) with Node's message, for an
+    /// option of the wrong type.
+    pub fn invalid_arg_type(message: impl Into<String>) -> ClientError {
+        ClientError::from(&Error::invalid_arg_type(message.into()))
+    }
+
+    /// `ERR_OUT_OF_RANGE` (a `RangeError`): `The value of "{name}" is out
+    /// of range. It must be {range}. Received {received}`.
+    pub fn out_of_range(name: &str, range: &str, received: &str) -> ClientError {
+        ClientError::from(&Error::out_of_range(name, range, received))
+    }
+
+    /// `ERR_INVALID_PROTOCOL` (a `TypeError`): a `protocol` other than
+    /// the agent's.
+    pub fn invalid_protocol(protocol: &str) -> ClientError {
+        ClientError {
+            code: Some("ERR_INVALID_PROTOCOL".into()),
+            name: "TypeError".into(),
+            message: format!("Protocol \"{protocol}\" not supported. Expected \"http:\""),
+        }
+    }
+
     fn coded(code: &str, message: &str) -> ClientError {
         ClientError {
             code: Some(code.into()),
@@ -340,6 +362,9 @@ pub struct RequestOptions {
     pub create_connection: Option<CreateConnection>,
     /// `lookup`.
     pub lookup: Option<Lookup>,
+    /// `protocol` (default `"http:"`): any other fails with
+    /// `ERR_INVALID_PROTOCOL`.
+    pub protocol: Option<String>,
 }
 
 impl RequestOptions {
@@ -369,31 +394,73 @@ impl RequestOptions {
     /// path and credentials, then `self` wins where it sets a field.
     ///
     /// Node equivalent: `urlToHttpOptions(new URL(url))` merged with
-    /// `options`. Fails with `ERR_INVALID_URL` on what is not an
-    /// `http://` URL.
+    /// `options`: the fragment is dropped, the path and query are
+    /// percent-encoded as the URL parser does (spaces, non-ASCII as UTF-8),
+    /// credentials become `auth` (`user:` for a user alone). Fails with
+    /// `ERR_INVALID_URL` on what does not parse as a URL with an authority;
+    /// a protocol other than `http:` is kept, for [`request`] to refuse.
     pub fn with_url(mut self, url: &str) -> Result<RequestOptions, ClientError> {
         let bad = || ClientError {
             code: Some("ERR_INVALID_URL".into()),
             name: "TypeError".into(),
             message: "Invalid URL".into(),
         };
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_owned()),
-            None => (rest, "/".to_owned()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
+        // The URL parser strips leading and trailing C0 controls and
+        // spaces, and removes tabs and newlines anywhere.
+        let url: String = url
+            .trim_matches(|c: char| c <= ' ')
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let (scheme, rest) = url.split_once(':').ok_or_else(bad)?;
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !scheme_ok {
+            return Err(bad());
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        let special = matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "ftp");
+        let rest = if special {
+            rest.replace('\\', "/")
         } else {
-            path
+            rest.to_owned()
         };
-        let (auth, hostport) = match authority.rfind('@') {
-            Some(i) => (Some(percent_decode(&authority[..i])), &authority[i + 1..]),
+        let rest = rest.strip_prefix("//").ok_or_else(bad)?;
+        let rest = match rest.find('#') {
+            Some(i) => &rest[..i],
+            None => rest,
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (pathname, search) = match path.find('?') {
+            Some(i) => (&path[..i], &path[i..]),
+            None => (path, ""),
+        };
+        let pathname = if pathname.is_empty() { "/" } else { pathname };
+        let mut path = percent_encode(pathname, PATH_SET);
+        if search.len() > 1 {
+            path.push('?');
+            path.push_str(&percent_encode(&search[1..], QUERY_SET));
+        }
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
             None => (None, authority),
         };
+        let auth = userinfo.and_then(|u| {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            (!user.is_empty() || !pass.is_empty())
+                .then(|| format!("{}:{}", percent_decode(user), percent_decode(pass)))
+        });
         let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
             let end = h.find(']').ok_or_else(bad)?;
-            let port = h[end + 1..].strip_prefix(':');
+            let port = match &h[end + 1..] {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+            };
             (h[..end].to_owned(), port)
         } else {
             match hostport.split_once(':') {
@@ -401,19 +468,48 @@ impl RequestOptions {
                 None => (hostport.to_owned(), None),
             }
         };
-        if host.is_empty() {
+        if host.is_empty() && special {
             return Err(bad());
         }
         let port = match port {
             Some("") | None => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p.parse::<u16>().map_err(|_| bad())?)
+            }
+            Some(_) => return Err(bad()),
         };
+        let default_port = match scheme.as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            "ftp" => Some(21),
+            _ => None,
+        };
+        self.protocol = self.protocol.or(Some(format!("{scheme}:")));
         self.hostname = self.hostname.or(Some(host.to_ascii_lowercase()));
-        self.port = self.port.or(port.filter(|p| *p != 80));
+        self.port = self.port.or(port.filter(|p| Some(*p) != default_port));
         self.path = self.path.or(Some(path));
         self.auth = self.auth.or(auth);
         Ok(self)
     }
+}
+
+/// The WHATWG URL path percent-encode set (C0 controls, space, `"`, `#`,
+/// `<`, `>`, `?`, `` ` ``, `{`, `}`; non-ASCII always).
+const PATH_SET: &[u8] = b" \"#<>?`{}";
+/// The special-query percent-encode set (C0 controls, space, `"`, `#`,
+/// `<`, `>`, `'`).
+const QUERY_SET: &[u8] = b" \"#<>'";
+
+fn percent_encode(s: &str, set: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if !(0x20..0x7f).contains(&b) || set.contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -652,6 +748,10 @@ pub(crate) struct ReqSt {
     pub(crate) socket_pending: bool,
     /// Events to emit once it ran.
     pub(crate) deferred: Vec<ClientEvent>,
+    /// `req.socket`, once assigned.
+    pub(crate) sock: Option<Arc<agent::Sock>>,
+    /// `req.agent`.
+    pub(crate) agent: Option<Agent>,
 }
 
 pub(crate) struct ReqInner {
@@ -735,7 +835,17 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
             });
         }
     }
-    let default_port = o.default_port.unwrap_or(80);
+    if let Some(p) = o.protocol.as_deref() {
+        if !p.is_empty() && p != "http:" {
+            return Err(ClientError::invalid_protocol(p));
+        }
+    }
+    // `options.defaultPort || agent.defaultPort || 80`.
+    let default_port = o
+        .default_port
+        .filter(|p| *p != 0)
+        .or(agent.as_ref().map(Agent::default_port).filter(|p| *p != 0))
+        .unwrap_or(80);
     let port = o.port.filter(|p| *p != 0).unwrap_or(default_port);
     let host = o
         .hostname
@@ -845,6 +955,8 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         finish_emitted: false,
         socket_pending: false,
         deferred: Vec::new(),
+        sock: None,
+        agent: agent.clone(),
     };
     let inner = Arc::new(ReqInner {
         st: Mutex::new(st),
@@ -899,12 +1011,10 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
     Ok(req)
 }
 
-/// `http.get(options)`: `http.request()` with `GET`, then `req.end()`.
+/// `http.get(options)`: `http.request()`, then `req.end()` (the method
+/// stays the one of the options, `GET` by default).
 pub fn get(options: RequestOptions) -> Result<ClientRequest, ClientError> {
-    let req = request(RequestOptions {
-        method: Some("GET".into()),
-        ..options
-    })?;
+    let req = request(options)?;
     req.end(None).map_err(|e| ClientError::from(&e))?;
     Ok(req)
 }
@@ -943,6 +1053,21 @@ impl ClientRequest {
     /// `req.host`.
     pub fn host(&self) -> String {
         self.st().host.clone()
+    }
+
+    /// `req.agent` (`None` for a request with `createConnection` and no
+    /// agent).
+    pub fn agent(&self) -> Option<Agent> {
+        self.st().agent.clone()
+    }
+
+    /// `req.socket`, once the request has one.
+    pub fn socket(&self) -> Option<ClientSocket> {
+        let st = self.st();
+        st.sock.clone().map(|sock| ClientSocket {
+            sock,
+            agent: st.agent.clone(),
+        })
     }
 
     /// `req.reusedSocket`.
@@ -1235,6 +1360,27 @@ impl IncomingMessage {
         format!("{}.{}", self.inner.version.0, self.inner.version.1)
     }
 
+    /// `res.setTimeout(msecs)`: `socket.setTimeout(msecs)` on the
+    /// request's socket; the request relays its `'timeout'` only if it
+    /// listens for it (a `timeout` option, an agent with one, or
+    /// `req.setTimeout()`).
+    pub fn set_timeout(&self, ms: Duration) {
+        if let Some(req) = self.inner.req.upgrade() {
+            lock(&req.st).pending_timeout = Some(ms);
+            req.wake.notify_one();
+        }
+    }
+
+    /// `res.method`: `null` on a client response.
+    pub fn method(&self) -> Option<&str> {
+        None
+    }
+
+    /// `res.url`: `""` on a client response.
+    pub fn url(&self) -> &str {
+        ""
+    }
+
     /// `res.httpVersionMajor`.
     pub fn http_version_major(&self) -> u8 {
         self.inner.version.0
@@ -1320,6 +1466,61 @@ impl IncomingMessage {
                 MessageEvent::End | MessageEvent::Close => return None,
                 _ => {}
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- socket
+
+/// `req.socket`: what can be read of a client socket, and the events a
+/// caller may emit on it.
+#[derive(Clone)]
+pub struct ClientSocket {
+    sock: Arc<agent::Sock>,
+    agent: Option<Agent>,
+}
+
+impl fmt::Debug for ClientSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSocket")
+            .field("name", &self.sock.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSocket {
+    /// `socket.timeout`: the last `setTimeout()` value (`None`: never
+    /// set, `undefined` in Node). The agent sets it when it pools the
+    /// socket (`keepSocketAlive`).
+    pub fn timeout(&self) -> Option<Duration> {
+        *lock(&self.sock.timeout)
+    }
+
+    /// `socket.localAddress` (a TCP socket once connected).
+    pub fn local_address(&self) -> Option<IpAddr> {
+        lock(&self.sock.local).map(|a| a.ip())
+    }
+
+    /// `socket.localPort`.
+    pub fn local_port(&self) -> Option<u16> {
+        lock(&self.sock.local).map(|a| a.port())
+    }
+
+    /// `socket.destroyed`.
+    pub fn destroyed(&self) -> bool {
+        self.sock.destroyed.load(Ordering::SeqCst)
+    }
+
+    /// `socket.destroy()`.
+    pub fn destroy(&self) {
+        self.sock.destroy();
+    }
+
+    /// `socket.emit('agentRemove')`: the agent forgets the socket (it
+    /// leaves `agent.sockets` and is never pooled) without closing it.
+    pub fn emit_agent_remove(&self) {
+        if let Some(a) = &self.agent {
+            a.agent_remove(&self.sock);
         }
     }
 }

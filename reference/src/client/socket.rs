@@ -47,8 +47,12 @@ pub(crate) struct Target {
 }
 
 /// A connection being made.
-type Connecting =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<BoxStream, ClientError>> + Send>>;
+type Connecting = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<(BoxStream, Option<SocketAddr>), ClientError>>
+            + Send,
+    >,
+>;
 
 /// Start the task of a new socket whose first request is `first`.
 pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
@@ -117,7 +121,8 @@ fn connect(kind: TargetKind) -> Connecting {
                     match attempt.await {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
-                            return Ok(Box::new(s) as BoxStream);
+                            let local = s.local_addr().ok();
+                            return Ok((Box::new(s) as BoxStream, local));
                         }
                         Err(e) => {
                             last = Some(ClientError::io(&e, "connect", Some(&addr.to_string())))
@@ -128,7 +133,7 @@ fn connect(kind: TargetKind) -> Connecting {
             }
             #[cfg(unix)]
             TargetKind::Unix(path) => match tokio::net::UnixStream::connect(&path).await {
-                Ok(s) => Ok(Box::new(s) as BoxStream),
+                Ok(s) => Ok((Box::new(s) as BoxStream, None)),
                 Err(e) => Err(ClientError::io(
                     &e,
                     "connect",
@@ -139,7 +144,9 @@ fn connect(kind: TargetKind) -> Connecting {
             TargetKind::Unix(_) => Err(ClientError::other("Unix sockets are not supported here")),
             TargetKind::Custom(hook, host, port) => {
                 let fut: ConnectFuture = hook(&host, port);
-                fut.await.map_err(|e| ClientError::io(&e, "connect", None))
+                fut.await
+                    .map(|s| (s, None))
+                    .map_err(|e| ClientError::io(&e, "connect", None))
             }
         }
     })
@@ -150,10 +157,15 @@ fn connect(kind: TargetKind) -> Connecting {
 struct Timer {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// Where `socket.timeout` is published.
+    sock: Arc<Sock>,
 }
 
 impl Timer {
     fn set(&mut self, t: Option<Duration>) {
+        if t.is_some() {
+            *lock(&self.sock.timeout) = t;
+        }
         self.timeout = t.filter(|d| !d.is_zero());
         self.touch();
     }
@@ -213,10 +225,13 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
     let mut timer = Timer {
         timeout: None,
         deadline: None,
+        sock: sock.clone(),
     };
     timer.set(target.timeout);
     let mut next = Some((first, false));
     let mut res_close: Option<IncomingMessage> = None;
+    // The request the socket served last (`socket._httpMessage`).
+    let mut prev: Option<Arc<ReqInner>> = None;
     let close_res = |r: &mut Option<IncomingMessage>| {
         if let Some(res) = r.take() {
             res.push(MessageEvent::Close);
@@ -233,8 +248,21 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
             destroyed_before_socket(&req);
             close_res(&mut res_close);
             if let Some(a) = &agent {
-                if let Free::Serve(r) = a.free(&sock, false, io.connecting.is_some() || io.open()) {
-                    next = Some((r, false));
+                // socket.emit('free'): the agent decides on the request the
+                // socket served last (`socket._httpMessage`), if any.
+                let writable = !sock.destroyed.load(Ordering::SeqCst)
+                    && (io.connecting.is_some() || (io.open() && !io.eof));
+                let keep = prev
+                    .as_ref()
+                    .is_some_and(|p| lock(&p.st).out.should_keep_alive());
+                let hint = prev.as_ref().and_then(keep_alive_hint);
+                match a.free(&sock, keep, writable, hint.as_deref()) {
+                    Free::Serve(r) => next = Some((r, false)),
+                    Free::Pooled(timeout) => {
+                        timer.set(Some(timeout));
+                        next = idle(&mut io, &mut timer, &sock, a).await;
+                    }
+                    Free::Destroy => {}
                 }
             }
             continue;
@@ -243,6 +271,7 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
             let mut st = lock(&req.st);
             st.has_socket = true;
             st.reused = reused;
+            st.sock = Some(sock.clone());
             // setRequestSocket: a request timeout other than the agent's.
             if st.timeout.is_some() && st.timeout != agent_timeout {
                 timer.set(st.timeout);
@@ -254,13 +283,23 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
         match exchange(&mut io, &mut timer, &req, &sock).await {
             Outcome::KeepAlive(res) => {
                 res_close = res;
+                prev = Some(req.clone());
+                if sock.removed.load(Ordering::SeqCst) {
+                    // 'free' with nobody listening: the socket stays open,
+                    // the agent's no more.
+                    close_res(&mut res_close);
+                    detached_idle(&mut io, &sock).await;
+                    break;
+                }
                 let Some(a) = &agent else { break };
-                match a.free(&sock, true, io.open() && !io.eof) {
+                let hint = keep_alive_hint(&req);
+                match a.free(&sock, true, io.open() && !io.eof, hint.as_deref()) {
                     Free::Serve(r) => next = Some((r, false)),
-                    Free::Pooled => {
+                    Free::Pooled(timeout) => {
                         close_res(&mut res_close);
-                        // keepSocketAlive: the agent's timeout on free sockets.
-                        timer.set(agent_timeout);
+                        // keepSocketAlive: the agent's timeout (or the
+                        // server's hint) on free sockets.
+                        timer.set(Some(timeout));
                         next = idle(&mut io, &mut timer, &sock, a).await;
                     }
                     Free::Destroy => {}
@@ -272,7 +311,10 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
     close_res(&mut res_close);
     io.close();
     sock.destroyed.store(true, Ordering::SeqCst);
-    if let Some(a) = &agent {
+    if let Some(a) = agent
+        .as_ref()
+        .filter(|_| !sock.removed.load(Ordering::SeqCst))
+    {
         a.remove_socket(&sock);
     }
     // Requests handed over while the socket was closing: it is gone.
@@ -282,6 +324,34 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
         lock(&req.st).destroyed = true;
         req.emit(ClientEvent::Error(ClientError::hang_up()));
         req.emit(ClientEvent::Close);
+    }
+}
+
+/// The `Keep-Alive` header of the request's response (`keepSocketAlive`
+/// reads `socket._httpMessage.res.headers['keep-alive']`).
+fn keep_alive_hint(req: &Arc<ReqInner>) -> Option<String> {
+    let st = lock(&req.st);
+    let res = st.res.as_ref()?;
+    match res.headers().get("keep-alive")? {
+        crate::headers::HeaderValue::Single(v) => Some(v.clone()),
+        crate::headers::HeaderValue::Multi(v) => v.first().cloned(),
+    }
+}
+
+/// A socket its agent forgot (`'agentRemove'`): open, read by nobody,
+/// until the server closes it or it is destroyed.
+async fn detached_idle(io: &mut Io, sock: &Arc<Sock>) {
+    let mut buf = vec![0u8; 4096];
+    while !sock.destroyed.load(Ordering::SeqCst) && io.open() && !io.eof {
+        let Some(rd) = io.rd.as_mut() else { return };
+        tokio::select! {
+            _ = sock.wake.notified() => {}
+            r = rd.read(&mut buf) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    io.eof = true;
+                }
+            }
+        }
     }
 }
 
@@ -618,7 +688,8 @@ async fn exchange(
             }, if connecting.is_some() => {
                 *connecting = None;
                 match c {
-                    Ok(stream) => {
+                    Ok((stream, local)) => {
+                        *lock(&sock.local) = local;
                         let (r, w) = tokio::io::split(stream);
                         *rd = Some(r);
                         *wr = Some(w);

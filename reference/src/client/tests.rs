@@ -411,9 +411,65 @@ fn url_options_merge_as_node() {
         .with_url("http://[::1]/x")
         .unwrap();
     assert_eq!((o.hostname.as_deref(), o.port), (Some("::1"), None));
-    assert!(super::RequestOptions::default()
+    // An https: URL parses; request() refuses its protocol.
+    let o = super::RequestOptions::default()
         .with_url("https://a/")
-        .is_err());
+        .unwrap();
+    assert_eq!(o.protocol.as_deref(), Some("https:"));
+    assert!(super::RequestOptions::default().with_url("a/b").is_err());
+    // As new URL(): no fragment, percent-encoding, user alone.
+    let o = super::RequestOptions::default()
+        .with_url("http://u@h/a b/\u{e9}?q=x y#frag")
+        .unwrap();
+    assert_eq!(o.path.as_deref(), Some("/a%20b/%C3%A9?q=x%20y"));
+    assert_eq!(o.auth.as_deref(), Some("u:"));
+}
+
+#[tokio::test]
+async fn https_protocol_refused() {
+    let o = super::RequestOptions::default()
+        .with_url("https://127.0.0.1:1/")
+        .unwrap();
+    let e = super::request(o).unwrap_err();
+    assert_eq!(e.code(), Some("ERR_INVALID_PROTOCOL"));
+    assert_eq!(
+        e.message(),
+        "Protocol \"https:\" not supported. Expected \"http:\""
+    );
+}
+
+#[test]
+fn keep_alive_hint_lowers_the_agent_timeout() {
+    use std::time::Duration;
+    let agent = |timeout: Option<u64>| {
+        super::Agent::new(super::AgentOptions {
+            keep_alive: true,
+            timeout: timeout.map(Duration::from_millis),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("timeout=2")),
+        (true, ms(1000))
+    );
+    assert_eq!(
+        agent(Some(300)).keep_socket_alive(Some("timeout=10")),
+        (true, ms(300))
+    );
+    assert_eq!(
+        agent(None).keep_socket_alive(Some("timeout=10")),
+        (true, ms(0))
+    );
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("timeout=1")),
+        (false, ms(5000))
+    );
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("max=5")),
+        (true, ms(5000))
+    );
 }
 
 #[rstest]
