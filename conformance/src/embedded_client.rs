@@ -36,6 +36,8 @@ struct ClientInner {
     reporter: Mutex<Option<Waker>>,
     /// Sockets of 'upgrade' and 'connect', kept until the scenario stops.
     detached: Mutex<Vec<UpgradedSocket>>,
+    /// Sockets of `agent.createConnection()`, destroyed at `stop`.
+    created: Mutex<Vec<ClientSocket>>,
     /// The scenario's WebSockets.
     websockets: super::ws::Sockets,
 }
@@ -127,6 +129,7 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
         streams: Mutex::new(Vec::new()),
         reporter: Mutex::new(None),
         detached: Mutex::new(Vec::new()),
+        created: Mutex::new(Vec::new()),
         websockets: super::ws::Sockets::new(sc.clone(), msg),
     });
     let reporter = inner.clone();
@@ -278,6 +281,9 @@ impl Client {
             }
         }
         lock(&inner.detached).clear();
+        for s in lock(&inner.created).drain(..) {
+            s.destroy();
+        }
         lock(&inner.streams).clear();
         inner.websockets.teardown();
     }
@@ -324,7 +330,7 @@ impl Client {
         };
         let result = match target {
             "agent" => match inner.agents.get(&name) {
-                Some(a) => agent_step(a, &method, &args),
+                Some(a) => agent_step(a, &method, &args, &inner.created),
                 None => Err(type_error(format!("there is no agent '{name}'"))),
             },
             "request" => match inner.req_ctx(&name) {
@@ -362,7 +368,24 @@ impl ClientInner {
         })
     }
 
+    /// Report now what the client already emitted, ahead of an event the
+    /// adapter emits itself (Node's listeners would have run by then).
+    /// The reporter is woken after, to wait on its own waker again.
+    fn flush(&self) {
+        let reporter = lock(&self.reporter).take();
+        if let Poll::Ready(batch) = self.collect(&mut Context::from_waker(Waker::noop())) {
+            for (_, item) in batch {
+                self.process(item);
+            }
+        }
+        *lock(&self.reporter) = None;
+        if let Some(w) = reporter {
+            w.wake();
+        }
+    }
+
     fn agent_state(&self, name: &str) -> Result<(), Thrown> {
+        self.flush();
         let agent = self
             .agents
             .get(name)
@@ -779,7 +802,7 @@ impl ClientInner {
                     None => Err(type_error(format!("there is no 'res' in '{place}' yet"))),
                 },
                 Some("agent") => match ctx.req.agent() {
-                    Some(a) => agent_step(&a, method, args),
+                    Some(a) => agent_step(&a, method, args, &self.created),
                     None => Err(type_error(format!("there is no 'agent' in '{place}'"))),
                 },
                 Some("socket") => socket_step(ctx.req.socket(), method, args),
@@ -891,7 +914,12 @@ fn agent_prop(agent: &Agent, path: &str) -> CRet {
     .into()
 }
 
-fn agent_step(agent: &Agent, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+fn agent_step(
+    agent: &Agent,
+    method: &str,
+    args: &[Value],
+    created: &Mutex<Vec<ClientSocket>>,
+) -> Result<CRet, Thrown> {
     let path = args.first().map(as_string).unwrap_or_default();
     Ok(match method {
         "get" => agent_prop(agent, &path),
@@ -906,6 +934,17 @@ fn agent_step(agent: &Agent, method: &str, args: &[Value]) -> Result<CRet, Throw
         "destroy" => {
             agent.destroy();
             Ret::Undefined.into()
+        }
+        "createConnection" => {
+            let o = args.first().cloned().unwrap_or(Value::Null);
+            let host = o
+                .get("host")
+                .filter(|v| truthy(v))
+                .map(as_string)
+                .unwrap_or_else(|| "localhost".into());
+            let port = o.get("port").and_then(port_value).unwrap_or(0);
+            lock(created).push(agent.create_connection(&host, port));
+            CRet::Typed("object", json!("[object Socket]"))
         }
         "getName" => {
             let o = args.first().cloned().unwrap_or(Value::Null);

@@ -341,6 +341,25 @@ impl Agent {
         (keep, timeout)
     }
 
+    /// Node equivalent: `agent.createConnection({ host, port })` (by
+    /// default `net.createConnection`): a new TCP socket to `host:port`,
+    /// outside the pools, connecting in the background.
+    pub fn create_connection(&self, host: &str, port: u16) -> super::ClientSocket {
+        let sock = Sock::new(String::new());
+        sock.counted.store(false, Ordering::SeqCst);
+        socket::spawn_bare(
+            sock.clone(),
+            socket::TargetKind::Tcp {
+                host: host.to_owned(),
+                port,
+                local: None,
+                family: None,
+                lookup: None,
+            },
+        );
+        super::ClientSocket { sock, agent: None }
+    }
+
     /// Whether two handles are the same agent.
     pub fn same(&self, other: &Agent) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

@@ -327,6 +327,38 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
     }
 }
 
+/// A socket opened by `agent.createConnection()` outside any request: it
+/// connects, then stays open, read by nobody, until the server closes it
+/// or it is destroyed. A failed connection just closes it.
+pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
+    tokio::spawn(async move {
+        let mut io = Io {
+            rd: None,
+            wr: None,
+            connecting: None,
+            leftover: Vec::new(),
+            eof: false,
+        };
+        let connected = tokio::select! {
+            c = connect(kind) => c.ok(),
+            _ = async {
+                while !sock.destroyed.load(Ordering::SeqCst) {
+                    sock.wake.notified().await;
+                }
+            } => None,
+        };
+        if let Some((stream, local)) = connected {
+            *lock(&sock.local) = local;
+            let (r, w) = tokio::io::split(stream);
+            io.rd = Some(r);
+            io.wr = Some(w);
+            detached_idle(&mut io, &sock).await;
+        }
+        io.close();
+        sock.destroyed.store(true, Ordering::SeqCst);
+    });
+}
+
 /// The `Keep-Alive` header of the request's response (`keepSocketAlive`
 /// reads `socket._httpMessage.res.headers['keep-alive']`).
 fn keep_alive_hint(req: &Arc<ReqInner>) -> Option<String> {
