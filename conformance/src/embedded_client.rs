@@ -842,6 +842,126 @@ fn message_fields(res: &IncomingMessage) -> Value {
     })
 }
 
+/// `Buffer.from(string, encoding)`, for the encodings Node knows (utf8
+/// for an unknown one, as `write()` falls back to it only after a
+/// check the adapter leaves to the scenario).
+fn encode_string(s: &str, encoding: Option<&str>) -> Vec<u8> {
+    let enc = encoding.unwrap_or("utf8").to_ascii_lowercase();
+    match enc.as_str() {
+        "latin1" | "binary" | "ascii" => s.chars().map(|c| c as u32 as u8).collect(),
+        "hex" => {
+            let b = s.as_bytes();
+            let hex = |c: u8| (c as char).to_digit(16);
+            let mut out = Vec::new();
+            for pair in b.chunks(2) {
+                match (
+                    pair.first().and_then(|c| hex(*c)),
+                    pair.get(1).and_then(|c| hex(*c)),
+                ) {
+                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                    _ => break,
+                }
+            }
+            out
+        }
+        "base64" | "base64url" => {
+            let val = |c: char| -> Option<u32> {
+                Some(match c {
+                    'A'..='Z' => c as u32 - 'A' as u32,
+                    'a'..='z' => c as u32 - 'a' as u32 + 26,
+                    '0'..='9' => c as u32 - '0' as u32 + 52,
+                    '+' | '-' => 62,
+                    '/' | '_' => 63,
+                    _ => return None,
+                })
+            };
+            let mut out = Vec::new();
+            let (mut acc, mut bits) = (0u32, 0u32);
+            for c in s.chars() {
+                if c == '=' {
+                    break;
+                }
+                let Some(v) = val(c) else { continue };
+                acc = (acc << 6) | v;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((acc >> bits) as u8);
+                    acc &= (1 << bits) - 1;
+                }
+            }
+            out
+        }
+        "ucs2" | "ucs-2" | "utf16le" | "utf-16le" => {
+            s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+        }
+        _ => s.as_bytes().to_vec(),
+    }
+}
+
+/// A `write()` / `end()` chunk: a string (in `encoding`), `{"$buffer"}`
+/// bytes or `{"$repeat"}` text; anything else is Node's
+/// `ERR_INVALID_ARG_TYPE`.
+fn chunk_arg(v: &Value, encoding: Option<&str>) -> Result<Vec<u8>, Thrown> {
+    match v {
+        Value::String(s) => Ok(encode_string(s, encoding)),
+        Value::Object(m) if m.len() == 1 && m.contains_key("$buffer") => Ok(m
+            .get("$buffer")
+            .map(as_string)
+            .unwrap_or_default()
+            .chars()
+            .map(|c| c as u32 as u8)
+            .collect()),
+        Value::Object(m) if m.len() == 1 && m.contains_key("$repeat") => {
+            let r = m.get("$repeat").and_then(Value::as_array);
+            let text = r.and_then(|r| r.first()).map(as_string).unwrap_or_default();
+            let n = r
+                .and_then(|r| r.get(1))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            Ok(encode_string(&text.repeat(n as usize), encoding))
+        }
+        other => Err(arg_type(
+            "\"chunk\" argument",
+            "string or an instance of Buffer or Uint8Array",
+            other,
+        )),
+    }
+}
+
+/// Whether a script argument is a `{"$callback": name}`.
+fn callback_name(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(m) if m.len() == 1 => m.get("$callback").map(as_string),
+        _ => None,
+    }
+}
+
+/// `write(chunk[, encoding][, callback])` / `end([chunk][, encoding][,
+/// callback])` arguments: the bytes (`None`: no chunk) and the callback.
+fn write_args(args: &[Value], end: bool) -> Result<(Option<Vec<u8>>, Option<String>), Thrown> {
+    let mut rest = args;
+    let mut chunk = None;
+    if let Some(first) = rest.first() {
+        if callback_name(first).is_none() {
+            rest = &rest[1..];
+            chunk = Some(first);
+        }
+    }
+    let mut encoding = None;
+    if let Some(Value::String(e)) = rest.first() {
+        encoding = Some(e.as_str());
+        rest = &rest[1..];
+    }
+    let cb = rest.first().and_then(callback_name);
+    let data = match chunk {
+        None | Some(Value::Null) if end => None,
+        None => Some(chunk_arg(&Value::Null, None)?),
+        Some(c) => Some(chunk_arg(c, encoding)?),
+    };
+    Ok((data, cb))
+}
+
 /// `new Error(message)` from `{"$error": message}`.
 fn error_arg(v: Option<&Value>) -> Option<ClientError> {
     match v {
@@ -1010,6 +1130,16 @@ fn socket_step(sock: Option<ClientSocket>, method: &str, args: &[Value]) -> Resu
                 Some(p) => json!(p),
                 None => return Ok(Ret::Undefined.into()),
             },
+            "remoteAddress" => match sock.remote_address() {
+                Some(a) => json!(a.to_string()),
+                None => return Ok(Ret::Undefined.into()),
+            },
+            "remotePort" => match sock.remote_port() {
+                Some(p) => json!(p),
+                None => return Ok(Ret::Undefined.into()),
+            },
+            "connecting" => json!(sock.connecting()),
+            "constructor.name" => json!("Socket"),
             "destroyed" => json!(sock.destroyed()),
             _ => return Ok(Ret::Undefined.into()),
         })
@@ -1047,8 +1177,30 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
                 None => Ret::Undefined.into(),
             });
         }
-        if let Some(rest) = path.strip_prefix("socket.") {
+        if path == "socket" || path == "connection" {
+            return Ok(match req.socket() {
+                Some(_) => CRet::Typed("object", json!("[object Socket]")),
+                None => Ret::Value(Value::Null).into(),
+            });
+        }
+        if let Some(rest) = path
+            .strip_prefix("socket.")
+            .or_else(|| path.strip_prefix("connection."))
+        {
             return socket_step(req.socket(), "get", &[json!(rest)]);
+        }
+    }
+    if matches!(method, "getHeader" | "hasHeader" | "removeHeader") {
+        // validateString(name, 'name')
+        match args.first() {
+            Some(Value::String(_)) => {}
+            other => {
+                return Err(arg_type(
+                    "\"name\" argument",
+                    "string",
+                    other.unwrap_or(&Value::Null),
+                ))
+            }
         }
     }
     Ok(match method {
@@ -1091,11 +1243,13 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
             req.flush_headers()?;
             Ret::Undefined
         }
-        "write" => Ret::Value(json!(
-            req.write(&body_arg(args.first()).unwrap_or_default())?
-        )),
+        "write" => {
+            let (data, _cb) = write_args(args, false)?;
+            Ret::Value(json!(req.write(&data.unwrap_or_default())?))
+        }
         "end" => {
-            req.end(body_arg(args.first()).as_deref())?;
+            let (data, _cb) = write_args(args, true)?;
+            req.end(data.as_deref())?;
             Ret::This
         }
         "addTrailers" => {

@@ -157,6 +157,10 @@ pub(crate) struct Sock {
     pub(crate) timeout: Mutex<Option<Duration>>,
     /// The local end, once connected over TCP.
     pub(crate) local: Mutex<Option<SocketAddr>>,
+    /// The remote end, once connected over TCP.
+    pub(crate) peer: Mutex<Option<SocketAddr>>,
+    /// `socket.connecting`: the connection is not made yet.
+    pub(crate) connecting: AtomicBool,
     /// `'agentRemove'` was emitted: the agent forgot the socket.
     pub(crate) removed: AtomicBool,
 }
@@ -171,6 +175,8 @@ impl Sock {
             counted: AtomicBool::new(true),
             timeout: Mutex::new(None),
             local: Mutex::new(None),
+            peer: Mutex::new(None),
+            connecting: AtomicBool::new(true),
             removed: AtomicBool::new(false),
         })
     }

@@ -1506,6 +1506,21 @@ impl ClientSocket {
         lock(&self.sock.local).map(|a| a.port())
     }
 
+    /// `socket.remoteAddress` (a TCP socket once connected).
+    pub fn remote_address(&self) -> Option<IpAddr> {
+        lock(&self.sock.peer).map(|a| a.ip())
+    }
+
+    /// `socket.remotePort`.
+    pub fn remote_port(&self) -> Option<u16> {
+        lock(&self.sock.peer).map(|a| a.port())
+    }
+
+    /// `socket.connecting`: true until the connection is made.
+    pub fn connecting(&self) -> bool {
+        self.sock.connecting.load(Ordering::SeqCst)
+    }
+
     /// `socket.destroyed`.
     pub fn destroyed(&self) -> bool {
         self.sock.destroyed.load(Ordering::SeqCst)

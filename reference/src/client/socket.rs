@@ -46,12 +46,12 @@ pub(crate) struct Target {
     pub(crate) timeout: Option<Duration>,
 }
 
+/// The local and remote addresses of a TCP connection.
+type Ends = (SocketAddr, SocketAddr);
+
 /// A connection being made.
 type Connecting = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = Result<(BoxStream, Option<SocketAddr>), ClientError>>
-            + Send,
-    >,
+    Box<dyn std::future::Future<Output = Result<(BoxStream, Option<Ends>), ClientError>> + Send>,
 >;
 
 /// Start the task of a new socket whose first request is `first`.
@@ -121,8 +121,8 @@ fn connect(kind: TargetKind) -> Connecting {
                     match attempt.await {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
-                            let local = s.local_addr().ok();
-                            return Ok((Box::new(s) as BoxStream, local));
+                            let ends = s.local_addr().ok().zip(s.peer_addr().ok());
+                            return Ok((Box::new(s) as BoxStream, ends));
                         }
                         Err(e) => {
                             last = Some(ClientError::io(&e, "connect", Some(&addr.to_string())))
@@ -347,8 +347,8 @@ pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
                 }
             } => None,
         };
-        if let Some((stream, local)) = connected {
-            *lock(&sock.local) = local;
+        if let Some((stream, ends)) = connected {
+            record_ends(&sock, ends);
             let (r, w) = tokio::io::split(stream);
             io.rd = Some(r);
             io.wr = Some(w);
@@ -357,6 +357,16 @@ pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
         io.close();
         sock.destroyed.store(true, Ordering::SeqCst);
     });
+}
+
+/// The connection is made: `socket.connecting` is false, the addresses
+/// are known.
+fn record_ends(sock: &Sock, ends: Option<Ends>) {
+    if let Some((local, peer)) = ends {
+        *lock(&sock.local) = Some(local);
+        *lock(&sock.peer) = Some(peer);
+    }
+    sock.connecting.store(false, Ordering::SeqCst);
 }
 
 /// The `Keep-Alive` header of the request's response (`keepSocketAlive`
@@ -720,8 +730,8 @@ async fn exchange(
             }, if connecting.is_some() => {
                 *connecting = None;
                 match c {
-                    Ok((stream, local)) => {
-                        *lock(&sock.local) = local;
+                    Ok((stream, ends)) => {
+                        record_ends(sock, ends);
                         let (r, w) = tokio::io::split(stream);
                         *rd = Some(r);
                         *wr = Some(w);
