@@ -14,9 +14,9 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use nodehttp::client::{
-    self as http, AbortController, Agent, AgentChoice, AgentOptions, ClientError, ClientEvent,
-    ClientRequest, ClientSocket, IncomingMessage, MessageEvent, NameOptions, RequestHeaders,
-    RequestOptions, Scheduling, UpgradedSocket,
+    self as http, AbortController, Agent, AgentChoice, AgentOptions, CallbackArg, ClientError,
+    ClientEvent, ClientRequest, ClientSocket, IncomingMessage, MessageEvent, NameOptions,
+    RequestHeaders, RequestOptions, Scheduling, UpgradedSocket,
 };
 
 use super::*;
@@ -49,6 +49,9 @@ struct ReqCtx {
     seen: Mutex<HashSet<String>>,
     seen_changed: Notify,
     controller: Option<AbortController>,
+    /// The names of the `{"$callback"}` arguments given to `write()` and
+    /// `end()`, by the id the request reports them with.
+    callbacks: Mutex<HashMap<u64, String>>,
 }
 
 enum Stream {
@@ -334,7 +337,7 @@ impl Client {
                 None => Err(type_error(format!("there is no agent '{name}'"))),
             },
             "request" => match inner.req_ctx(&name) {
-                Some(ctx) => client_req_step(&ctx.req, &method, &args),
+                Some(ctx) => client_req_step(&ctx, &method, &args),
                 None => Err(type_error(format!("there is no request '{name}' (yet)"))),
             },
             "http" => http_step(&method, &args),
@@ -458,6 +461,7 @@ impl ClientInner {
             seen: Mutex::new(HashSet::new()),
             seen_changed: Notify::new(),
             controller,
+            callbacks: Mutex::new(HashMap::new()),
         });
         lock(&self.streams).push(Stream::Req {
             name: name.to_owned(),
@@ -675,6 +679,29 @@ impl ClientInner {
                         ("connect", f)
                     }
                     ClientEvent::Abort => ("abort", json!({})),
+                    ClientEvent::Prefinish => ("prefinish", json!({})),
+                    ClientEvent::Callback { id, arg } => {
+                        let Some(call) = lock(&ctx.callbacks).get(&id).cloned() else {
+                            return;
+                        };
+                        let mut f = json!({"call": call});
+                        match arg {
+                            CallbackArg::Undefined => f["valueType"] = json!("undefined"),
+                            CallbackArg::Null => {
+                                f["valueType"] = json!("null");
+                                f["value"] = Value::Null;
+                            }
+                            CallbackArg::Error(e) => {
+                                f["valueType"] = json!("object");
+                                f["value"] = json!("[object Error]");
+                                if let Some(code) = e.code() {
+                                    f["code"] = json!(code);
+                                }
+                            }
+                        }
+                        sc.emit("return", f);
+                        return;
+                    }
                     ClientEvent::Error(e) => {
                         let mut f = json!({"name": e.name(), "message": e.message()});
                         if let Some(code) = e.code() {
@@ -796,7 +823,7 @@ impl ClientInner {
                 _ => {}
             }
             let result = match prefix {
-                None | Some("req") => client_req_step(&ctx.req, method, args),
+                None | Some("req") => client_req_step(&ctx, method, args),
                 Some("res") => match lock(&ctx.res).clone() {
                     Some(res) => client_res_step(&res, &ctx.req, method, args),
                     None => Err(type_error(format!("there is no 'res' in '{place}' yet"))),
@@ -1163,7 +1190,8 @@ fn socket_step(sock: Option<ClientSocket>, method: &str, args: &[Value]) -> Resu
     })
 }
 
-fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+    let req = &ctx.req;
     let arg_str = |i: usize| {
         args.get(i)
             .map(as_string)
@@ -1244,12 +1272,29 @@ fn client_req_step(req: &ClientRequest, method: &str, args: &[Value]) -> Result<
             Ret::Undefined
         }
         "write" => {
-            let (data, _cb) = write_args(args, false)?;
-            Ret::Value(json!(req.write(&data.unwrap_or_default())?))
+            let (data, cb) = write_args(args, false)?;
+            let data = data.unwrap_or_default();
+            match cb {
+                Some(name) => {
+                    // The id is registered before any event can carry it.
+                    let mut cbs = lock(&ctx.callbacks);
+                    let (ok, id) = req.write_with_callback(&data)?;
+                    cbs.insert(id, name);
+                    Ret::Value(json!(ok))
+                }
+                None => Ret::Value(json!(req.write(&data)?)),
+            }
         }
         "end" => {
-            let (data, _cb) = write_args(args, true)?;
-            req.end(data.as_deref())?;
+            let (data, cb) = write_args(args, true)?;
+            match cb {
+                Some(name) => {
+                    let mut cbs = lock(&ctx.callbacks);
+                    let id = req.end_with_callback(data.as_deref())?;
+                    cbs.insert(id, name);
+                }
+                None => req.end(data.as_deref())?,
+            }
             Ret::This
         }
         "addTrailers" => {

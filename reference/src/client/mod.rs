@@ -677,6 +677,18 @@ pub enum ClientEvent {
     },
     /// `'abort'` (deprecated in Node): `req.abort()` was called.
     Abort,
+    /// `'prefinish'`: the request is ended and its last bytes are about
+    /// to go (just before `'finish'`).
+    Prefinish,
+    /// The callback given to `write()` or `end()` (by the id those
+    /// returned) is called, with this argument.
+    Callback {
+        /// The id [`ClientRequest::write_with_callback`] or
+        /// [`ClientRequest::end_with_callback`] returned.
+        id: u64,
+        /// What the callback gets.
+        arg: CallbackArg,
+    },
     /// `'error'`.
     Error(ClientError),
     /// `'close'`: the last event.
@@ -699,10 +711,23 @@ impl fmt::Debug for ClientEvent {
                 write!(f, "Connect({}, {} bytes)", res.status_code(), head.len())
             }
             ClientEvent::Abort => f.write_str("Abort"),
+            ClientEvent::Prefinish => f.write_str("Prefinish"),
+            ClientEvent::Callback { id, arg } => write!(f, "Callback({id}, {arg:?})"),
             ClientEvent::Error(e) => write!(f, "Error({:?}, {:?})", e.code(), e.message()),
             ClientEvent::Close => f.write_str("Close"),
         }
     }
+}
+
+/// The argument a `write()` or `end()` callback is called with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackArg {
+    /// No argument (`end()`'s callback, a `'finish'` listener).
+    Undefined,
+    /// `null`: the chunk was written.
+    Null,
+    /// The error.
+    Error(ClientError),
 }
 
 /// An event of a response [`IncomingMessage`], in Node's order.
@@ -748,6 +773,15 @@ pub(crate) struct ReqSt {
     pub(crate) socket_pending: bool,
     /// Events to emit once it ran.
     pub(crate) deferred: Vec<ClientEvent>,
+    /// The last callback id handed out.
+    pub(crate) next_callback: u64,
+    /// Output bytes the socket task took so far.
+    pub(crate) taken: u64,
+    /// `write()` callbacks: called once `taken` minus what waits unsent
+    /// reaches the offset.
+    pub(crate) write_callbacks: Vec<(u64, u64)>,
+    /// `end()` callbacks: called right after `'finish'`.
+    pub(crate) finish_callbacks: Vec<u64>,
     /// `req.socket`, once assigned.
     pub(crate) sock: Option<Arc<agent::Sock>>,
     /// `req.agent`.
@@ -955,6 +989,10 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         finish_emitted: false,
         socket_pending: false,
         deferred: Vec::new(),
+        next_callback: 0,
+        taken: 0,
+        write_callbacks: Vec::new(),
+        finish_callbacks: Vec::new(),
         sock: None,
         agent: agent.clone(),
     };
@@ -1152,19 +1190,50 @@ impl ClientRequest {
     /// `end()` returns false and emits `ERR_STREAM_WRITE_AFTER_END` as an
     /// `'error'` event; after `destroy()` it returns false.
     pub fn write(&self, data: &[u8]) -> Result<bool, Error> {
+        self.write_inner(data, None)
+    }
+
+    /// `req.write(chunk, callback)`: as [`write`](Self::write); the
+    /// request later emits [`ClientEvent::Callback`] with the returned id:
+    /// with `null` once the chunk went to the socket, or with the error
+    /// (`ERR_STREAM_WRITE_AFTER_END`, just before the `'error'`).
+    pub fn write_with_callback(&self, data: &[u8]) -> Result<(bool, u64), Error> {
+        let id = self.next_callback_id();
+        self.write_inner(data, Some(id)).map(|ok| (ok, id))
+    }
+
+    fn next_callback_id(&self) -> u64 {
+        let mut st = self.st();
+        st.next_callback += 1;
+        st.next_callback
+    }
+
+    fn write_inner(&self, data: &[u8], cb: Option<u64>) -> Result<bool, Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
                 return Ok(false);
             }
-            st.out.write(data)
+            let r = st.out.write(data);
+            if let (Ok(_), Some(id)) = (&r, cb) {
+                let offset = st.taken + st.out.pending_len() as u64;
+                st.write_callbacks.push((offset, id));
+            }
+            r
         };
         self.inner.wake.notify_one();
         match r {
             Ok(ok) => Ok(ok),
             Err(e) if e.code() == "ERR_STREAM_WRITE_AFTER_END" => {
-                self.inner
-                    .emit_next_tick(ClientEvent::Error(ClientError::from(&e)));
+                // writeAfterEndNT: the callback, then 'error'.
+                let err = ClientError::from(&e);
+                if let Some(id) = cb {
+                    self.inner.emit_next_tick(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(err.clone()),
+                    });
+                }
+                self.inner.emit_next_tick(ClientEvent::Error(err));
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -1190,12 +1259,42 @@ impl ClientRequest {
 
     /// `req.end([data])`.
     pub fn end(&self, data: Option<&[u8]>) -> Result<(), Error> {
+        self.end_inner(data, None)
+    }
+
+    /// `req.end([data], callback)`: as [`end`](Self::end); the request
+    /// emits [`ClientEvent::Callback`] with the returned id (and
+    /// `undefined`) right after `'finish'` (at once, with
+    /// `ERR_STREAM_ALREADY_FINISHED`, if `'finish'` was already emitted).
+    pub fn end_with_callback(&self, data: Option<&[u8]>) -> Result<u64, Error> {
+        let id = self.next_callback_id();
+        self.end_inner(data, Some(id)).map(|()| id)
+    }
+
+    fn end_inner(&self, data: Option<&[u8]>, cb: Option<u64>) -> Result<(), Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
                 return Ok(());
             }
-            st.out.end(data)
+            let already = st.out.finished();
+            let r = st.out.end(data);
+            if let (Ok(()), Some(id)) = (&r, cb) {
+                if already && st.finish_emitted {
+                    drop(st);
+                    self.inner.emit(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(ClientError {
+                            code: Some("ERR_STREAM_ALREADY_FINISHED".into()),
+                            name: "Error".into(),
+                            message: "Cannot call end after a stream was finished".into(),
+                        }),
+                    });
+                    return Ok(());
+                }
+                st.finish_callbacks.push(id);
+            }
+            r
         };
         self.inner.wake.notify_one();
         match r {

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use super::agent::{lock, Agent, Free, Sock};
 use super::conn::{ClientConn, ResponseEvent};
 use super::{
-    BoxStream, ClientError, ClientEvent, ConnectFuture, CreateConnection, IncomingMessage,
-    Information, Lookup, MessageEvent, ReqInner, UpgradedSocket,
+    BoxStream, CallbackArg, ClientError, ClientEvent, ConnectFuture, CreateConnection,
+    IncomingMessage, Information, Lookup, MessageEvent, ReqInner, UpgradedSocket,
 };
 use crate::headers::{HeaderMap, HeaderOptions};
 
@@ -675,7 +675,24 @@ async fn exchange(
                 pending_timeout = Some(t);
             }
             if io.open() {
-                wbuf.extend(st.out.take_output());
+                let out = st.out.take_output();
+                st.taken += out.len() as u64;
+                wbuf.extend(out);
+                // write() callbacks of the bytes that went to the socket.
+                let sent = st.taken - wbuf.len() as u64;
+                let done: Vec<u64> = st
+                    .write_callbacks
+                    .iter()
+                    .filter(|(offset, _)| *offset <= sent)
+                    .map(|(_, id)| *id)
+                    .collect();
+                st.write_callbacks.retain(|(offset, _)| *offset > sent);
+                for id in done {
+                    req.emit(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Null,
+                    });
+                }
             }
             x.keep = x.keep && st.out.should_keep_alive();
             (
@@ -701,8 +718,19 @@ async fn exchange(
         }
         if io.open() && finished && wbuf.is_empty() && !finish_sent && !x.had_error {
             finish_sent = true;
-            lock(&req.st).finish_emitted = true;
+            let callbacks = {
+                let mut st = lock(&req.st);
+                st.finish_emitted = true;
+                std::mem::take(&mut st.finish_callbacks)
+            };
+            req.emit(ClientEvent::Prefinish);
             req.emit(ClientEvent::Finish);
+            for id in callbacks {
+                req.emit(ClientEvent::Callback {
+                    id,
+                    arg: CallbackArg::Undefined,
+                });
+            }
         }
         if x.res_ended && finish_sent {
             // requestOnPrefinish: the response ended before the request.
