@@ -680,6 +680,7 @@ impl ClientInner {
                     }
                     ClientEvent::Abort => ("abort", json!({})),
                     ClientEvent::Prefinish => ("prefinish", json!({})),
+                    ClientEvent::Drain => ("drain", json!({})),
                     ClientEvent::Callback { id, arg } => {
                         let Some(call) = lock(&ctx.callbacks).get(&id).cloned() else {
                             return;
@@ -1243,8 +1244,20 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
             "headersSent" => json!(req.headers_sent()),
             "writableEnded" | "finished" => json!(req.writable_ended()),
             "writableFinished" => json!(req.writable_finished()),
+            "maxHeadersCount" => json!(req.max_headers_count()),
             _ => return Ok(Ret::Undefined.into()),
         }),
+        "set" => {
+            match arg_str(0).as_str() {
+                "maxHeadersCount" => req.set_max_headers_count(
+                    args.get(1)
+                        .and_then(Value::as_f64)
+                        .map(|f| f.max(0.0) as usize),
+                ),
+                other => return Err(type_error(format!("set {other}: not supported"))),
+            }
+            Ret::Undefined
+        }
         "setHeader" => {
             let name = arg_str(0);
             req.set_header(&name, out_value(&name, args.get(1))?)?;

@@ -677,6 +677,9 @@ pub enum ClientEvent {
     },
     /// `'abort'` (deprecated in Node): `req.abort()` was called.
     Abort,
+    /// `'drain'`: after a `write()` returned false, everything written
+    /// went to the socket.
+    Drain,
     /// `'prefinish'`: the request is ended and its last bytes are about
     /// to go (just before `'finish'`).
     Prefinish,
@@ -712,6 +715,7 @@ impl fmt::Debug for ClientEvent {
             }
             ClientEvent::Abort => f.write_str("Abort"),
             ClientEvent::Prefinish => f.write_str("Prefinish"),
+            ClientEvent::Drain => f.write_str("Drain"),
             ClientEvent::Callback { id, arg } => write!(f, "Callback({id}, {arg:?})"),
             ClientEvent::Error(e) => write!(f, "Error({:?}, {:?})", e.code(), e.message()),
             ClientEvent::Close => f.write_str("Close"),
@@ -782,6 +786,11 @@ pub(crate) struct ReqSt {
     pub(crate) write_callbacks: Vec<(u64, u64)>,
     /// `end()` callbacks: called right after `'finish'`.
     pub(crate) finish_callbacks: Vec<u64>,
+    /// A `write()` returned false: `'drain'` is due once the output is
+    /// flushed.
+    pub(crate) need_drain: bool,
+    /// `req.maxHeadersCount` (`None`: `null`).
+    pub(crate) max_headers_count: Option<usize>,
     /// `req.socket`, once assigned.
     pub(crate) sock: Option<Arc<agent::Sock>>,
     /// `req.agent`.
@@ -993,6 +1002,8 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         taken: 0,
         write_callbacks: Vec::new(),
         finish_callbacks: Vec::new(),
+        need_drain: false,
+        max_headers_count: None,
         sock: None,
         agent: agent.clone(),
     };
@@ -1108,6 +1119,19 @@ impl ClientRequest {
         })
     }
 
+    /// `req.maxHeadersCount` (`None`: `null`, the parser's default of
+    /// 1000 headers).
+    pub fn max_headers_count(&self) -> Option<usize> {
+        self.st().max_headers_count
+    }
+
+    /// `req.maxHeadersCount = n`: how many headers of the response go to
+    /// `res.headers` and `res.headersDistinct` (0: all); read when the
+    /// response head arrives.
+    pub fn set_max_headers_count(&self, n: Option<usize>) {
+        self.st().max_headers_count = n;
+    }
+
     /// `req.reusedSocket`.
     pub fn reused_socket(&self) -> bool {
         self.st().reused
@@ -1215,6 +1239,9 @@ impl ClientRequest {
                 return Ok(false);
             }
             let r = st.out.write(data);
+            if let Ok(false) = r {
+                st.need_drain = true;
+            }
             if let (Ok(_), Some(id)) = (&r, cb) {
                 let offset = st.taken + st.out.pending_len() as u64;
                 st.write_callbacks.push((offset, id));
@@ -1394,9 +1421,17 @@ impl fmt::Debug for IncomingMessage {
 
 impl IncomingMessage {
     pub(crate) fn new(head: &ResponseHead, join: bool, req: &Arc<ReqInner>) -> IncomingMessage {
+        // parser.maxHeaderPairs: maxHeadersCount * 2 entries (0: no
+        // limit), by default 2000 entries, that is 1000 headers. It
+        // limits `headers` and `headersDistinct`, not `rawHeaders`.
+        let limit = match lock(&req.st).max_headers_count {
+            None => Some(1000),
+            Some(0) => None,
+            Some(n) => Some(n),
+        };
         let opts = HeaderOptions {
             join_duplicate_headers: join,
-            max_headers_count: None,
+            max_headers_count: limit,
         };
         IncomingMessage {
             inner: Arc::new(ResInner {

@@ -816,6 +816,17 @@ async fn exchange(
                         timer.touch();
                         if wbuf.is_empty() {
                             req.drain.notify_waiters();
+                            let drained = {
+                                let mut st = lock(&req.st);
+                                let need = st.need_drain && st.out.pending_len() == 0;
+                                if need {
+                                    st.need_drain = false;
+                                }
+                                need
+                            };
+                            if drained {
+                                req.emit(ClientEvent::Drain);
+                            }
                         }
                     }
                     Err(e) => {
