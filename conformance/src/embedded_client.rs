@@ -481,11 +481,15 @@ impl ClientInner {
         // The steps before the first control step run now, as in Node.
         let mut fut = Box::pin(fut);
         let waker = std::task::Waker::noop();
-        if fut
+        let pending = fut
             .as_mut()
             .poll(&mut Context::from_waker(waker))
-            .is_pending()
-        {
+            .is_pending();
+        // Node's next tick: 'socket' for a socket handed over at once.
+        if let Some(ctx) = self.req_ctx(name) {
+            ctx.req.run_next_tick();
+        }
+        if pending {
             self.sc.spawn(fut);
         }
         Ok(())

@@ -182,8 +182,12 @@ impl Sock {
     }
 
     /// Hand `req` to the socket (`reused`: through `reuseSocket`).
-    pub(crate) fn assign(&self, req: Arc<ReqInner>, reused: bool) {
-        lock(&req.st).socket_pending = true;
+    pub(crate) fn assign(self: &Arc<Self>, req: Arc<ReqInner>, reused: bool) {
+        {
+            let mut st = lock(&req.st);
+            st.socket_pending = true;
+            st.handed = Some((self.clone(), reused));
+        }
         lock(&self.assigned).push_back((req, reused));
         self.wake.notify_one();
     }

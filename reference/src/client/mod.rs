@@ -791,6 +791,11 @@ pub(crate) struct ReqSt {
     pub(crate) need_drain: bool,
     /// `req.maxHeadersCount` (`None`: `null`).
     pub(crate) max_headers_count: Option<usize>,
+    /// The socket handed over (and whether from the free pool) whose
+    /// `onSocketNT` has not run yet.
+    pub(crate) handed: Option<(Arc<agent::Sock>, bool)>,
+    /// [`ClientRequest::run_next_tick`] ran `onSocketNT`.
+    pub(crate) socket_ticked: bool,
     /// `req.socket`, once assigned.
     pub(crate) sock: Option<Arc<agent::Sock>>,
     /// `req.agent`.
@@ -1004,6 +1009,8 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         finish_callbacks: Vec::new(),
         need_drain: false,
         max_headers_count: None,
+        handed: None,
+        socket_ticked: false,
         sock: None,
         agent: agent.clone(),
     };
@@ -1117,6 +1124,37 @@ impl ClientRequest {
             sock,
             agent: st.agent.clone(),
         })
+    }
+
+    /// Run now what Node runs on the request's next tick: `onSocketNT`
+    /// for a socket the agent handed over synchronously (a new one, or a
+    /// free one reused), which emits `'socket'` and the events deferred
+    /// to that tick. A caller that plays Node's event loop calls it once
+    /// its synchronous work after [`request`] is done, before any I/O;
+    /// otherwise the socket task does it. Nothing happens for a request
+    /// destroyed meanwhile (the socket task reports that), queued, or
+    /// already past it.
+    pub fn run_next_tick(&self) {
+        let mut st = self.st();
+        if st.destroyed || st.has_socket {
+            return;
+        }
+        let Some((sock, reused)) = st.handed.take() else {
+            return;
+        };
+        if sock.destroyed.load(Ordering::SeqCst) {
+            st.handed = Some((sock, reused));
+            return;
+        }
+        st.has_socket = true;
+        st.reused = reused;
+        st.sock = Some(sock);
+        st.socket_ticked = true;
+        // Emitted under the lock: the socket task, which takes it first,
+        // then sees the tick done and emits nothing of its own before.
+        self.inner.emit(ClientEvent::Socket { reused });
+        drop(st);
+        socket::flush_deferred(&self.inner);
     }
 
     /// `req.maxHeadersCount` (`None`: `null`, the parser's default of

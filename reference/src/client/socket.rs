@@ -56,7 +56,11 @@ type Connecting = std::pin::Pin<
 
 /// Start the task of a new socket whose first request is `first`.
 pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
-    lock(&first.st).socket_pending = true;
+    {
+        let mut st = lock(&first.st);
+        st.socket_pending = true;
+        st.handed = Some((sock.clone(), false));
+    }
     tokio::spawn(run(sock, agent, target, first));
 }
 
@@ -238,13 +242,15 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
         }
     };
     while let Some((req, reused)) = next.take() {
-        // onSocketNT
-        let destroyed = {
+        // onSocketNT (unless the request's next tick already ran it)
+        let (destroyed, ticked) = {
             let mut st = lock(&req.st);
-            st.socket_pending = true;
-            st.destroyed
+            st.handed = None;
+            let ticked = std::mem::take(&mut st.socket_ticked);
+            st.socket_pending = !ticked;
+            (st.destroyed, ticked)
         };
-        if destroyed || sock.destroyed.load(Ordering::SeqCst) {
+        if !ticked && (destroyed || sock.destroyed.load(Ordering::SeqCst)) {
             destroyed_before_socket(&req);
             close_res(&mut res_close);
             if let Some(a) = &agent {
@@ -277,8 +283,10 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
                 timer.set(st.timeout);
             }
         }
-        req.emit(ClientEvent::Socket { reused });
-        flush_deferred(&req);
+        if !ticked {
+            req.emit(ClientEvent::Socket { reused });
+            flush_deferred(&req);
+        }
         close_res(&mut res_close);
         match exchange(&mut io, &mut timer, &req, &sock).await {
             Outcome::KeepAlive(res) => {
@@ -319,8 +327,15 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
     }
     // Requests handed over while the socket was closing: it is gone.
     while let Some((req, reused)) = sock.take_assigned() {
-        lock(&req.st).has_socket = true;
-        req.emit(ClientEvent::Socket { reused });
+        let ticked = {
+            let mut st = lock(&req.st);
+            st.handed = None;
+            st.has_socket = true;
+            std::mem::take(&mut st.socket_ticked)
+        };
+        if !ticked {
+            req.emit(ClientEvent::Socket { reused });
+        }
         lock(&req.st).destroyed = true;
         req.emit(ClientEvent::Error(ClientError::hang_up()));
         req.emit(ClientEvent::Close);
@@ -415,7 +430,7 @@ fn destroyed_before_socket(req: &Arc<ReqInner>) {
 
 /// Events of the request's own calls (`'abort'`, a write after end) that
 /// Node emits on the next tick, after the `onSocketNT` already queued.
-fn flush_deferred(req: &Arc<ReqInner>) {
+pub(crate) fn flush_deferred(req: &Arc<ReqInner>) {
     let events = {
         let mut st = lock(&req.st);
         st.socket_pending = false;
