@@ -1249,6 +1249,7 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
             "writableEnded" | "finished" => json!(req.writable_ended()),
             "writableFinished" => json!(req.writable_finished()),
             "maxHeadersCount" => json!(req.max_headers_count()),
+            "writableCorked" => json!(req.writable_corked()),
             _ => return Ok(Ret::Undefined.into()),
         }),
         "set" => {
@@ -1331,6 +1332,14 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
             Ret::This
         }
         "setNoDelay" | "setSocketKeepAlive" => Ret::Undefined,
+        "cork" => {
+            req.cork();
+            Ret::Undefined
+        }
+        "uncork" => {
+            req.uncork();
+            Ret::Undefined
+        }
         "destroy" => {
             req.destroy(error_arg(args.first()));
             Ret::This

@@ -1149,12 +1149,31 @@ impl ClientRequest {
         st.has_socket = true;
         st.reused = reused;
         st.sock = Some(sock);
+        st.out.attach_socket();
         st.socket_ticked = true;
         // Emitted under the lock: the socket task, which takes it first,
         // then sees the tick done and emits nothing of its own before.
         self.inner.emit(ClientEvent::Socket { reused });
         drop(st);
         socket::flush_deferred(&self.inner);
+    }
+
+    /// `req.cork()`: writes are held (see
+    /// [`RequestState::uncork`](request::RequestState::uncork)).
+    pub fn cork(&self) {
+        self.st().out.cork();
+    }
+
+    /// `req.uncork()`.
+    pub fn uncork(&self) {
+        self.st().out.uncork();
+        self.inner.wake.notify_one();
+    }
+
+    /// `req.writableCorked`: `cork()` minus `uncork()` calls (negative
+    /// after more `uncork()` calls, as in Node 21 and later).
+    pub fn writable_corked(&self) -> i64 {
+        self.st().out.writable_corked()
     }
 
     /// `req.maxHeadersCount` (`None`: `null`, the parser's default of

@@ -98,6 +98,15 @@ pub struct RequestState {
     finished: bool,
     destroyed: bool,
     output: Vec<u8>,
+    /// `kCorked`: `cork()` minus `uncork()` calls (it may go negative).
+    corked: i64,
+    /// The request has its socket (the `socket` setter ran).
+    has_socket: bool,
+    /// The socket's own cork count: while above 0 nothing leaves.
+    socket_corked: u32,
+    /// `kChunkedBuffer`: chunks written while corked after the head,
+    /// sent as one chunk by the `uncork()` that brings `corked` to 0.
+    chunk_buffer: Vec<u8>,
 }
 
 impl RequestState {
@@ -122,6 +131,10 @@ impl RequestState {
             finished: false,
             destroyed: false,
             output: Vec::new(),
+            corked: 0,
+            has_socket: false,
+            socket_corked: 0,
+            chunk_buffer: Vec::new(),
         }
     }
 
@@ -171,8 +184,55 @@ impl RequestState {
 
     /// Take the bytes produced so far (the head once sent, framed body
     /// data, the last chunk), in wire order.
+    ///
+    /// Nothing while the socket is corked: the bytes stay
+    /// [`pending`](Self::pending_len).
     pub fn take_output(&mut self) -> Vec<u8> {
+        if self.has_socket && self.socket_corked > 0 {
+            return Vec::new();
+        }
         std::mem::take(&mut self.output)
+    }
+
+    /// The request got its socket (the `socket` setter): the socket is
+    /// corked as many times as the request is.
+    pub fn attach_socket(&mut self) {
+        if self.has_socket {
+            return;
+        }
+        self.has_socket = true;
+        self.socket_corked = self.corked.max(0) as u32;
+    }
+
+    /// Node equivalent: `req.cork()` (Node 21 and later): the count goes
+    /// up, and the socket, if any, is corked.
+    pub fn cork(&mut self) {
+        self.corked += 1;
+        if self.has_socket {
+            self.socket_corked += 1;
+        }
+    }
+
+    /// Node equivalent: `req.uncork()` (Node 21 and later): the count
+    /// goes down (below 0 too), the socket is uncorked once, and when the
+    /// count reaches 0 the chunks written while corked go as one chunk.
+    pub fn uncork(&mut self) {
+        self.corked -= 1;
+        if self.has_socket {
+            self.socket_corked = self.socket_corked.saturating_sub(1);
+        }
+        if self.corked != 0 || self.chunk_buffer.is_empty() {
+            return;
+        }
+        let buf = std::mem::take(&mut self.chunk_buffer);
+        self.send(format!("{:x}\r\n", buf.len()).as_bytes());
+        self.send(&buf);
+        self.send(b"\r\n");
+    }
+
+    /// `req.writableCorked`: the request's own count.
+    pub fn writable_corked(&self) -> i64 {
+        self.corked
     }
 
     // ------------------------------------------------------------ headers
@@ -414,7 +474,7 @@ impl RequestState {
     /// after `destroy()`.
     pub fn write(&mut self, data: &[u8]) -> Result<bool, Error> {
         self.write_inner(data, false)?;
-        Ok(self.output.len() < HIGH_WATER_MARK)
+        Ok(self.output.len() + self.chunk_buffer.len() < HIGH_WATER_MARK)
     }
 
     fn write_inner(&mut self, data: &[u8], from_end: bool) -> Result<(), Error> {
@@ -430,7 +490,10 @@ impl RequestState {
             }
             self.implicit_header()?;
         }
-        if self.chunked && !data.is_empty() {
+        if self.chunked && !data.is_empty() && self.corked != 0 && self.header_sent {
+            // Corked after the head: held for uncork().
+            self.chunk_buffer.extend_from_slice(data);
+        } else if self.chunked && !data.is_empty() {
             self.send(format!("{:x}\r\n", data.len()).as_bytes());
             self.send(data);
             self.send(b"\r\n");
@@ -467,6 +530,12 @@ impl RequestState {
         } else {
             self.send(&[]);
         }
+        // The socket is fully uncorked; the request's count is set to 1
+        // and uncorked, so chunks held by cork() go now, after the last
+        // chunk (Node 21 and later).
+        self.socket_corked = 0;
+        self.corked = 1;
+        self.uncork();
         self.finished = true;
         Ok(())
     }

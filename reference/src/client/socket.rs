@@ -278,6 +278,7 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
             st.has_socket = true;
             st.reused = reused;
             st.sock = Some(sock.clone());
+            st.out.attach_socket();
             // setRequestSocket: a request timeout other than the agent's.
             if st.timeout.is_some() && st.timeout != agent_timeout {
                 timer.set(st.timeout);
@@ -684,7 +685,7 @@ async fn exchange(
     }
     loop {
         // What the request did since the last turn.
-        let (destroyed, error, finished, listens) = {
+        let (destroyed, error, finished, listens, held) = {
             let mut st = lock(&req.st);
             if let Some(t) = st.pending_timeout.take() {
                 pending_timeout = Some(t);
@@ -715,6 +716,7 @@ async fn exchange(
                 st.error.clone(),
                 st.out.finished(),
                 st.listens_timeout,
+                st.out.pending_len() > 0,
             )
         };
         if destroyed || sock.destroyed.load(Ordering::SeqCst) {
@@ -731,7 +733,7 @@ async fn exchange(
                 timer.set(Some(t));
             }
         }
-        if io.open() && finished && wbuf.is_empty() && !finish_sent && !x.had_error {
+        if io.open() && finished && wbuf.is_empty() && !held && !finish_sent && !x.had_error {
             finish_sent = true;
             let callbacks = {
                 let mut st = lock(&req.st);

@@ -480,3 +480,25 @@ fn keep_alive_hint_lowers_the_agent_timeout() {
 fn base64_is_standard(#[case] input: &str, #[case] expected: &str) {
     assert_eq!(super::base64(input.as_bytes()), expected);
 }
+
+#[test]
+fn cork_holds_chunks_until_uncork() {
+    let mut r = RequestState::new(RequestContext::new("POST", "/c"));
+    r.set_header("Host", "h".into()).unwrap();
+    r.attach_socket();
+    r.flush_headers().unwrap();
+    r.take_output();
+    r.cork();
+    r.cork();
+    r.write(b"abc").unwrap();
+    r.uncork();
+    assert_eq!(r.writable_corked(), 1);
+    assert!(r.take_output().is_empty());
+    r.uncork();
+    assert_eq!(text(r.take_output()), "3\r\nabc\r\n");
+    // Uncorked below 0 (Node 21+): what end() is given goes after the
+    // last chunk.
+    r.uncork();
+    r.end(Some(b"c")).unwrap();
+    assert_eq!(text(r.take_output()), "0\r\n\r\n1\r\nc\r\n");
+}
