@@ -337,7 +337,7 @@ impl Client {
                 None => Err(type_error(format!("there is no agent '{name}'"))),
             },
             "request" => match inner.req_ctx(&name) {
-                Some(ctx) => client_req_step(&ctx, &method, &args),
+                Some(ctx) => client_req_step(inner, &ctx, &method, &args),
                 None => Err(type_error(format!("there is no request '{name}' (yet)"))),
             },
             "http" => http_step(&method, &args),
@@ -828,7 +828,7 @@ impl ClientInner {
                 _ => {}
             }
             let result = match prefix {
-                None | Some("req") => client_req_step(&ctx, method, args),
+                None | Some("req") => client_req_step(&self, &ctx, method, args),
                 Some("res") => match lock(&ctx.res).clone() {
                     Some(res) => client_res_step(&res, &ctx.req, method, args),
                     None => Err(type_error(format!("there is no 'res' in '{place}' yet"))),
@@ -1195,7 +1195,29 @@ fn socket_step(sock: Option<ClientSocket>, method: &str, args: &[Value]) -> Resu
     })
 }
 
-fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, Thrown> {
+/// A `{"$callback": name}` installed as a socket method: each call
+/// reports a `return` named `name` with its first argument, after what
+/// the client already emitted.
+fn reporting_hook(inner: &Arc<ClientInner>, name: String) -> impl Fn(Option<bool>) + Send + Sync {
+    let weak = Arc::downgrade(inner);
+    move |v: Option<bool>| {
+        if let Some(inner) = weak.upgrade() {
+            inner.flush();
+            let ret = match v {
+                Some(b) => Ret::Value(json!(b)),
+                None => Ret::Undefined,
+            };
+            inner.sc.emit("return", return_fields(&name, ret));
+        }
+    }
+}
+
+fn client_req_step(
+    inner: &Arc<ClientInner>,
+    ctx: &ReqCtx,
+    method: &str,
+    args: &[Value],
+) -> Result<CRet, Thrown> {
     let req = &ctx.req;
     let arg_str = |i: usize| {
         args.get(i)
@@ -1250,6 +1272,7 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
             "writableFinished" => json!(req.writable_finished()),
             "maxHeadersCount" => json!(req.max_headers_count()),
             "writableCorked" => json!(req.writable_corked()),
+            "strictContentLength" => json!(req.strict_content_length()),
             _ => return Ok(Ret::Undefined.into()),
         }),
         "set" => {
@@ -1259,6 +1282,23 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
                         .and_then(Value::as_f64)
                         .map(|f| f.max(0.0) as usize),
                 ),
+                "strictContentLength" => {
+                    req.set_strict_content_length(args.get(1).is_some_and(truthy))
+                }
+                path @ ("socket.setNoDelay" | "socket.setKeepAlive") => {
+                    let Some(sock) = req.socket() else {
+                        return Err(type_error(format!("set {path}: there is no socket")));
+                    };
+                    let Some(name) = args.get(1).and_then(callback_name) else {
+                        return Err(type_error(format!("set {path}: not a $callback")));
+                    };
+                    let hook = reporting_hook(inner, name);
+                    if path == "socket.setNoDelay" {
+                        sock.replace_set_no_delay(Arc::new(hook));
+                    } else {
+                        sock.replace_set_keep_alive(Arc::new(move |e, _| hook(e)));
+                    }
+                }
                 other => return Err(type_error(format!("set {other}: not supported"))),
             }
             Ret::Undefined
@@ -1331,7 +1371,17 @@ fn client_req_step(ctx: &ReqCtx, method: &str, args: &[Value]) -> Result<CRet, T
             req.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
             Ret::This
         }
-        "setNoDelay" | "setSocketKeepAlive" => Ret::Undefined,
+        "setNoDelay" => {
+            req.set_no_delay(args.first().and_then(Value::as_bool));
+            Ret::Undefined
+        }
+        "setSocketKeepAlive" => {
+            req.set_socket_keep_alive(
+                args.first().and_then(Value::as_bool),
+                args.get(1).and_then(millis),
+            );
+            Ret::Undefined
+        }
         "cork" => {
             req.cork();
             Ret::Undefined

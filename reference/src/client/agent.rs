@@ -163,6 +163,21 @@ pub(crate) struct Sock {
     pub(crate) connecting: AtomicBool,
     /// `'agentRemove'` was emitted: the agent forgot the socket.
     pub(crate) removed: AtomicBool,
+    /// Replacements of the socket's `setNoDelay` and `setKeepAlive`.
+    pub(crate) hooks: Mutex<SocketHooks>,
+}
+
+/// A replaced `socket.setNoDelay(noDelay)`.
+pub type NoDelayHook = Arc<dyn Fn(Option<bool>) + Send + Sync>;
+/// A replaced `socket.setKeepAlive(enable, initialDelay)`.
+pub type KeepAliveHook = Arc<dyn Fn(Option<bool>, Option<Duration>) + Send + Sync>;
+
+/// The socket methods a caller replaced (as a script assigns
+/// `socket.setNoDelay = fn` in Node).
+#[derive(Default)]
+pub(crate) struct SocketHooks {
+    pub(crate) no_delay: Option<NoDelayHook>,
+    pub(crate) keep_alive: Option<KeepAliveHook>,
 }
 
 impl Sock {
@@ -178,6 +193,7 @@ impl Sock {
             peer: Mutex::new(None),
             connecting: AtomicBool::new(true),
             removed: AtomicBool::new(false),
+            hooks: Mutex::new(SocketHooks::default()),
         })
     }
 
@@ -194,6 +210,24 @@ impl Sock {
 
     pub(crate) fn take_assigned(&self) -> Option<(Arc<ReqInner>, bool)> {
         lock(&self.assigned).pop_front()
+    }
+
+    /// `socket.setNoDelay(noDelay)`: the replacement if any (TCP sockets
+    /// already have no delay, Node's default).
+    pub(crate) fn set_no_delay(&self, no_delay: Option<bool>) {
+        let hook = lock(&self.hooks).no_delay.clone();
+        if let Some(h) = hook {
+            h(no_delay);
+        }
+    }
+
+    /// `socket.setKeepAlive(enable, initialDelay)`: the replacement if
+    /// any.
+    pub(crate) fn set_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        let hook = lock(&self.hooks).keep_alive.clone();
+        if let Some(h) = hook {
+            h(enable, delay);
+        }
     }
 
     /// `socket.destroy()` from outside the task.

@@ -796,6 +796,8 @@ pub(crate) struct ReqSt {
     pub(crate) handed: Option<(Arc<agent::Sock>, bool)>,
     /// [`ClientRequest::run_next_tick`] ran `onSocketNT`.
     pub(crate) socket_ticked: bool,
+    /// Socket calls waiting for the socket (`_deferToConnect`).
+    pub(crate) socket_calls: Vec<SocketCall>,
     /// `req.socket`, once assigned.
     pub(crate) sock: Option<Arc<agent::Sock>>,
     /// `req.agent`.
@@ -1011,6 +1013,7 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         max_headers_count: None,
         handed: None,
         socket_ticked: false,
+        socket_calls: Vec::new(),
         sock: None,
         agent: agent.clone(),
     };
@@ -1154,8 +1157,50 @@ impl ClientRequest {
         // Emitted under the lock: the socket task, which takes it first,
         // then sees the tick done and emits nothing of its own before.
         self.inner.emit(ClientEvent::Socket { reused });
+        let sock = st.sock.clone();
         drop(st);
         socket::flush_deferred(&self.inner);
+        if let Some(sock) = sock {
+            socket::apply_socket_calls(&self.inner, &sock);
+        }
+    }
+
+    /// `req.setNoDelay([noDelay])`: `socket.setNoDelay(noDelay)` now if
+    /// the request has its socket, else right after its `'socket'`.
+    pub fn set_no_delay(&self, no_delay: Option<bool>) {
+        self.defer_to_connect(SocketCall::NoDelay(no_delay));
+    }
+
+    /// `req.setSocketKeepAlive([enable][, initialDelay])`:
+    /// `socket.setKeepAlive(enable, initialDelay)`, now or once the
+    /// request has its socket.
+    pub fn set_socket_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        self.defer_to_connect(SocketCall::KeepAlive(enable, delay));
+    }
+
+    /// `_deferToConnect`.
+    fn defer_to_connect(&self, call: SocketCall) {
+        let sock = {
+            let mut st = self.st();
+            match st.sock.clone().filter(|_| st.has_socket) {
+                Some(s) => s,
+                None => {
+                    st.socket_calls.push(call);
+                    return;
+                }
+            }
+        };
+        call.apply(&sock);
+    }
+
+    /// `req.strictContentLength`.
+    pub fn strict_content_length(&self) -> bool {
+        self.st().out.strict_content_length()
+    }
+
+    /// `req.strictContentLength = on`.
+    pub fn set_strict_content_length(&self, on: bool) {
+        self.st().out.set_strict_content_length(on);
     }
 
     /// `req.cork()`: writes are held (see
@@ -1663,6 +1708,21 @@ impl IncomingMessage {
 
 // ---------------------------------------------------------------- socket
 
+/// A socket method a request calls once it has its socket.
+pub(crate) enum SocketCall {
+    NoDelay(Option<bool>),
+    KeepAlive(Option<bool>, Option<Duration>),
+}
+
+impl SocketCall {
+    fn apply(self, sock: &agent::Sock) {
+        match self {
+            SocketCall::NoDelay(v) => sock.set_no_delay(v),
+            SocketCall::KeepAlive(e, d) => sock.set_keep_alive(e, d),
+        }
+    }
+}
+
 /// `req.socket`: what can be read of a client socket, and the events a
 /// caller may emit on it.
 #[derive(Clone)]
@@ -1680,6 +1740,29 @@ impl fmt::Debug for ClientSocket {
 }
 
 impl ClientSocket {
+    /// `socket.setNoDelay = fn`: `fn` is called instead of the socket's
+    /// own `setNoDelay`, with its argument.
+    pub fn replace_set_no_delay(&self, f: agent::NoDelayHook) {
+        lock(&self.sock.hooks).no_delay = Some(f);
+    }
+
+    /// `socket.setKeepAlive = fn`: `fn` is called instead of the
+    /// socket's own `setKeepAlive` (by `req.setSocketKeepAlive()` and by
+    /// the agent when it keeps the socket).
+    pub fn replace_set_keep_alive(&self, f: agent::KeepAliveHook) {
+        lock(&self.sock.hooks).keep_alive = Some(f);
+    }
+
+    /// `socket.setNoDelay(noDelay)`.
+    pub fn set_no_delay(&self, no_delay: Option<bool>) {
+        self.sock.set_no_delay(no_delay);
+    }
+
+    /// `socket.setKeepAlive(enable, initialDelay)`.
+    pub fn set_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        self.sock.set_keep_alive(enable, delay);
+    }
+
     /// `socket.timeout`: the last `setTimeout()` value (`None`: never
     /// set, `undefined` in Node). The agent sets it when it pools the
     /// socket (`keepSocketAlive`).

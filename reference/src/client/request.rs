@@ -107,6 +107,12 @@ pub struct RequestState {
     /// `kChunkedBuffer`: chunks written while corked after the head,
     /// sent as one chunk by the `uncork()` that brings `corked` to 0.
     chunk_buffer: Vec<u8>,
+    /// `strictContentLength`.
+    strict_content_length: bool,
+    /// `kBytesWritten`: body bytes counted while `strictContentLength`.
+    bytes_written: u64,
+    /// A `Transfer-Encoding` header was written.
+    te_header: bool,
 }
 
 impl RequestState {
@@ -135,6 +141,9 @@ impl RequestState {
             has_socket: false,
             socket_corked: 0,
             chunk_buffer: Vec::new(),
+            strict_content_length: false,
+            bytes_written: 0,
+            te_header: false,
         }
     }
 
@@ -228,6 +237,52 @@ impl RequestState {
         self.send(format!("{:x}\r\n", buf.len()).as_bytes());
         self.send(&buf);
         self.send(b"\r\n");
+    }
+
+    /// `req.strictContentLength`.
+    pub fn strict_content_length(&self) -> bool {
+        self.strict_content_length
+    }
+
+    /// `req.strictContentLength = on`: body bytes past the
+    /// `Content-Length` (or short of it at `end()`) throw
+    /// `ERR_HTTP_CONTENT_LENGTH_MISMATCH`, once the head declares it.
+    pub fn set_strict_content_length(&mut self, on: bool) {
+        self.strict_content_length = on;
+    }
+
+    /// Node's `strictContentLength(msg)`: whether the check applies now.
+    fn strict_applies(&self) -> bool {
+        self.strict_content_length
+            && self.content_length.is_some()
+            && !self.removed_content_length
+            && !self.chunked
+            && !self.te_header
+            && !self.has_header("transfer-encoding")
+    }
+
+    /// The `kBytesWritten` check of `write_()`.
+    fn check_length(&mut self, len: u64, from_end: bool) -> Result<(), Error> {
+        if !self.strict_content_length {
+            return Ok(());
+        }
+        if self.strict_applies() {
+            let declared = self.content_length.unwrap_or(0);
+            let total = self.bytes_written + len;
+            let bad = if from_end {
+                total != declared
+            } else {
+                total > declared
+            };
+            if bad {
+                return Err(Error::content_length_mismatch(
+                    &total.to_string(),
+                    &declared.to_string(),
+                ));
+            }
+        }
+        self.bytes_written += len;
+        Ok(())
     }
 
     /// `req.writableCorked`: the request's own count.
@@ -431,6 +486,7 @@ impl RequestState {
             }
             "transfer-encoding" => {
                 seen.transfer_encoding = true;
+                self.te_header = true;
                 self.removed_transfer_encoding = false;
                 if has_token(value, "chunked") {
                     self.chunked = true;
@@ -484,6 +540,7 @@ impl RequestState {
         if self.destroyed {
             return Err(Error::stream_destroyed("write"));
         }
+        self.check_length(data.len() as u64, from_end)?;
         if self.header.is_none() {
             if from_end {
                 self.content_length = Some(data.len() as u64);
@@ -523,6 +580,12 @@ impl RequestState {
                     self.implicit_header()?;
                 }
             }
+        }
+        if self.strict_applies() && Some(self.bytes_written) != self.content_length {
+            return Err(Error::content_length_mismatch(
+                &self.bytes_written.to_string(),
+                &self.content_length.unwrap_or(0).to_string(),
+            ));
         }
         if self.chunked {
             let last = format!("0\r\n{}\r\n", self.trailer);

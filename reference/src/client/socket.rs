@@ -287,6 +287,7 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
         if !ticked {
             req.emit(ClientEvent::Socket { reused });
             flush_deferred(&req);
+            apply_socket_calls(&req, &sock);
         }
         close_res(&mut res_close);
         match exchange(&mut io, &mut timer, &req, &sock).await {
@@ -305,9 +306,11 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
                 match a.free(&sock, true, io.open() && !io.eof, hint.as_deref()) {
                     Free::Serve(r) => next = Some((r, false)),
                     Free::Pooled(timeout) => {
+                        // keepSocketAlive: setKeepAlive(true,
+                        // keepAliveMsecs), then the agent's timeout (or
+                        // the server's hint) on free sockets.
+                        sock.set_keep_alive(Some(true), Some(a.keep_alive_msecs()));
                         close_res(&mut res_close);
-                        // keepSocketAlive: the agent's timeout (or the
-                        // server's hint) on free sockets.
                         timer.set(Some(timeout));
                         next = idle(&mut io, &mut timer, &sock, a).await;
                     }
@@ -373,6 +376,15 @@ pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
         io.close();
         sock.destroyed.store(true, Ordering::SeqCst);
     });
+}
+
+/// The socket calls a request deferred until it had its socket
+/// (`_deferToConnect`), made now, after its `'socket'`.
+pub(crate) fn apply_socket_calls(req: &Arc<ReqInner>, sock: &Sock) {
+    let calls = std::mem::take(&mut lock(&req.st).socket_calls);
+    for call in calls {
+        call.apply(sock);
+    }
 }
 
 /// The connection is made: `socket.connecting` is false, the addresses
