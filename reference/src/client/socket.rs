@@ -61,7 +61,47 @@ pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first
         st.socket_pending = true;
         st.handed = Some((sock.clone(), false));
     }
-    tokio::spawn(run(sock, agent, target, first));
+    let pre = prebind(&target.kind);
+    if let Some((s, _)) = &pre {
+        *lock(&sock.local) = s.local_addr().ok();
+    }
+    tokio::spawn(run(sock, agent, target, first, pre));
+}
+
+/// A TCP socket to an address given as an IP, bound (to `localAddress`
+/// or any address, port 0) before it connects, as `connect()` binds it
+/// in Node: `socket.localPort` is known while it is connecting.
+fn prebind(kind: &TargetKind) -> Option<(tokio::net::TcpSocket, SocketAddr)> {
+    let TargetKind::Tcp {
+        host,
+        port,
+        local,
+        family,
+        lookup: None,
+    } = kind
+    else {
+        return None;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = bare.parse().ok()?;
+    match family {
+        Some(4) if !ip.is_ipv4() => return None,
+        Some(6) if !ip.is_ipv6() => return None,
+        _ => {}
+    }
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .ok()?;
+    let any: IpAddr = if ip.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    socket.bind(SocketAddr::new(local.unwrap_or(any), 0)).ok()?;
+    Some((socket, SocketAddr::new(ip, *port)))
 }
 
 async fn resolve(
@@ -97,8 +137,18 @@ async fn resolve(
     Ok(addrs)
 }
 
-fn connect(kind: TargetKind) -> Connecting {
+fn connect(kind: TargetKind, pre: Option<(tokio::net::TcpSocket, SocketAddr)>) -> Connecting {
     Box::pin(async move {
+        if let Some((socket, addr)) = pre {
+            return match socket.connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let ends = s.local_addr().ok().zip(s.peer_addr().ok());
+                    Ok((Box::new(s) as BoxStream, ends))
+                }
+                Err(e) => Err(ClientError::io(&e, "connect", Some(&addr.to_string()))),
+            };
+        }
         match kind {
             TargetKind::Tcp {
                 host,
@@ -213,15 +263,23 @@ enum Outcome {
     KeepAlive(Option<IncomingMessage>),
     /// The socket is closed.
     Closed,
+    /// The socket is closed; the request's `'close'` is still due.
+    ClosedLater,
     /// The socket left for an upgrade or a CONNECT tunnel.
     Detached,
 }
 
-async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
+async fn run(
+    sock: Arc<Sock>,
+    agent: Option<Agent>,
+    target: Target,
+    first: Arc<ReqInner>,
+    pre: Option<(tokio::net::TcpSocket, SocketAddr)>,
+) {
     let mut io = Io {
         rd: None,
         wr: None,
-        connecting: Some(connect(target.kind.clone())),
+        connecting: Some(connect(target.kind.clone(), pre)),
         leftover: Vec::new(),
         eof: false,
     };
@@ -317,6 +375,10 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
                     Free::Destroy => {}
                 }
             }
+            Outcome::ClosedLater => {
+                tokio::task::yield_now().await;
+                req.emit(ClientEvent::Close);
+            }
             Outcome::Closed | Outcome::Detached => {}
         }
     }
@@ -359,7 +421,7 @@ pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
             eof: false,
         };
         let connected = tokio::select! {
-            c = connect(kind) => c.ok(),
+            c = connect(kind, None) => c.ok(),
             _ = async {
                 while !sock.destroyed.load(Ordering::SeqCst) {
                     sock.wake.notified().await;
@@ -606,12 +668,13 @@ impl Exchange<'_> {
                         st.out.finished()
                     };
                     if !self.keep {
-                        // destroySoon: the response closes, then the socket.
+                        // destroySoon: the response closes, then the
+                        // socket, whose 'close' (the request's) comes on
+                        // a later turn of the loop.
                         res.push(MessageEvent::Close);
                         io.close();
                         lock(&self.req.st).destroyed = true;
-                        self.req.emit(ClientEvent::Close);
-                        return Some(Outcome::Closed);
+                        return Some(Outcome::ClosedLater);
                     }
                     if finished {
                         // responseKeepAlive: 'close' (emitFreeNT) before
