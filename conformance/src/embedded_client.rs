@@ -38,6 +38,9 @@ struct ClientInner {
     detached: Mutex<Vec<UpgradedSocket>>,
     /// Sockets of `agent.createConnection()`, destroyed at `stop`.
     created: Mutex<Vec<ClientSocket>>,
+    /// The request being issued (`http.request()` runs): the one a
+    /// `reuseSocket` hook reports.
+    issuing: Mutex<Option<String>>,
     /// The scenario's WebSockets.
     websockets: super::ws::Sockets,
 }
@@ -69,18 +72,20 @@ enum Stream {
 pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running> {
     let id = msg.get("id").map(as_string).unwrap_or_default();
     let mut agents = HashMap::new();
+    // Where the hooks find the scenario, once it exists.
+    let slot: Slot = Arc::new(std::sync::OnceLock::new());
     if let Some(Value::Object(list)) = msg.get("agents") {
         for (name, agent) in list {
-            if agent
-                .get("hooks")
-                .is_some_and(|h| h.as_object().is_some_and(|h| !h.is_empty()))
-            {
-                out.send(json!({"type": "unsupported",
-                    "reason": "the embedded adapter has no agent hooks yet"}));
-                return None;
-            }
+            let hooks = match agent_hooks(&slot, name, agent.get("hooks")) {
+                Ok(h) => h,
+                Err(reason) => {
+                    out.send(json!({"type": "unsupported", "reason": reason}));
+                    return None;
+                }
+            };
             match new_agent(agent.get("options").unwrap_or(&Value::Null)) {
                 Ok(a) => {
+                    a.set_hooks(hooks);
                     agents.insert(name.clone(), a);
                 }
                 Err(OptErr::Thrown(t)) => {
@@ -133,8 +138,10 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
         reporter: Mutex::new(None),
         detached: Mutex::new(Vec::new()),
         created: Mutex::new(Vec::new()),
+        issuing: Mutex::new(None),
         websockets: super::ws::Sockets::new(sc.clone(), msg),
     });
+    let _ = slot.set(Arc::downgrade(&inner));
     let reporter = inner.clone();
     sc.spawn(async move { reporter.report().await });
     out.send(json!({"type": "started"}));
@@ -168,6 +175,84 @@ const KNOWN_OPTIONS: &[&str] = &[
     "family",
     "protocol",
 ];
+
+/// The running scenario, for the agents' hooks (made before it).
+type Slot = Arc<std::sync::OnceLock<std::sync::Weak<ClientInner>>>;
+
+/// Report an event from a hook, after what the client already emitted.
+fn hook_emit(slot: &Slot, event: &str, fields: Value) {
+    if let Some(inner) = slot.get().and_then(std::sync::Weak::upgrade) {
+        inner.flush();
+        inner.sc.emit(event, fields);
+    }
+}
+
+/// The agent's `hooks` (PROTOCOL.md, "start, client scenarios") as
+/// replaced methods of the reference agent.
+fn agent_hooks(slot: &Slot, agent: &str, v: Option<&Value>) -> Result<http::AgentHooks, String> {
+    let mut hooks = http::AgentHooks::default();
+    let Some(Value::Object(map)) = v else {
+        return Ok(hooks);
+    };
+    for (hook, mode) in map {
+        let (slot, agent) = (slot.clone(), agent.to_owned());
+        match (hook.as_str(), mode) {
+            ("keepSocketAlive", Value::String(m)) if m == "observe" => {
+                hooks.keep_socket_alive = Some(Arc::new(move |original: &dyn Fn() -> bool| {
+                    let result = original();
+                    hook_emit(
+                        &slot,
+                        "agent.keepSocketAlive",
+                        json!({"agent": agent, "result": result}),
+                    );
+                    result
+                }));
+            }
+            ("keepSocketAlive", Value::Bool(false)) => {
+                hooks.keep_socket_alive = Some(Arc::new(move |_: &dyn Fn() -> bool| {
+                    hook_emit(
+                        &slot,
+                        "agent.keepSocketAlive",
+                        json!({"agent": agent, "result": false}),
+                    );
+                    false
+                }));
+            }
+            ("reuseSocket", Value::String(m)) if m == "observe" => {
+                hooks.reuse_socket = Some(Arc::new(move || {
+                    let request = slot
+                        .get()
+                        .and_then(std::sync::Weak::upgrade)
+                        .and_then(|i| lock(&i.issuing).clone());
+                    hook_emit(
+                        &slot,
+                        "agent.reuseSocket",
+                        json!({"agent": agent, "request": request}),
+                    );
+                }));
+            }
+            ("createConnection", Value::String(m))
+                if matches!(m.as_str(), "observe" | "callback" | "error") =>
+            {
+                let fail = m == "error";
+                hooks.create_connection = Some(Arc::new(move |host: &str, port: u16| {
+                    hook_emit(
+                        &slot,
+                        "agent.createConnection",
+                        json!({"agent": agent, "host": host, "port": port}),
+                    );
+                    if fail {
+                        Err(ClientError::other("createConnection failed"))
+                    } else {
+                        Ok(())
+                    }
+                }));
+            }
+            _ => return Err(format!("the embedded adapter has no hook {hook} = {mode}")),
+        }
+    }
+    Ok(hooks)
+}
 
 /// Why options could not become a Rust value.
 enum OptErr {
@@ -250,6 +335,7 @@ fn agent_options(v: &Value) -> Result<AgentOptions, OptErr> {
                 }
             }
             "timeout" => o.timeout = millis(value).filter(|d| !d.is_zero()),
+            "localAddress" => o.local_address = value.as_str().and_then(|a| a.parse().ok()),
             _ => {
                 return Err(OptErr::Unsupported(format!(
                     "the reference agent has no option '{key}'"
@@ -393,10 +479,18 @@ impl ClientInner {
             .agents
             .get(name)
             .ok_or_else(|| type_error(format!("no agent '{name}'")))?;
+        // The global agent is shared by the scenarios this process runs
+        // at once: only the pools of this scenario's ports are its own.
+        let ports: Vec<String> = ["port", "closedPort"]
+            .iter()
+            .filter_map(|k| self.msg.get(*k).and_then(Value::as_u64))
+            .map(|p| format!(":{p}:"))
+            .collect();
+        let mine = |k: &str| name != "global" || ports.iter().any(|p| k.contains(p.as_str()));
         let counts = |list: Vec<(String, usize)>| {
             Value::Object(
                 list.into_iter()
-                    .filter(|(_, n)| *n > 0)
+                    .filter(|(k, n)| *n > 0 && mine(k))
                     .map(|(k, n)| (k, json!(n)))
                     .collect(),
             )
@@ -445,7 +539,9 @@ impl ClientInner {
                 }
             };
         }
+        *lock(&self.issuing) = Some(name.to_owned());
         let issued = if get { http::get(o) } else { http::request(o) };
+        *lock(&self.issuing) = None;
         let req = match issued {
             Ok(r) => r,
             Err(e) => {

@@ -49,6 +49,9 @@ pub struct AgentOptions {
     /// `timeout`: the socket timeout of the agent's sockets, in use and
     /// free (a free socket that times out is closed). `None`: none.
     pub timeout: Option<Duration>,
+    /// `localAddress` (a `socket.connect()` option): the agent's sockets
+    /// are bound to it, whatever the request says.
+    pub local_address: Option<IpAddr>,
 }
 
 impl Scheduling {
@@ -85,6 +88,7 @@ impl Default for AgentOptions {
             max_free_sockets: 256,
             scheduling: Scheduling::Lifo,
             timeout: None,
+            local_address: None,
         }
     }
 }
@@ -249,9 +253,34 @@ struct State {
     total: usize,
 }
 
+/// A replaced `agent.keepSocketAlive(socket)`: it gets the original (which
+/// sets the socket's timeout and says whether the socket may be kept) and
+/// returns whether the socket is kept.
+pub type KeepSocketAliveHook = Arc<dyn Fn(&dyn Fn() -> bool) -> bool + Send + Sync>;
+/// A replaced `agent.reuseSocket(socket, req)`, called (before the
+/// original) when a request is given a free socket.
+pub type ReuseSocketHook = Arc<dyn Fn() + Send + Sync>;
+/// A replaced `agent.createConnection(options, callback)`, called with the
+/// host and port of each new socket: `Ok` gives the default connection,
+/// `Err` is the error the callback gets (the request fails with it,
+/// without a `'socket'`).
+pub type CreateConnectionHook = Arc<dyn Fn(&str, u16) -> Result<(), ClientError> + Send + Sync>;
+
+/// The overridable methods of an agent that a caller replaced.
+#[derive(Default, Clone)]
+pub struct AgentHooks {
+    /// `agent.keepSocketAlive`.
+    pub keep_socket_alive: Option<KeepSocketAliveHook>,
+    /// `agent.reuseSocket`.
+    pub reuse_socket: Option<ReuseSocketHook>,
+    /// `agent.createConnection`.
+    pub create_connection: Option<CreateConnectionHook>,
+}
+
 struct AgentInner {
     opts: AgentOptions,
     state: Mutex<State>,
+    hooks: Mutex<AgentHooks>,
     /// `agent.defaultPort` (80; assignable).
     default_port: AtomicU16,
 }
@@ -295,9 +324,32 @@ impl Agent {
             inner: Arc::new(AgentInner {
                 opts,
                 state: Mutex::new(State::default()),
+                hooks: Mutex::new(AgentHooks::default()),
                 default_port: AtomicU16::new(80),
             }),
         })
+    }
+
+    /// Replace the agent's overridable methods (as assigning
+    /// `agent.keepSocketAlive = fn`... does in Node).
+    pub fn set_hooks(&self, hooks: AgentHooks) {
+        *lock(&self.inner.hooks) = hooks;
+    }
+
+    fn hooks(&self) -> AgentHooks {
+        lock(&self.inner.hooks).clone()
+    }
+
+    /// `createSocket`: a new socket for `req` (through the
+    /// `createConnection` hook, if any).
+    fn create_socket(&self, sock: Arc<Sock>, mut target: Target, req: Arc<ReqInner>) {
+        if let Some(h) = self.hooks().create_connection {
+            let (host, port) = target.host_port();
+            if let Err(e) = h(&host, port) {
+                target.kind = socket::TargetKind::Failed(e);
+            }
+        }
+        socket::spawn(sock, Some(self.clone()), target, req);
     }
 
     /// The options the agent was created with.
@@ -501,6 +553,9 @@ impl Agent {
         if let Some(sock) = reuse {
             st.sockets.entry(&name).push(sock.clone());
             drop(st);
+            if let Some(h) = self.hooks().reuse_socket {
+                h();
+            }
             sock.assign(req, true);
         } else if sock_len < opts.max_sockets.unwrap_or(usize::MAX)
             && st.total < opts.max_total_sockets.unwrap_or(usize::MAX)
@@ -509,7 +564,7 @@ impl Agent {
             st.sockets.entry(&name).push(sock.clone());
             st.total += 1;
             drop(st);
-            socket::spawn(sock, Some(self.clone()), target, req);
+            self.create_socket(sock, target, req);
         } else {
             st.requests.entry(&name).push_back((req, target));
         }
@@ -551,10 +606,22 @@ impl Agent {
         {
             return Free::Destroy;
         }
-        let (alive, timeout) = self.keep_socket_alive(keep_alive_hint);
+        drop(st);
+        let timeout = std::cell::Cell::new(Duration::ZERO);
+        let original = || {
+            let (alive, t) = self.keep_socket_alive(keep_alive_hint);
+            timeout.set(t);
+            alive
+        };
+        let alive = match self.hooks().keep_socket_alive {
+            Some(h) => h(&original),
+            None => original(),
+        };
         if !alive {
             return Free::Destroy;
         }
+        let timeout = timeout.get();
+        let mut st = lock(&self.inner.state);
         st.free.entry(&name).push(sock.clone());
         let pending = Self::remove_from(&mut st, sock, false);
         drop(st);
@@ -632,7 +699,7 @@ impl Agent {
             st.sockets.entry(&target.name).push(sock.clone());
             st.total += 1;
             drop(st);
-            socket::spawn(sock, Some(self.clone()), target, req);
+            self.create_socket(sock, target, req);
         }
     }
 
@@ -673,6 +740,7 @@ pub fn global_agent() -> Agent {
                     ..AgentOptions::default()
                 },
                 state: Mutex::new(State::default()),
+                hooks: Mutex::new(AgentHooks::default()),
                 default_port: AtomicU16::new(80),
             }),
         })

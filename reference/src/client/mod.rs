@@ -55,7 +55,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use agent::lock;
-pub use agent::{global_agent, Agent, AgentOptions, NameOptions, Scheduling};
+pub use agent::{
+    global_agent, Agent, AgentHooks, AgentOptions, CreateConnectionHook, KeepSocketAliveHook,
+    NameOptions, ReuseSocketHook, Scheduling,
+};
 use request::{RequestContext, RequestState};
 
 use crate::encode::OutValue;
@@ -1035,10 +1038,15 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
             a.requests.push(Arc::downgrade(&inner));
         }
     }
+    // addRequest: the agent's own options win over the request's.
+    let local_address = agent
+        .as_ref()
+        .and_then(|a| a.options().local_address)
+        .or(o.local_address);
     let name_opts = NameOptions {
         host: Some(host.clone()),
         port: Some(port),
-        local_address: o.local_address,
+        local_address,
         family: o.family,
         socket_path: o.socket_path.clone(),
     };
@@ -1050,7 +1058,7 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         socket::TargetKind::Tcp {
             host: host.clone(),
             port,
-            local: o.local_address,
+            local: local_address,
             family: o.family,
             lookup: o.lookup.clone(),
         }

@@ -23,6 +23,18 @@ use super::{
 };
 use crate::headers::{HeaderMap, HeaderOptions};
 
+impl Target {
+    /// The host and port `createConnection` gets.
+    pub(crate) fn host_port(&self) -> (String, u16) {
+        match &self.kind {
+            TargetKind::Tcp { host, port, .. } | TargetKind::Custom(_, host, port) => {
+                (host.clone(), *port)
+            }
+            TargetKind::Unix(_) | TargetKind::Failed(_) => (String::new(), 0),
+        }
+    }
+}
+
 /// Where a socket connects.
 #[derive(Clone)]
 pub(crate) enum TargetKind {
@@ -35,6 +47,8 @@ pub(crate) enum TargetKind {
     },
     Unix(PathBuf),
     Custom(CreateConnection, String, u16),
+    /// `createConnection` failed: the request gets this error.
+    Failed(ClientError),
 }
 
 /// A socket to open for a request: its pool name, where, and the socket
@@ -59,7 +73,9 @@ pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first
     {
         let mut st = lock(&first.st);
         st.socket_pending = true;
-        st.handed = Some((sock.clone(), false));
+        if !matches!(target.kind, TargetKind::Failed(_)) {
+            st.handed = Some((sock.clone(), false));
+        }
     }
     let pre = prebind(&target.kind);
     if let Some((s, _)) = &pre {
@@ -196,6 +212,7 @@ fn connect(kind: TargetKind, pre: Option<(tokio::net::TcpSocket, SocketAddr)>) -
             },
             #[cfg(not(unix))]
             TargetKind::Unix(_) => Err(ClientError::other("Unix sockets are not supported here")),
+            TargetKind::Failed(e) => Err(e),
             TargetKind::Custom(hook, host, port) => {
                 let fut: ConnectFuture = hook(&host, port);
                 fut.await
@@ -276,6 +293,18 @@ async fn run(
     first: Arc<ReqInner>,
     pre: Option<(tokio::net::TcpSocket, SocketAddr)>,
 ) {
+    if let TargetKind::Failed(e) = &target.kind {
+        // onSocketNT with the error of createConnection: no 'socket'.
+        lock(&first.st).destroyed = true;
+        first.emit(ClientEvent::Error(e.clone()));
+        first.emit(ClientEvent::Close);
+        flush_deferred(&first);
+        sock.destroyed.store(true, Ordering::SeqCst);
+        if let Some(a) = &agent {
+            a.remove_socket(&sock);
+        }
+        return;
+    }
     let mut io = Io {
         rd: None,
         wr: None,
