@@ -52,6 +52,8 @@ struct ReqCtx {
     seen: Mutex<HashSet<String>>,
     seen_changed: Notify,
     controller: Option<AbortController>,
+    /// The listeners not installed (`without`).
+    without: HashSet<String>,
     /// The names of the `{"$callback"}` arguments given to `write()` and
     /// `end()`, by the id the request reports them with.
     callbacks: Mutex<HashMap<u64, String>>,
@@ -66,6 +68,9 @@ enum Stream {
         name: String,
         res: IncomingMessage,
         body: Vec<u8>,
+        /// Nobody listens (`without` "response"): the response is dumped,
+        /// its events are not reported.
+        silent: bool,
     },
 }
 
@@ -102,10 +107,19 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
     agents.insert("global".to_owned(), nodehttp::client::global_agent());
     if let Some(Value::Object(list)) = msg.get("requests") {
         for spec in list.values() {
-            for key in ["without", "body"] {
-                if spec.get(key).is_some() {
+            if spec.get("body").is_some() {
+                out.send(json!({"type": "unsupported",
+                    "reason": "the embedded adapter has no request `body` yet"}));
+                return None;
+            }
+            if let Some(Value::Array(w)) = spec.get("without") {
+                if let Some(l) = w
+                    .iter()
+                    .map(as_string)
+                    .find(|l| matches!(l.as_str(), "upgrade" | "connect"))
+                {
                     out.send(json!({"type": "unsupported",
-                        "reason": format!("the embedded adapter has no request `{key}` yet")}));
+                        "reason": format!("the embedded adapter always listens to '{l}'")}));
                     return None;
                 }
             }
@@ -557,6 +571,10 @@ impl ClientInner {
             seen: Mutex::new(HashSet::new()),
             seen_changed: Notify::new(),
             controller,
+            without: match spec.get("without") {
+                Some(Value::Array(a)) => a.iter().map(as_string).collect(),
+                _ => HashSet::new(),
+            },
             callbacks: Mutex::new(HashMap::new()),
         });
         lock(&self.streams).push(Stream::Req {
@@ -723,11 +741,12 @@ impl ClientInner {
                     },
                 };
                 let Some((seq, item)) = item else { break };
-                if let Item::Req(name, _, ClientEvent::Response(res)) = &item {
+                if let Item::Req(name, ctx, ClientEvent::Response(res)) = &item {
                     streams.push(Stream::Res {
                         name: name.clone(),
                         res: res.clone(),
                         body: Vec::new(),
+                        silent: ctx.without.contains("response"),
                     });
                 }
                 batch.push((seq, item));
@@ -813,18 +832,31 @@ impl ClientInner {
                     ClientEvent::Close => ("close", json!({})),
                 };
                 let mut fields = fields;
+                if ctx.without.contains(event_name) {
+                    // Nobody listens: an 'error' is thrown to the top.
+                    if event_name == "error" {
+                        sc.emit("uncaught", fields);
+                    }
+                    mark_seen(&ctx, event_name);
+                    return;
+                }
                 fields["request"] = json!(name);
                 sc.emit(event_name, fields);
                 mark_seen(&ctx, event_name);
             }
             Item::Res(name, event) => {
                 let mut streams = lock(&self.streams);
-                let Some(Stream::Res { res, body, .. }) = streams
+                let Some(Stream::Res {
+                    res, body, silent, ..
+                }) = streams
                     .iter_mut()
                     .find(|s| matches!(s, Stream::Res { name: n, .. } if *n == name))
                 else {
                     return;
                 };
+                if *silent {
+                    return;
+                }
                 let (event_name, mut fields) = match event {
                     MessageEvent::Data(d) => {
                         body.extend_from_slice(&d);
