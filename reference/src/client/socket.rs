@@ -405,7 +405,7 @@ async fn run(
                 }
             }
             Outcome::ClosedLater => {
-                tokio::task::yield_now().await;
+                next_turn().await;
                 req.emit(ClientEvent::Close);
             }
             Outcome::Closed | Outcome::Detached => {}
@@ -514,6 +514,21 @@ async fn detached_idle(io: &mut Io, sock: &Arc<Sock>) {
             }
         }
     }
+}
+
+/// Let the tasks already woken run first (the consumers of the events
+/// just emitted), without waiting for I/O as `yield_now` may.
+async fn next_turn() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 /// `onSocketNT` for a request destroyed before it had its socket.
