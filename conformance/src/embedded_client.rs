@@ -47,6 +47,7 @@ struct ClientInner {
 
 /// What a request's script can see of it.
 struct ReqCtx {
+    name: String,
     req: ClientRequest,
     res: Mutex<Option<IncomingMessage>>,
     seen: Mutex<HashSet<String>>,
@@ -54,6 +55,8 @@ struct ReqCtx {
     controller: Option<AbortController>,
     /// The listeners not installed (`without`).
     without: HashSet<String>,
+    /// `body = "none"`: the response listener reads nothing.
+    body_none: bool,
     /// The names of the `{"$callback"}` arguments given to `write()` and
     /// `end()`, by the id the request reports them with.
     callbacks: Mutex<HashMap<u64, String>>,
@@ -71,6 +74,10 @@ enum Stream {
         /// Nobody listens (`without` "response"): the response is dumped,
         /// its events are not reported.
         silent: bool,
+        /// `body = "none"`: not read until the script resumes it.
+        paused: bool,
+        /// `body = "none"`: no 'data' listener, nothing kept.
+        unread: bool,
     },
 }
 
@@ -107,9 +114,12 @@ pub(super) async fn start(msg: &Map<String, Value>, out: &Out) -> Option<Running
     agents.insert("global".to_owned(), nodehttp::client::global_agent());
     if let Some(Value::Object(list)) = msg.get("requests") {
         for spec in list.values() {
-            if spec.get("body").is_some() {
+            if let Some(b) = spec
+                .get("body")
+                .filter(|b| !matches!(b.as_str(), Some("read" | "none")))
+            {
                 out.send(json!({"type": "unsupported",
-                    "reason": "the embedded adapter has no request `body` yet"}));
+                    "reason": format!("the embedded adapter has no request body = {b}")}));
                 return None;
             }
             if let Some(Value::Array(w)) = spec.get("without") {
@@ -463,6 +473,24 @@ impl From<ClientError> for Thrown {
 }
 
 impl ClientInner {
+    /// `res.resume()` of a response nobody reads (`body = "none"`): it
+    /// flows from now on, its data to nobody.
+    fn resume_response(&self, name: &str) {
+        for s in lock(&self.streams).iter_mut() {
+            if let Stream::Res {
+                name: n, paused, ..
+            } = s
+            {
+                if n == name {
+                    *paused = false;
+                }
+            }
+        }
+        if let Some(w) = lock(&self.reporter).take() {
+            w.wake();
+        }
+    }
+
     /// The context of an issued request, by name.
     fn req_ctx(&self, name: &str) -> Option<Arc<ReqCtx>> {
         lock(&self.streams).iter().find_map(|s| match s {
@@ -565,12 +593,17 @@ impl ClientInner {
             }
         };
         lock(&self.requests).push(req.clone());
+        if spec.get("body").and_then(Value::as_str) == Some("none") {
+            req.set_response_paused(true);
+        }
         let ctx = Arc::new(ReqCtx {
+            name: name.to_owned(),
             req,
             res: Mutex::new(None),
             seen: Mutex::new(HashSet::new()),
             seen_changed: Notify::new(),
             controller,
+            body_none: spec.get("body").and_then(Value::as_str) == Some("none"),
             without: match spec.get("without") {
                 Some(Value::Array(a)) => a.iter().map(as_string).collect(),
                 _ => HashSet::new(),
@@ -735,6 +768,7 @@ impl ClientInner {
                         }
                         _ => None,
                     },
+                    Stream::Res { paused: true, .. } => None,
                     Stream::Res { name, res, .. } => match res.poll_next_event(cx) {
                         Poll::Ready(Some((seq, e))) => Some((seq, Item::Res(name.clone(), e))),
                         _ => None,
@@ -747,6 +781,8 @@ impl ClientInner {
                         res: res.clone(),
                         body: Vec::new(),
                         silent: ctx.without.contains("response"),
+                        paused: ctx.body_none,
+                        unread: ctx.body_none,
                     });
                 }
                 batch.push((seq, item));
@@ -847,7 +883,11 @@ impl ClientInner {
             Item::Res(name, event) => {
                 let mut streams = lock(&self.streams);
                 let Some(Stream::Res {
-                    res, body, silent, ..
+                    res,
+                    body,
+                    silent,
+                    unread,
+                    ..
                 }) = streams
                     .iter_mut()
                     .find(|s| matches!(s, Stream::Res { name: n, .. } if *n == name))
@@ -858,6 +898,7 @@ impl ClientInner {
                     return;
                 }
                 let (event_name, mut fields) = match event {
+                    MessageEvent::Data(_) if *unread => return,
                     MessageEvent::Data(d) => {
                         body.extend_from_slice(&d);
                         ("response.data", json!({"chunk": latin1(&d)}))
@@ -954,6 +995,9 @@ impl ClientInner {
                     continue;
                 }
                 _ => {}
+            }
+            if prefix == Some("res") && method == "resume" {
+                self.resume_response(&ctx.name);
             }
             let result = match prefix {
                 None | Some("req") => client_req_step(&self, &ctx, method, args),
@@ -1543,6 +1587,7 @@ fn client_res_step(
                 "statusCode" => json!(res.status_code()),
                 "statusMessage" => json!(res.status_message()),
                 "httpVersion" => json!(res.http_version()),
+                "readableEnded" => json!(res.end_read()),
                 "httpVersionMajor" => json!(res.http_version_major()),
                 "httpVersionMinor" => json!(res.http_version_minor()),
                 "method" => json!(res.method()),
@@ -1553,13 +1598,37 @@ fn client_res_step(
                 "rawHeaders" => flat(res.raw_headers()),
                 "trailers" => header_object(&res.trailers()),
                 "rawTrailers" => flat(&res.raw_trailers()),
-                _ => return Ok(Ret::Undefined.into()),
+                path => {
+                    // headers.NAME, headersDistinct.NAME[.length]
+                    let value = path
+                        .strip_prefix("headersDistinct.")
+                        .map(|rest| (header_object(res.headers_distinct()), rest))
+                        .or_else(|| {
+                            path.strip_prefix("headers.")
+                                .map(|rest| (header_object(res.headers()), rest))
+                        });
+                    let Some((obj, rest)) = value else {
+                        return Ok(Ret::Undefined.into());
+                    };
+                    let (key, length) = match rest.strip_suffix(".length") {
+                        Some(k) => (k, true),
+                        None => (rest, false),
+                    };
+                    match obj.get(key) {
+                        Some(Value::Array(a)) if length => json!(a.len()),
+                        Some(Value::String(s)) if length => json!(s.chars().count()),
+                        Some(v) if !length => v.clone(),
+                        _ => return Ok(Ret::Undefined.into()),
+                    }
+                }
             },
         ),
         "destroy" => {
             req.destroy(error_arg(args.first()));
             Ret::This
         }
+        // The adapter let it flow (`resume_response`).
+        "resume" => Ret::This,
         "setTimeout" => {
             let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
             res.set_timeout(Duration::from_millis(ms.max(0.0) as u64));

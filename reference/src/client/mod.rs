@@ -46,7 +46,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -801,6 +801,11 @@ pub(crate) struct ReqSt {
     pub(crate) socket_ticked: bool,
     /// Socket calls waiting for the socket (`_deferToConnect`).
     pub(crate) socket_calls: Vec<SocketCall>,
+    /// The response does not flow by itself: `'close'` waits until the
+    /// consumer read its end ([`ClientRequest::set_response_paused`]).
+    pub(crate) read_by_consumer: bool,
+    /// `destroy()` was called.
+    pub(crate) user_destroyed: bool,
     /// `req.socket`, once assigned.
     pub(crate) sock: Option<Arc<agent::Sock>>,
     /// `req.agent`.
@@ -1017,6 +1022,8 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         handed: None,
         socket_ticked: false,
         socket_calls: Vec::new(),
+        read_by_consumer: false,
+        user_destroyed: false,
         sock: None,
         agent: agent.clone(),
     };
@@ -1199,6 +1206,18 @@ impl ClientRequest {
             }
         };
         call.apply(&sock);
+    }
+
+    /// Say that the response will be read only when its consumer chooses
+    /// (a `'response'` listener that neither reads nor resumes it): as in
+    /// Node, where `'end'` is emitted only once the body was consumed, the
+    /// request's `'close'` then waits until the response's end was read
+    /// ([`IncomingMessage::next_event`] returned [`MessageEvent::End`]).
+    /// By default the response is taken to flow, as with a `'data'`
+    /// listener.
+    pub fn set_response_paused(&self, paused: bool) {
+        self.st().read_by_consumer = paused;
+        self.inner.wake.notify_one();
     }
 
     /// `req.strictContentLength`.
@@ -1463,6 +1482,7 @@ impl ClientRequest {
     /// `http.request` list them.
     pub fn destroy(&self, err: Option<ClientError>) {
         let mut st = self.st();
+        st.user_destroyed = true;
         if st.destroyed {
             return;
         }
@@ -1508,6 +1528,8 @@ pub(crate) struct ResInner {
     st: Mutex<ResSt>,
     events: Queue<MessageEvent>,
     unread: AtomicUsize,
+    /// `'end'` was read by the consumer (`readableEnded`).
+    end_read: AtomicBool,
     req: Weak<ReqInner>,
 }
 
@@ -1559,6 +1581,7 @@ impl IncomingMessage {
                 }),
                 events: Queue::new(),
                 unread: AtomicUsize::new(0),
+                end_read: AtomicBool::new(false),
                 req: Arc::downgrade(req),
             }),
         }
@@ -1650,6 +1673,12 @@ impl IncomingMessage {
         &self.inner.raw_headers
     }
 
+    /// `res.readableEnded`: `'end'` was read (from
+    /// [`next_event`](Self::next_event) or [`read`](Self::read)).
+    pub fn end_read(&self) -> bool {
+        self.inner.end_read.load(Ordering::SeqCst)
+    }
+
     /// `res.complete`.
     pub fn complete(&self) -> bool {
         lock(&self.inner.st).complete
@@ -1684,11 +1713,20 @@ impl IncomingMessage {
     /// Poll for the next event (with its place in the process-wide order).
     pub fn poll_next_event(&self, cx: &mut Context<'_>) -> Poll<Option<(u64, MessageEvent)>> {
         let r = self.inner.events.poll_next(cx);
-        if let Poll::Ready(Some((_, MessageEvent::Data(d)))) = &r {
-            self.inner.unread.fetch_sub(d.len(), Ordering::SeqCst);
-            if let Some(req) = self.inner.req.upgrade() {
-                req.wake.notify_one();
+        match &r {
+            Poll::Ready(Some((_, MessageEvent::Data(d)))) => {
+                self.inner.unread.fetch_sub(d.len(), Ordering::SeqCst);
+                if let Some(req) = self.inner.req.upgrade() {
+                    req.wake.notify_one();
+                }
             }
+            Poll::Ready(Some((_, MessageEvent::End))) => {
+                self.inner.end_read.store(true, Ordering::SeqCst);
+                if let Some(req) = self.inner.req.upgrade() {
+                    req.wake.notify_one();
+                }
+            }
+            _ => {}
         }
         r
     }

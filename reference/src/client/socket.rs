@@ -282,6 +282,9 @@ enum Outcome {
     Closed,
     /// The socket is closed; the request's `'close'` is still due.
     ClosedLater,
+    /// As `KeepAlive`, but the request's `'close'` is still due: it comes
+    /// once the consumer read the response's end.
+    KeepAliveAfterRead(IncomingMessage),
     /// The socket left for an upgrade or a CONNECT tunnel.
     Detached,
 }
@@ -377,7 +380,15 @@ async fn run(
             apply_socket_calls(&req, &sock);
         }
         close_res(&mut res_close);
-        match exchange(&mut io, &mut timer, &req, &sock).await {
+        let mut outcome = exchange(&mut io, &mut timer, &req, &sock).await;
+        if let Outcome::KeepAliveAfterRead(res) = outcome {
+            // responseOnEnd runs on the response's 'end'.
+            wait_end_read(&req).await;
+            lock(&req.st).destroyed = true;
+            req.emit(ClientEvent::Close);
+            outcome = Outcome::KeepAlive(Some(res));
+        }
+        match outcome {
             Outcome::KeepAlive(res) => {
                 res_close = res;
                 prev = Some(req.clone());
@@ -405,9 +416,13 @@ async fn run(
                 }
             }
             Outcome::ClosedLater => {
+                if lock(&req.st).read_by_consumer {
+                    wait_end_read(&req).await;
+                }
                 next_turn().await;
                 req.emit(ClientEvent::Close);
             }
+            Outcome::KeepAliveAfterRead(_) => {}
             Outcome::Closed | Outcome::Detached => {}
         }
     }
@@ -513,6 +528,23 @@ async fn detached_idle(io: &mut Io, sock: &Arc<Sock>) {
                 }
             }
         }
+    }
+}
+
+/// Until the consumer read the response's `'end'`, or the request is
+/// destroyed.
+async fn wait_end_read(req: &Arc<ReqInner>) {
+    loop {
+        let n = req.wake.notified();
+        tokio::pin!(n);
+        n.as_mut().enable();
+        {
+            let st = lock(&req.st);
+            if st.user_destroyed || st.res.as_ref().is_none_or(IncomingMessage::end_read) {
+                return;
+            }
+        }
+        n.await;
     }
 }
 
@@ -719,6 +751,9 @@ impl Exchange<'_> {
                         io.close();
                         lock(&self.req.st).destroyed = true;
                         return Some(Outcome::ClosedLater);
+                    }
+                    if finished && lock(&self.req.st).read_by_consumer {
+                        return Some(Outcome::KeepAliveAfterRead(res));
                     }
                     if finished {
                         // responseKeepAlive: 'close' (emitFreeNT) before
