@@ -57,6 +57,8 @@ struct ReqCtx {
     without: HashSet<String>,
     /// `body = "none"`: the response listener reads nothing.
     body_none: bool,
+    /// Callbacks given to `setTimeout()`: once, after `'timeout'`.
+    timeout_callbacks: Mutex<Vec<String>>,
     /// The names of the `{"$callback"}` arguments given to `write()` and
     /// `end()`, by the id the request reports them with.
     callbacks: Mutex<HashMap<u64, String>>,
@@ -604,6 +606,7 @@ impl ClientInner {
             seen_changed: Notify::new(),
             controller,
             body_none: spec.get("body").and_then(Value::as_str) == Some("none"),
+            timeout_callbacks: Mutex::new(Vec::new()),
             without: match spec.get("without") {
                 Some(Value::Array(a)) => a.iter().map(as_string).collect(),
                 _ => HashSet::new(),
@@ -878,6 +881,11 @@ impl ClientInner {
                 }
                 fields["request"] = json!(name);
                 sc.emit(event_name, fields);
+                if event_name == "timeout" {
+                    for cb in std::mem::take(&mut *lock(&ctx.timeout_callbacks)) {
+                        sc.emit("return", return_fields(&cb, Ret::Undefined));
+                    }
+                }
                 mark_seen(&ctx, event_name);
             }
             Item::Res(name, event) => {
@@ -1457,6 +1465,26 @@ fn client_req_step(
                 "strictContentLength" => {
                     req.set_strict_content_length(args.get(1).is_some_and(truthy))
                 }
+                "socket.setTimeout" => {
+                    let Some(sock) = req.socket() else {
+                        return Err(type_error(
+                            "set socket.setTimeout: there is no socket".into(),
+                        ));
+                    };
+                    let Some(name) = args.get(1).and_then(callback_name) else {
+                        return Err(type_error("set socket.setTimeout: not a $callback".into()));
+                    };
+                    let weak = Arc::downgrade(inner);
+                    sock.replace_set_timeout(Arc::new(move |t: Duration| {
+                        if let Some(inner) = weak.upgrade() {
+                            inner.flush();
+                            inner.sc.emit(
+                                "return",
+                                return_fields(&name, Ret::Value(json!(t.as_millis() as u64))),
+                            );
+                        }
+                    }));
+                }
                 path @ ("socket.setNoDelay" | "socket.setKeepAlive") => {
                     let Some(sock) = req.socket() else {
                         return Err(type_error(format!("set {path}: there is no socket")));
@@ -1540,6 +1568,10 @@ fn client_req_step(
         }
         "setTimeout" => {
             let ms = args.first().and_then(Value::as_f64).unwrap_or(0.0);
+            // req.once('timeout', callback)
+            if let Some(name) = args.get(1).and_then(callback_name) {
+                lock(&ctx.timeout_callbacks).push(name);
+            }
             req.set_timeout(Duration::from_millis(ms.max(0.0) as u64));
             Ret::This
         }

@@ -175,6 +175,8 @@ pub(crate) struct Sock {
 pub type NoDelayHook = Arc<dyn Fn(Option<bool>) + Send + Sync>;
 /// A replaced `socket.setKeepAlive(enable, initialDelay)`.
 pub type KeepAliveHook = Arc<dyn Fn(Option<bool>, Option<Duration>) + Send + Sync>;
+/// A replaced `socket.setTimeout(msecs)`.
+pub type TimeoutHook = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// The socket methods a caller replaced (as a script assigns
 /// `socket.setNoDelay = fn` in Node).
@@ -182,6 +184,7 @@ pub type KeepAliveHook = Arc<dyn Fn(Option<bool>, Option<Duration>) + Send + Syn
 pub(crate) struct SocketHooks {
     pub(crate) no_delay: Option<NoDelayHook>,
     pub(crate) keep_alive: Option<KeepAliveHook>,
+    pub(crate) set_timeout: Option<TimeoutHook>,
 }
 
 impl Sock {
@@ -223,6 +226,11 @@ impl Sock {
         if let Some(h) = hook {
             h(no_delay);
         }
+    }
+
+    /// A replaced `socket.setTimeout`, if any.
+    pub(crate) fn timeout_hook(&self) -> Option<TimeoutHook> {
+        lock(&self.hooks).set_timeout.clone()
     }
 
     /// `socket.setKeepAlive(enable, initialDelay)`: the replacement if

@@ -262,6 +262,8 @@ impl<T> Queue<T> {
             return Poll::Ready(Some(item));
         }
         if q.closed {
+            // An item may still be forced in ('abort' after 'close').
+            q.waker = Some(cx.waker().clone());
             return Poll::Ready(None);
         }
         q.waker = Some(cx.waker().clone());
@@ -842,7 +844,12 @@ impl ReqInner {
             st.deferred.push(e);
         } else {
             drop(st);
-            self.emit(e);
+            // 'abort' comes even after 'close'.
+            if matches!(e, ClientEvent::Abort) {
+                self.emit_after_close(e);
+            } else {
+                self.emit(e);
+            }
         }
     }
 }
@@ -1790,6 +1797,14 @@ impl ClientSocket {
     /// own `setNoDelay`, with its argument.
     pub fn replace_set_no_delay(&self, f: agent::NoDelayHook) {
         lock(&self.sock.hooks).no_delay = Some(f);
+    }
+
+    /// `socket.setTimeout = fn`: `fn` is called instead of the socket's
+    /// own `setTimeout` (by `req.setTimeout()` once connected, at the end
+    /// of a kept-alive response, by the agent when it pools the socket),
+    /// and the socket's timeout is left as it was.
+    pub fn replace_set_timeout(&self, f: agent::TimeoutHook) {
+        lock(&self.sock.hooks).set_timeout = Some(f);
     }
 
     /// `socket.setKeepAlive = fn`: `fn` is called instead of the

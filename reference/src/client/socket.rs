@@ -409,7 +409,14 @@ async fn run(
                         // the server's hint) on free sockets.
                         sock.set_keep_alive(Some(true), Some(a.keep_alive_msecs()));
                         close_res(&mut res_close);
-                        timer.set(Some(timeout));
+                        match sock.timeout_hook() {
+                            Some(h) => {
+                                if *lock(&sock.timeout) != Some(timeout) {
+                                    h(timeout);
+                                }
+                            }
+                            None => timer.set(Some(timeout)),
+                        }
                         next = idle(&mut io, &mut timer, &sock, a).await;
                     }
                     Free::Destroy => {}
@@ -736,13 +743,20 @@ impl Exchange<'_> {
                         continue;
                     };
                     res.finish(trailers);
+                    let (finished, listens, sock) = {
+                        let st = lock(&self.req.st);
+                        (st.out.finished(), st.listens_timeout, st.sock.clone())
+                    };
+                    if self.keep && finished && listens {
+                        // responseKeepAlive (on 'end', before the
+                        // consumer's listener): socket.setTimeout(0).
+                        if let Some(h) = sock.and_then(|s| s.timeout_hook()) {
+                            h(Duration::ZERO);
+                        }
+                    }
                     res.push(MessageEvent::End);
                     self.res_ended = true;
-                    let finished = {
-                        let mut st = lock(&self.req.st);
-                        st.ended = true;
-                        st.out.finished()
-                    };
+                    lock(&self.req.st).ended = true;
                     if !self.keep {
                         // destroySoon: the response closes, then the
                         // socket, whose 'close' (the request's) comes on
@@ -884,7 +898,11 @@ async fn exchange(
         }
         if io.open() {
             if let Some(t) = pending_timeout.take() {
-                timer.set(Some(t));
+                // setSocketTimeout, once connected.
+                match sock.timeout_hook() {
+                    Some(h) => h(t),
+                    None => timer.set(Some(t)),
+                }
             }
         }
         if io.open() && finished && wbuf.is_empty() && !held && !finish_sent && !x.had_error {
