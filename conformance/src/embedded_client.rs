@@ -1508,6 +1508,29 @@ fn client_req_step(
             req.set_header(&name, out_value(&name, args.get(1))?)?;
             Ret::This
         }
+        "appendHeader" => {
+            let name = arg_str(0);
+            req.append_header(&name, out_value(&name, args.get(1))?)?;
+            Ret::This
+        }
+        "setHeaders" => {
+            let arg = args.first().cloned().unwrap_or(Value::Null);
+            let tagged = matches!(&arg, Value::Object(m) if m.len() == 1
+                && (m.contains_key("$map") || m.contains_key("$headers")));
+            if !tagged {
+                return Err(ClientError::invalid_arg_type(format!(
+                    "The \"headers\" argument must be an instance of Headers or Map. Received {}",
+                    received(&arg)
+                ))
+                .into());
+            }
+            let mut list = Vec::new();
+            for (k, v) in pairs(&arg).unwrap_or_default() {
+                list.push((k.clone(), out_value(&k, Some(&v))?));
+            }
+            req.set_headers(&list)?;
+            Ret::This
+        }
         "getHeader" => match req.get_header(&arg_str(0)) {
             Some(v) => Ret::Value(out_value_json(&v)),
             None => Ret::Undefined,

@@ -796,6 +796,8 @@ pub(crate) struct ReqSt {
     pub(crate) need_drain: bool,
     /// `req.maxHeadersCount` (`None`: `null`).
     pub(crate) max_headers_count: Option<usize>,
+    /// `maxHeadersCount` as `tickOnSocket` read it for the parser.
+    pub(crate) parser_max_headers: Option<usize>,
     /// The socket handed over (and whether from the free pool) whose
     /// `onSocketNT` has not run yet.
     pub(crate) handed: Option<(Arc<agent::Sock>, bool)>,
@@ -803,6 +805,10 @@ pub(crate) struct ReqSt {
     pub(crate) socket_ticked: bool,
     /// Socket calls waiting for the socket (`_deferToConnect`).
     pub(crate) socket_calls: Vec<SocketCall>,
+    /// `'close'` was emitted.
+    pub(crate) closed: bool,
+    /// Events due just after `'close'`.
+    pub(crate) after_close: Vec<ClientEvent>,
     /// The response does not flow by itself: `'close'` waits until the
     /// consumer read its end ([`ClientRequest::set_response_paused`]).
     pub(crate) read_by_consumer: bool,
@@ -827,6 +833,14 @@ impl ReqInner {
     pub(crate) fn emit(&self, e: ClientEvent) {
         if matches!(e, ClientEvent::Close) {
             self.events.push_last(e);
+            let after = {
+                let mut st = lock(&self.st);
+                st.closed = true;
+                std::mem::take(&mut st.after_close)
+            };
+            for e in after {
+                self.events.push_force(e);
+            }
         } else {
             self.events.push(e);
         }
@@ -1026,9 +1040,12 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         finish_callbacks: Vec::new(),
         need_drain: false,
         max_headers_count: None,
+        parser_max_headers: None,
         handed: None,
         socket_ticked: false,
         socket_calls: Vec::new(),
+        closed: false,
+        after_close: Vec::new(),
         read_by_consumer: false,
         user_destroyed: false,
         sock: None,
@@ -1175,6 +1192,7 @@ impl ClientRequest {
         st.reused = reused;
         st.sock = Some(sock);
         st.out.attach_socket();
+        st.parser_max_headers = st.max_headers_count;
         st.socket_ticked = true;
         // Emitted under the lock: the socket task, which takes it first,
         // then sees the tick done and emits nothing of its own before.
@@ -1308,6 +1326,16 @@ impl ClientRequest {
         self.st().out.get_header(name).cloned()
     }
 
+    /// `req.appendHeader(name, value)`.
+    pub fn append_header(&self, name: &str, value: impl Into<OutValue>) -> Result<(), Error> {
+        self.st().out.append_header(name, value.into())
+    }
+
+    /// `req.setHeaders(headers)`.
+    pub fn set_headers(&self, headers: &[(String, OutValue)]) -> Result<(), Error> {
+        self.st().out.set_headers(headers)
+    }
+
     /// `req.removeHeader(name)`.
     pub fn remove_header(&self, name: &str) -> Result<(), Error> {
         self.st().out.remove_header(name)
@@ -1372,6 +1400,20 @@ impl ClientRequest {
         let r = {
             let mut st = self.st();
             if st.destroyed {
+                // process.nextTick(callback, ERR_STREAM_DESTROYED)
+                if let Some(id) = cb {
+                    let err = ClientError::from(&Error::stream_destroyed("write"));
+                    let e = ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(err),
+                    };
+                    if st.closed {
+                        drop(st);
+                        self.inner.emit_after_close(e);
+                    } else {
+                        st.after_close.push(e);
+                    }
+                }
                 return Ok(false);
             }
             let r = st.out.write(data);
@@ -1563,7 +1605,7 @@ impl IncomingMessage {
         // parser.maxHeaderPairs: maxHeadersCount * 2 entries (0: no
         // limit), by default 2000 entries, that is 1000 headers. It
         // limits `headers` and `headersDistinct`, not `rawHeaders`.
-        let limit = match lock(&req.st).max_headers_count {
+        let limit = match lock(&req.st).parser_max_headers {
             None => Some(1000),
             Some(0) => None,
             Some(n) => Some(n),

@@ -344,6 +344,53 @@ impl RequestState {
         self.headers.iter().map(|e| e.name.clone()).collect()
     }
 
+    /// Node equivalent: `req.appendHeader(name, value)`: the value is added
+    /// to those queued under the name (an array from then on), or set.
+    pub fn append_header(&mut self, name: &str, value: OutValue) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("append"));
+        }
+        validate_header_name(name)?;
+        check_value(name, &value)?;
+        let key = name.to_lowercase();
+        let Some(e) = self.headers.iter_mut().find(|e| e.key == key) else {
+            return self.set_header(name, value);
+        };
+        let mut values = match std::mem::replace(&mut e.value, OutValue::Many(Vec::new())) {
+            OutValue::Many(v) => v,
+            other => vec![other.to_js_string()],
+        };
+        match value {
+            OutValue::Many(v) => values.extend(v),
+            other => values.push(other.to_js_string()),
+        }
+        e.value = OutValue::Many(values);
+        Ok(())
+    }
+
+    /// Node equivalent: `req.setHeaders(headers)` (a `Map` or `Headers`):
+    /// each entry as `setHeader`, `set-cookie` entries together last.
+    pub fn set_headers(&mut self, headers: &[(String, OutValue)]) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("set"));
+        }
+        let mut cookies = Vec::new();
+        for (name, value) in headers {
+            if name == "set-cookie" {
+                match value {
+                    OutValue::Many(v) => cookies.extend(v.iter().cloned()),
+                    other => cookies.push(other.to_js_string()),
+                }
+                continue;
+            }
+            self.set_header(name, value.clone())?;
+        }
+        if !cookies.is_empty() {
+            self.set_header("set-cookie", OutValue::Many(cookies))?;
+        }
+        Ok(())
+    }
+
     /// Node equivalent: `req.removeHeader(name)`; removing `Connection`,
     /// `Content-Length` or `Transfer-Encoding` stops Node from adding its
     /// own.

@@ -369,6 +369,9 @@ async fn run(
             st.reused = reused;
             st.sock = Some(sock.clone());
             st.out.attach_socket();
+            if !ticked {
+                st.parser_max_headers = st.max_headers_count;
+            }
             // setRequestSocket: a request timeout other than the agent's.
             if st.timeout.is_some() && st.timeout != agent_timeout {
                 timer.set(st.timeout);
