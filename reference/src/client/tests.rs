@@ -502,3 +502,30 @@ fn cork_holds_chunks_until_uncork() {
     r.end(Some(b"c")).unwrap();
     assert_eq!(text(r.take_output()), "0\r\n\r\n1\r\nc\r\n");
 }
+
+#[test]
+fn strict_content_length_checks_once_the_head_declares_it() {
+    let mut r = RequestState::new(RequestContext::new("POST", "/s"));
+    r.set_header("Content-Length", OutValue::Number(2.0))
+        .unwrap();
+    r.set_strict_content_length(true);
+    // The write that renders the head is counted, not checked.
+    r.write(b"a").unwrap();
+    let e = r.write(b"bcd").unwrap_err();
+    assert_eq!(e.code(), "ERR_HTTP_CONTENT_LENGTH_MISMATCH");
+    r.end(Some(b"b")).unwrap();
+    assert!(text(r.take_output()).ends_with("\r\n\r\nab"));
+}
+
+#[test]
+fn append_header_makes_an_array() {
+    let mut r = RequestState::new(RequestContext::new("GET", "/"));
+    r.set_header("X-A", "a".into()).unwrap();
+    r.append_header("x-a", "b".into()).unwrap();
+    assert_eq!(
+        r.get_header("X-A"),
+        Some(&OutValue::Many(vec!["a".into(), "b".into()]))
+    );
+    r.set_headers(&[("X-M".into(), "1".into())]).unwrap();
+    assert_eq!(r.get_header_names(), ["x-a", "x-m"]);
+}
