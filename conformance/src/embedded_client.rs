@@ -1465,6 +1465,7 @@ fn client_req_step(
                 "strictContentLength" => {
                     req.set_strict_content_length(args.get(1).is_some_and(truthy))
                 }
+                "path" => req.set_path(&args.get(1).map(as_string).unwrap_or_default()),
                 "socket.setTimeout" => {
                     let Some(sock) = req.socket() else {
                         return Err(type_error(

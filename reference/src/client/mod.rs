@@ -1148,6 +1148,12 @@ impl ClientRequest {
         self.st().out.context().path.clone()
     }
 
+    /// `req.path = path`: the request line has it if the head was not
+    /// rendered yet (no check, as in Node).
+    pub fn set_path(&self, path: &str) {
+        self.st().out.set_path(path.to_owned());
+    }
+
     /// `req.host`.
     pub fn host(&self) -> String {
         self.st().host.clone()

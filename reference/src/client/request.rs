@@ -152,6 +152,12 @@ impl RequestState {
         &self.ctx
     }
 
+    /// `req.path = path`: the request line uses it if the head is not
+    /// rendered yet.
+    pub fn set_path(&mut self, path: String) {
+        self.ctx.path = path;
+    }
+
     /// Set `uniqueHeaders` (Node sets them after the constructor may have
     /// rendered the head).
     pub fn set_unique_headers(&mut self, names: Vec<String>) {
