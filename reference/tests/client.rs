@@ -31,6 +31,8 @@ async fn events(req: &ClientRequest) -> Vec<String> {
                 out.push(format!("body {}", String::from_utf8_lossy(&body)));
             }
             ClientEvent::Error(e) => out.push(format!("error {}", e.code().unwrap_or("-"))),
+            // 'prefinish' always comes just before 'finish'.
+            ClientEvent::Prefinish => {}
             other => out.push(format!("{other:?}").to_lowercase()),
         }
     }
@@ -249,6 +251,7 @@ async fn the_timeout_option_emits_timeout_without_aborting() {
         seen,
         [
             "Socket { reused: false }",
+            "Prefinish",
             "Finish",
             "Timeout",
             "Error(Some(\"ECONNRESET\"), \"socket hang up\")",
@@ -279,7 +282,7 @@ async fn abort_signal_destroys_with_abort_err() {
         seen.push(format!("{e:?}"));
     }
     assert_eq!(
-        seen[2],
+        seen[3],
         "Error(Some(\"ABORT_ERR\"), \"The operation was aborted\")"
     );
     assert_eq!(seen.last().map(String::as_str), Some("Close"));
@@ -537,6 +540,7 @@ async fn response_events_follow_nodes_order_on_premature_close() {
         names,
         [
             "Socket { reused: false }",
+            "Prefinish",
             "Finish",
             "Response(200)",
             "res Data([97, 98])",

@@ -6,15 +6,15 @@
 //! handler) and tells it when it closes (`removeSocket`).
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::socket::{self, Target};
-use super::ReqInner;
+use super::{ClientError, ReqInner};
 use crate::error::Error;
 
 /// Which free socket a request gets.
@@ -49,6 +49,33 @@ pub struct AgentOptions {
     /// `timeout`: the socket timeout of the agent's sockets, in use and
     /// free (a free socket that times out is closed). `None`: none.
     pub timeout: Option<Duration>,
+    /// `localAddress` (a `socket.connect()` option): the agent's sockets
+    /// are bound to it, whatever the request says.
+    pub local_address: Option<IpAddr>,
+}
+
+impl Scheduling {
+    /// `validateOneOf(scheduling, 'scheduling', ['fifo', 'lifo'])`: the
+    /// option as Node reads it, `ERR_INVALID_ARG_VALUE` for another value.
+    pub fn parse(value: &str) -> Result<Scheduling, ClientError> {
+        match value {
+            "fifo" => Ok(Scheduling::Fifo),
+            "lifo" => Ok(Scheduling::Lifo),
+            other => Err(ClientError::from(&Error::invalid_arg_value(
+                "scheduling",
+                &format!("'{other}'"),
+                Some("must be one of: 'fifo', 'lifo'"),
+            ))),
+        }
+    }
+
+    /// `agent.scheduling`: `"fifo"` or `"lifo"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduling::Fifo => "fifo",
+            Scheduling::Lifo => "lifo",
+        }
+    }
 }
 
 impl Default for AgentOptions {
@@ -61,6 +88,7 @@ impl Default for AgentOptions {
             max_free_sockets: 256,
             scheduling: Scheduling::Lifo,
             timeout: None,
+            local_address: None,
         }
     }
 }
@@ -129,6 +157,34 @@ pub(crate) struct Sock {
     pub(crate) destroyed: AtomicBool,
     /// Counted in `totalSocketCount` (until it closes).
     counted: AtomicBool,
+    /// `socket.timeout`: the last `setTimeout()` value (`None`: never set).
+    pub(crate) timeout: Mutex<Option<Duration>>,
+    /// The local end, once connected over TCP.
+    pub(crate) local: Mutex<Option<SocketAddr>>,
+    /// The remote end, once connected over TCP.
+    pub(crate) peer: Mutex<Option<SocketAddr>>,
+    /// `socket.connecting`: the connection is not made yet.
+    pub(crate) connecting: AtomicBool,
+    /// `'agentRemove'` was emitted: the agent forgot the socket.
+    pub(crate) removed: AtomicBool,
+    /// Replacements of the socket's `setNoDelay` and `setKeepAlive`.
+    pub(crate) hooks: Mutex<SocketHooks>,
+}
+
+/// A replaced `socket.setNoDelay(noDelay)`.
+pub type NoDelayHook = Arc<dyn Fn(Option<bool>) + Send + Sync>;
+/// A replaced `socket.setKeepAlive(enable, initialDelay)`.
+pub type KeepAliveHook = Arc<dyn Fn(Option<bool>, Option<Duration>) + Send + Sync>;
+/// A replaced `socket.setTimeout(msecs)`.
+pub type TimeoutHook = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// The socket methods a caller replaced (as a script assigns
+/// `socket.setNoDelay = fn` in Node).
+#[derive(Default)]
+pub(crate) struct SocketHooks {
+    pub(crate) no_delay: Option<NoDelayHook>,
+    pub(crate) keep_alive: Option<KeepAliveHook>,
+    pub(crate) set_timeout: Option<TimeoutHook>,
 }
 
 impl Sock {
@@ -139,18 +195,51 @@ impl Sock {
             wake: Notify::new(),
             destroyed: AtomicBool::new(false),
             counted: AtomicBool::new(true),
+            timeout: Mutex::new(None),
+            local: Mutex::new(None),
+            peer: Mutex::new(None),
+            connecting: AtomicBool::new(true),
+            removed: AtomicBool::new(false),
+            hooks: Mutex::new(SocketHooks::default()),
         })
     }
 
     /// Hand `req` to the socket (`reused`: through `reuseSocket`).
-    pub(crate) fn assign(&self, req: Arc<ReqInner>, reused: bool) {
-        lock(&req.st).socket_pending = true;
+    pub(crate) fn assign(self: &Arc<Self>, req: Arc<ReqInner>, reused: bool) {
+        {
+            let mut st = lock(&req.st);
+            st.socket_pending = true;
+            st.handed = Some((self.clone(), reused));
+        }
         lock(&self.assigned).push_back((req, reused));
         self.wake.notify_one();
     }
 
     pub(crate) fn take_assigned(&self) -> Option<(Arc<ReqInner>, bool)> {
         lock(&self.assigned).pop_front()
+    }
+
+    /// `socket.setNoDelay(noDelay)`: the replacement if any (TCP sockets
+    /// already have no delay, Node's default).
+    pub(crate) fn set_no_delay(&self, no_delay: Option<bool>) {
+        let hook = lock(&self.hooks).no_delay.clone();
+        if let Some(h) = hook {
+            h(no_delay);
+        }
+    }
+
+    /// A replaced `socket.setTimeout`, if any.
+    pub(crate) fn timeout_hook(&self) -> Option<TimeoutHook> {
+        lock(&self.hooks).set_timeout.clone()
+    }
+
+    /// `socket.setKeepAlive(enable, initialDelay)`: the replacement if
+    /// any.
+    pub(crate) fn set_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        let hook = lock(&self.hooks).keep_alive.clone();
+        if let Some(h) = hook {
+            h(enable, delay);
+        }
     }
 
     /// `socket.destroy()` from outside the task.
@@ -172,9 +261,36 @@ struct State {
     total: usize,
 }
 
+/// A replaced `agent.keepSocketAlive(socket)`: it gets the original (which
+/// sets the socket's timeout and says whether the socket may be kept) and
+/// returns whether the socket is kept.
+pub type KeepSocketAliveHook = Arc<dyn Fn(&dyn Fn() -> bool) -> bool + Send + Sync>;
+/// A replaced `agent.reuseSocket(socket, req)`, called (before the
+/// original) when a request is given a free socket.
+pub type ReuseSocketHook = Arc<dyn Fn() + Send + Sync>;
+/// A replaced `agent.createConnection(options, callback)`, called with the
+/// host and port of each new socket: `Ok` gives the default connection,
+/// `Err` is the error the callback gets (the request fails with it,
+/// without a `'socket'`).
+pub type CreateConnectionHook = Arc<dyn Fn(&str, u16) -> Result<(), ClientError> + Send + Sync>;
+
+/// The overridable methods of an agent that a caller replaced.
+#[derive(Default, Clone)]
+pub struct AgentHooks {
+    /// `agent.keepSocketAlive`.
+    pub keep_socket_alive: Option<KeepSocketAliveHook>,
+    /// `agent.reuseSocket`.
+    pub reuse_socket: Option<ReuseSocketHook>,
+    /// `agent.createConnection`.
+    pub create_connection: Option<CreateConnectionHook>,
+}
+
 struct AgentInner {
     opts: AgentOptions,
     state: Mutex<State>,
+    hooks: Mutex<AgentHooks>,
+    /// `agent.defaultPort` (80; assignable).
+    default_port: AtomicU16,
 }
 
 /// `http.Agent`: keeps and reuses the sockets of client requests.
@@ -198,8 +314,9 @@ impl std::fmt::Debug for Agent {
 pub(crate) enum Free {
     /// Serve this queued request next.
     Serve(Arc<ReqInner>),
-    /// The socket went to `freeSockets`.
-    Pooled,
+    /// The socket went to `freeSockets`, with this socket timeout
+    /// (`keepSocketAlive`'s `setTimeout`; 0: none).
+    Pooled(Duration),
     /// Destroy the socket.
     Destroy,
 }
@@ -215,8 +332,32 @@ impl Agent {
             inner: Arc::new(AgentInner {
                 opts,
                 state: Mutex::new(State::default()),
+                hooks: Mutex::new(AgentHooks::default()),
+                default_port: AtomicU16::new(80),
             }),
         })
+    }
+
+    /// Replace the agent's overridable methods (as assigning
+    /// `agent.keepSocketAlive = fn`... does in Node).
+    pub fn set_hooks(&self, hooks: AgentHooks) {
+        *lock(&self.inner.hooks) = hooks;
+    }
+
+    fn hooks(&self) -> AgentHooks {
+        lock(&self.inner.hooks).clone()
+    }
+
+    /// `createSocket`: a new socket for `req` (through the
+    /// `createConnection` hook, if any).
+    fn create_socket(&self, sock: Arc<Sock>, mut target: Target, req: Arc<ReqInner>) {
+        if let Some(h) = self.hooks().create_connection {
+            let (host, port) = target.host_port();
+            if let Err(e) = h(&host, port) {
+                target.kind = socket::TargetKind::Failed(e);
+            }
+        }
+        socket::spawn(sock, Some(self.clone()), target, req);
     }
 
     /// The options the agent was created with.
@@ -232,6 +373,95 @@ impl Agent {
     /// `agent.maxSockets` (`None`: `Infinity`).
     pub fn max_sockets(&self) -> Option<usize> {
         self.inner.opts.max_sockets
+    }
+
+    /// `agent.keepAliveMsecs`.
+    pub fn keep_alive_msecs(&self) -> Duration {
+        self.inner.opts.keep_alive_msecs
+    }
+
+    /// `agent.maxFreeSockets`.
+    pub fn max_free_sockets(&self) -> usize {
+        self.inner.opts.max_free_sockets
+    }
+
+    /// `agent.maxTotalSockets` (`None`: `Infinity`).
+    pub fn max_total_sockets(&self) -> Option<usize> {
+        self.inner.opts.max_total_sockets
+    }
+
+    /// `agent.scheduling`.
+    pub fn scheduling(&self) -> Scheduling {
+        self.inner.opts.scheduling
+    }
+
+    /// `agent.options.timeout` (`None`: not set).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.opts.timeout
+    }
+
+    /// `agent.protocol`: always `"http:"`.
+    pub fn protocol(&self) -> &'static str {
+        "http:"
+    }
+
+    /// `agent.defaultPort`: the port of a request that names none (80).
+    pub fn default_port(&self) -> u16 {
+        self.inner.default_port.load(Ordering::SeqCst)
+    }
+
+    /// `agent.defaultPort = port`.
+    pub fn set_default_port(&self, port: u16) {
+        self.inner.default_port.store(port, Ordering::SeqCst);
+    }
+
+    /// Node equivalent: `agent.keepSocketAlive(socket)` for a socket whose
+    /// response had `keep_alive_hint` as its `Keep-Alive` header: whether
+    /// the socket may be pooled, and the socket timeout it gets (the
+    /// agent's `timeout`, lowered to the server's `timeout=N` hint less one
+    /// second; 0: none). A hint of one second or less forbids pooling.
+    pub fn keep_socket_alive(&self, keep_alive_hint: Option<&str>) -> (bool, Duration) {
+        let mut timeout = self.inner.opts.timeout.unwrap_or(Duration::ZERO);
+        let mut keep = true;
+        let hint = keep_alive_hint.and_then(|h| {
+            let digits: String = h
+                .strip_prefix("timeout=")?
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            (!digits.is_empty()).then_some(digits)
+        });
+        if let Some(digits) = hint {
+            // parseInt of a long run of digits: saturate.
+            let secs: u64 = digits.parse().unwrap_or(u64::MAX / 2000);
+            let ms = secs.saturating_mul(1000).saturating_sub(1000);
+            let hinted = Duration::from_millis(ms);
+            if ms == 0 {
+                keep = false;
+            } else if hinted < timeout {
+                timeout = hinted;
+            }
+        }
+        (keep, timeout)
+    }
+
+    /// Node equivalent: `agent.createConnection({ host, port })` (by
+    /// default `net.createConnection`): a new TCP socket to `host:port`,
+    /// outside the pools, connecting in the background.
+    pub fn create_connection(&self, host: &str, port: u16) -> super::ClientSocket {
+        let sock = Sock::new(String::new());
+        sock.counted.store(false, Ordering::SeqCst);
+        socket::spawn_bare(
+            sock.clone(),
+            socket::TargetKind::Tcp {
+                host: host.to_owned(),
+                port,
+                local: None,
+                family: None,
+                lookup: None,
+            },
+        );
+        super::ClientSocket { sock, agent: None }
     }
 
     /// Whether two handles are the same agent.
@@ -331,6 +561,9 @@ impl Agent {
         if let Some(sock) = reuse {
             st.sockets.entry(&name).push(sock.clone());
             drop(st);
+            if let Some(h) = self.hooks().reuse_socket {
+                h();
+            }
             sock.assign(req, true);
         } else if sock_len < opts.max_sockets.unwrap_or(usize::MAX)
             && st.total < opts.max_total_sockets.unwrap_or(usize::MAX)
@@ -339,7 +572,7 @@ impl Agent {
             st.sockets.entry(&name).push(sock.clone());
             st.total += 1;
             drop(st);
-            socket::spawn(sock, Some(self.clone()), target, req);
+            self.create_socket(sock, target, req);
         } else {
             st.requests.entry(&name).push_back((req, target));
         }
@@ -348,7 +581,13 @@ impl Agent {
     /// The `'free'` handler: `sock` finished a request (`keep` is that
     /// request's `shouldKeepAlive`; `writable` whether the socket still
     /// is).
-    pub(crate) fn free(&self, sock: &Arc<Sock>, keep: bool, writable: bool) -> Free {
+    pub(crate) fn free(
+        &self,
+        sock: &Arc<Sock>,
+        keep: bool,
+        writable: bool,
+        keep_alive_hint: Option<&str>,
+    ) -> Free {
         let opts = &self.inner.opts;
         let mut st = lock(&self.inner.state);
         let name = sock.name.clone();
@@ -375,11 +614,41 @@ impl Agent {
         {
             return Free::Destroy;
         }
+        drop(st);
+        let timeout = std::cell::Cell::new(Duration::ZERO);
+        let original = || {
+            let (alive, t) = self.keep_socket_alive(keep_alive_hint);
+            timeout.set(t);
+            alive
+        };
+        let alive = match self.hooks().keep_socket_alive {
+            Some(h) => h(&original),
+            None => original(),
+        };
+        if !alive {
+            return Free::Destroy;
+        }
+        let timeout = timeout.get();
+        let mut st = lock(&self.inner.state);
         st.free.entry(&name).push(sock.clone());
         let pending = Self::remove_from(&mut st, sock, false);
         drop(st);
         self.serve_pending(pending);
-        Free::Pooled
+        Free::Pooled(timeout)
+    }
+
+    /// The socket's `'agentRemove'`: the agent forgets it (out of its
+    /// pools and of `totalSocketCount`) without closing it; a queued
+    /// request may get a new socket.
+    pub(crate) fn agent_remove(&self, sock: &Arc<Sock>) {
+        if sock.removed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pending = {
+            let mut st = lock(&self.inner.state);
+            Self::remove_from(&mut st, sock, true)
+        };
+        self.serve_pending(pending);
     }
 
     /// Take `sock` out of `sockets` (and of `freeSockets` when `closed`);
@@ -438,7 +707,7 @@ impl Agent {
             st.sockets.entry(&target.name).push(sock.clone());
             st.total += 1;
             drop(st);
-            socket::spawn(sock, Some(self.clone()), target, req);
+            self.create_socket(sock, target, req);
         }
     }
 
@@ -479,6 +748,8 @@ pub fn global_agent() -> Agent {
                     ..AgentOptions::default()
                 },
                 state: Mutex::new(State::default()),
+                hooks: Mutex::new(AgentHooks::default()),
+                default_port: AtomicU16::new(80),
             }),
         })
         .clone()

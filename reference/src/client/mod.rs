@@ -46,7 +46,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -55,7 +55,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use agent::lock;
-pub use agent::{global_agent, Agent, AgentOptions, NameOptions, Scheduling};
+pub use agent::{
+    global_agent, Agent, AgentHooks, AgentOptions, CreateConnectionHook, KeepSocketAliveHook,
+    NameOptions, ReuseSocketHook, Scheduling,
+};
 use request::{RequestContext, RequestState};
 
 use crate::encode::OutValue;
@@ -104,6 +107,28 @@ impl ClientError {
             code: None,
             name: "Error".into(),
             message: message.into(),
+        }
+    }
+
+    /// `ERR_INVALID_ARG_TYPE` (a `TypeError`) with Node's message, for an
+    /// option of the wrong type.
+    pub fn invalid_arg_type(message: impl Into<String>) -> ClientError {
+        ClientError::from(&Error::invalid_arg_type(message.into()))
+    }
+
+    /// `ERR_OUT_OF_RANGE` (a `RangeError`): `The value of "{name}" is out
+    /// of range. It must be {range}. Received {received}`.
+    pub fn out_of_range(name: &str, range: &str, received: &str) -> ClientError {
+        ClientError::from(&Error::out_of_range(name, range, received))
+    }
+
+    /// `ERR_INVALID_PROTOCOL` (a `TypeError`): a `protocol` other than
+    /// the agent's.
+    pub fn invalid_protocol(protocol: &str) -> ClientError {
+        ClientError {
+            code: Some("ERR_INVALID_PROTOCOL".into()),
+            name: "TypeError".into(),
+            message: format!("Protocol \"{protocol}\" not supported. Expected \"http:\""),
         }
     }
 
@@ -237,6 +262,8 @@ impl<T> Queue<T> {
             return Poll::Ready(Some(item));
         }
         if q.closed {
+            // An item may still be forced in ('abort' after 'close').
+            q.waker = Some(cx.waker().clone());
             return Poll::Ready(None);
         }
         q.waker = Some(cx.waker().clone());
@@ -340,6 +367,9 @@ pub struct RequestOptions {
     pub create_connection: Option<CreateConnection>,
     /// `lookup`.
     pub lookup: Option<Lookup>,
+    /// `protocol` (default `"http:"`): any other fails with
+    /// `ERR_INVALID_PROTOCOL`.
+    pub protocol: Option<String>,
 }
 
 impl RequestOptions {
@@ -369,31 +399,73 @@ impl RequestOptions {
     /// path and credentials, then `self` wins where it sets a field.
     ///
     /// Node equivalent: `urlToHttpOptions(new URL(url))` merged with
-    /// `options`. Fails with `ERR_INVALID_URL` on what is not an
-    /// `http://` URL.
+    /// `options`: the fragment is dropped, the path and query are
+    /// percent-encoded as the URL parser does (spaces, non-ASCII as UTF-8),
+    /// credentials become `auth` (`user:` for a user alone). Fails with
+    /// `ERR_INVALID_URL` on what does not parse as a URL with an authority;
+    /// a protocol other than `http:` is kept, for [`request`] to refuse.
     pub fn with_url(mut self, url: &str) -> Result<RequestOptions, ClientError> {
         let bad = || ClientError {
             code: Some("ERR_INVALID_URL".into()),
             name: "TypeError".into(),
             message: "Invalid URL".into(),
         };
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_owned()),
-            None => (rest, "/".to_owned()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
+        // The URL parser strips leading and trailing C0 controls and
+        // spaces, and removes tabs and newlines anywhere.
+        let url: String = url
+            .trim_matches(|c: char| c <= ' ')
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let (scheme, rest) = url.split_once(':').ok_or_else(bad)?;
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !scheme_ok {
+            return Err(bad());
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        let special = matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "ftp");
+        let rest = if special {
+            rest.replace('\\', "/")
         } else {
-            path
+            rest.to_owned()
         };
-        let (auth, hostport) = match authority.rfind('@') {
-            Some(i) => (Some(percent_decode(&authority[..i])), &authority[i + 1..]),
+        let rest = rest.strip_prefix("//").ok_or_else(bad)?;
+        let rest = match rest.find('#') {
+            Some(i) => &rest[..i],
+            None => rest,
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let (pathname, search) = match path.find('?') {
+            Some(i) => (&path[..i], &path[i..]),
+            None => (path, ""),
+        };
+        let pathname = if pathname.is_empty() { "/" } else { pathname };
+        let mut path = percent_encode(pathname, PATH_SET);
+        if search.len() > 1 {
+            path.push('?');
+            path.push_str(&percent_encode(&search[1..], QUERY_SET));
+        }
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
             None => (None, authority),
         };
+        let auth = userinfo.and_then(|u| {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            (!user.is_empty() || !pass.is_empty())
+                .then(|| format!("{}:{}", percent_decode(user), percent_decode(pass)))
+        });
         let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
             let end = h.find(']').ok_or_else(bad)?;
-            let port = h[end + 1..].strip_prefix(':');
+            let port = match &h[end + 1..] {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+            };
             (h[..end].to_owned(), port)
         } else {
             match hostport.split_once(':') {
@@ -401,19 +473,48 @@ impl RequestOptions {
                 None => (hostport.to_owned(), None),
             }
         };
-        if host.is_empty() {
+        if host.is_empty() && special {
             return Err(bad());
         }
         let port = match port {
             Some("") | None => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| bad())?),
+            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p.parse::<u16>().map_err(|_| bad())?)
+            }
+            Some(_) => return Err(bad()),
         };
+        let default_port = match scheme.as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            "ftp" => Some(21),
+            _ => None,
+        };
+        self.protocol = self.protocol.or(Some(format!("{scheme}:")));
         self.hostname = self.hostname.or(Some(host.to_ascii_lowercase()));
-        self.port = self.port.or(port.filter(|p| *p != 80));
+        self.port = self.port.or(port.filter(|p| Some(*p) != default_port));
         self.path = self.path.or(Some(path));
         self.auth = self.auth.or(auth);
         Ok(self)
     }
+}
+
+/// The WHATWG URL path percent-encode set (C0 controls, space, `"`, `#`,
+/// `<`, `>`, `?`, `` ` ``, `{`, `}`; non-ASCII always).
+const PATH_SET: &[u8] = b" \"#<>?`{}";
+/// The special-query percent-encode set (C0 controls, space, `"`, `#`,
+/// `<`, `>`, `'`).
+const QUERY_SET: &[u8] = b" \"#<>'";
+
+fn percent_encode(s: &str, set: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if !(0x20..0x7f).contains(&b) || set.contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
 }
 
 fn percent_decode(s: &str) -> String {
@@ -581,6 +682,21 @@ pub enum ClientEvent {
     },
     /// `'abort'` (deprecated in Node): `req.abort()` was called.
     Abort,
+    /// `'drain'`: after a `write()` returned false, everything written
+    /// went to the socket.
+    Drain,
+    /// `'prefinish'`: the request is ended and its last bytes are about
+    /// to go (just before `'finish'`).
+    Prefinish,
+    /// The callback given to `write()` or `end()` (by the id those
+    /// returned) is called, with this argument.
+    Callback {
+        /// The id [`ClientRequest::write_with_callback`] or
+        /// [`ClientRequest::end_with_callback`] returned.
+        id: u64,
+        /// What the callback gets.
+        arg: CallbackArg,
+    },
     /// `'error'`.
     Error(ClientError),
     /// `'close'`: the last event.
@@ -603,10 +719,24 @@ impl fmt::Debug for ClientEvent {
                 write!(f, "Connect({}, {} bytes)", res.status_code(), head.len())
             }
             ClientEvent::Abort => f.write_str("Abort"),
+            ClientEvent::Prefinish => f.write_str("Prefinish"),
+            ClientEvent::Drain => f.write_str("Drain"),
+            ClientEvent::Callback { id, arg } => write!(f, "Callback({id}, {arg:?})"),
             ClientEvent::Error(e) => write!(f, "Error({:?}, {:?})", e.code(), e.message()),
             ClientEvent::Close => f.write_str("Close"),
         }
     }
+}
+
+/// The argument a `write()` or `end()` callback is called with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackArg {
+    /// No argument (`end()`'s callback, a `'finish'` listener).
+    Undefined,
+    /// `null`: the chunk was written.
+    Null,
+    /// The error.
+    Error(ClientError),
 }
 
 /// An event of a response [`IncomingMessage`], in Node's order.
@@ -652,6 +782,42 @@ pub(crate) struct ReqSt {
     pub(crate) socket_pending: bool,
     /// Events to emit once it ran.
     pub(crate) deferred: Vec<ClientEvent>,
+    /// The last callback id handed out.
+    pub(crate) next_callback: u64,
+    /// Output bytes the socket task took so far.
+    pub(crate) taken: u64,
+    /// `write()` callbacks: called once `taken` minus what waits unsent
+    /// reaches the offset.
+    pub(crate) write_callbacks: Vec<(u64, u64)>,
+    /// `end()` callbacks: called right after `'finish'`.
+    pub(crate) finish_callbacks: Vec<u64>,
+    /// A `write()` returned false: `'drain'` is due once the output is
+    /// flushed.
+    pub(crate) need_drain: bool,
+    /// `req.maxHeadersCount` (`None`: `null`).
+    pub(crate) max_headers_count: Option<usize>,
+    /// `maxHeadersCount` as `tickOnSocket` read it for the parser.
+    pub(crate) parser_max_headers: Option<usize>,
+    /// The socket handed over (and whether from the free pool) whose
+    /// `onSocketNT` has not run yet.
+    pub(crate) handed: Option<(Arc<agent::Sock>, bool)>,
+    /// [`ClientRequest::run_next_tick`] ran `onSocketNT`.
+    pub(crate) socket_ticked: bool,
+    /// Socket calls waiting for the socket (`_deferToConnect`).
+    pub(crate) socket_calls: Vec<SocketCall>,
+    /// `'close'` was emitted.
+    pub(crate) closed: bool,
+    /// Events due just after `'close'`.
+    pub(crate) after_close: Vec<ClientEvent>,
+    /// The response does not flow by itself: `'close'` waits until the
+    /// consumer read its end ([`ClientRequest::set_response_paused`]).
+    pub(crate) read_by_consumer: bool,
+    /// `destroy()` was called.
+    pub(crate) user_destroyed: bool,
+    /// `req.socket`, once assigned.
+    pub(crate) sock: Option<Arc<agent::Sock>>,
+    /// `req.agent`.
+    pub(crate) agent: Option<Agent>,
 }
 
 pub(crate) struct ReqInner {
@@ -667,6 +833,14 @@ impl ReqInner {
     pub(crate) fn emit(&self, e: ClientEvent) {
         if matches!(e, ClientEvent::Close) {
             self.events.push_last(e);
+            let after = {
+                let mut st = lock(&self.st);
+                st.closed = true;
+                std::mem::take(&mut st.after_close)
+            };
+            for e in after {
+                self.events.push_force(e);
+            }
         } else {
             self.events.push(e);
         }
@@ -684,7 +858,12 @@ impl ReqInner {
             st.deferred.push(e);
         } else {
             drop(st);
-            self.emit(e);
+            // 'abort' comes even after 'close'.
+            if matches!(e, ClientEvent::Abort) {
+                self.emit_after_close(e);
+            } else {
+                self.emit(e);
+            }
         }
     }
 }
@@ -735,7 +914,17 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
             });
         }
     }
-    let default_port = o.default_port.unwrap_or(80);
+    if let Some(p) = o.protocol.as_deref() {
+        if !p.is_empty() && p != "http:" {
+            return Err(ClientError::invalid_protocol(p));
+        }
+    }
+    // `options.defaultPort || agent.defaultPort || 80`.
+    let default_port = o
+        .default_port
+        .filter(|p| *p != 0)
+        .or(agent.as_ref().map(Agent::default_port).filter(|p| *p != 0))
+        .unwrap_or(80);
     let port = o.port.filter(|p| *p != 0).unwrap_or(default_port);
     let host = o
         .hostname
@@ -845,6 +1034,22 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         finish_emitted: false,
         socket_pending: false,
         deferred: Vec::new(),
+        next_callback: 0,
+        taken: 0,
+        write_callbacks: Vec::new(),
+        finish_callbacks: Vec::new(),
+        need_drain: false,
+        max_headers_count: None,
+        parser_max_headers: None,
+        handed: None,
+        socket_ticked: false,
+        socket_calls: Vec::new(),
+        closed: false,
+        after_close: Vec::new(),
+        read_by_consumer: false,
+        user_destroyed: false,
+        sock: None,
+        agent: agent.clone(),
     };
     let inner = Arc::new(ReqInner {
         st: Mutex::new(st),
@@ -864,10 +1069,15 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
             a.requests.push(Arc::downgrade(&inner));
         }
     }
+    // addRequest: the agent's own options win over the request's.
+    let local_address = agent
+        .as_ref()
+        .and_then(|a| a.options().local_address)
+        .or(o.local_address);
     let name_opts = NameOptions {
         host: Some(host.clone()),
         port: Some(port),
-        local_address: o.local_address,
+        local_address,
         family: o.family,
         socket_path: o.socket_path.clone(),
     };
@@ -879,7 +1089,7 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
         socket::TargetKind::Tcp {
             host: host.clone(),
             port,
-            local: o.local_address,
+            local: local_address,
             family: o.family,
             lookup: o.lookup.clone(),
         }
@@ -899,12 +1109,10 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, ClientError> {
     Ok(req)
 }
 
-/// `http.get(options)`: `http.request()` with `GET`, then `req.end()`.
+/// `http.get(options)`: `http.request()`, then `req.end()` (the method
+/// stays the one of the options, `GET` by default).
 pub fn get(options: RequestOptions) -> Result<ClientRequest, ClientError> {
-    let req = request(RequestOptions {
-        method: Some("GET".into()),
-        ..options
-    })?;
+    let req = request(options)?;
     req.end(None).map_err(|e| ClientError::from(&e))?;
     Ok(req)
 }
@@ -940,9 +1148,148 @@ impl ClientRequest {
         self.st().out.context().path.clone()
     }
 
+    /// `req.path = path`: the request line has it if the head was not
+    /// rendered yet (no check, as in Node).
+    pub fn set_path(&self, path: &str) {
+        self.st().out.set_path(path.to_owned());
+    }
+
     /// `req.host`.
     pub fn host(&self) -> String {
         self.st().host.clone()
+    }
+
+    /// `req.agent` (`None` for a request with `createConnection` and no
+    /// agent).
+    pub fn agent(&self) -> Option<Agent> {
+        self.st().agent.clone()
+    }
+
+    /// `req.socket`, once the request has one.
+    pub fn socket(&self) -> Option<ClientSocket> {
+        let st = self.st();
+        st.sock.clone().map(|sock| ClientSocket {
+            sock,
+            agent: st.agent.clone(),
+        })
+    }
+
+    /// Run now what Node runs on the request's next tick: `onSocketNT`
+    /// for a socket the agent handed over synchronously (a new one, or a
+    /// free one reused), which emits `'socket'` and the events deferred
+    /// to that tick. A caller that plays Node's event loop calls it once
+    /// its synchronous work after [`request`] is done, before any I/O;
+    /// otherwise the socket task does it. Nothing happens for a request
+    /// destroyed meanwhile (the socket task reports that), queued, or
+    /// already past it.
+    pub fn run_next_tick(&self) {
+        let mut st = self.st();
+        if st.destroyed || st.has_socket {
+            return;
+        }
+        let Some((sock, reused)) = st.handed.take() else {
+            return;
+        };
+        if sock.destroyed.load(Ordering::SeqCst) {
+            st.handed = Some((sock, reused));
+            return;
+        }
+        st.has_socket = true;
+        st.reused = reused;
+        st.sock = Some(sock);
+        st.out.attach_socket();
+        st.parser_max_headers = st.max_headers_count;
+        st.socket_ticked = true;
+        // Emitted under the lock: the socket task, which takes it first,
+        // then sees the tick done and emits nothing of its own before.
+        self.inner.emit(ClientEvent::Socket { reused });
+        let sock = st.sock.clone();
+        drop(st);
+        socket::flush_deferred(&self.inner);
+        if let Some(sock) = sock {
+            socket::apply_socket_calls(&self.inner, &sock);
+        }
+    }
+
+    /// `req.setNoDelay([noDelay])`: `socket.setNoDelay(noDelay)` now if
+    /// the request has its socket, else right after its `'socket'`.
+    pub fn set_no_delay(&self, no_delay: Option<bool>) {
+        self.defer_to_connect(SocketCall::NoDelay(no_delay));
+    }
+
+    /// `req.setSocketKeepAlive([enable][, initialDelay])`:
+    /// `socket.setKeepAlive(enable, initialDelay)`, now or once the
+    /// request has its socket.
+    pub fn set_socket_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        self.defer_to_connect(SocketCall::KeepAlive(enable, delay));
+    }
+
+    /// `_deferToConnect`.
+    fn defer_to_connect(&self, call: SocketCall) {
+        let sock = {
+            let mut st = self.st();
+            match st.sock.clone().filter(|_| st.has_socket) {
+                Some(s) => s,
+                None => {
+                    st.socket_calls.push(call);
+                    return;
+                }
+            }
+        };
+        call.apply(&sock);
+    }
+
+    /// Say that the response will be read only when its consumer chooses
+    /// (a `'response'` listener that neither reads nor resumes it): as in
+    /// Node, where `'end'` is emitted only once the body was consumed, the
+    /// request's `'close'` then waits until the response's end was read
+    /// ([`IncomingMessage::next_event`] returned [`MessageEvent::End`]).
+    /// By default the response is taken to flow, as with a `'data'`
+    /// listener.
+    pub fn set_response_paused(&self, paused: bool) {
+        self.st().read_by_consumer = paused;
+        self.inner.wake.notify_one();
+    }
+
+    /// `req.strictContentLength`.
+    pub fn strict_content_length(&self) -> bool {
+        self.st().out.strict_content_length()
+    }
+
+    /// `req.strictContentLength = on`.
+    pub fn set_strict_content_length(&self, on: bool) {
+        self.st().out.set_strict_content_length(on);
+    }
+
+    /// `req.cork()`: writes are held (see
+    /// [`RequestState::uncork`](request::RequestState::uncork)).
+    pub fn cork(&self) {
+        self.st().out.cork();
+    }
+
+    /// `req.uncork()`.
+    pub fn uncork(&self) {
+        self.st().out.uncork();
+        self.inner.wake.notify_one();
+    }
+
+    /// `req.writableCorked`: `cork()` minus `uncork()` calls (negative
+    /// after more `uncork()` calls, as in Node 21 and later).
+    pub fn writable_corked(&self) -> i64 {
+        self.st().out.writable_corked()
+    }
+
+    /// `req.maxHeadersCount` (`None`: `null`, the parser's default of
+    /// 1000 headers).
+    pub fn max_headers_count(&self) -> Option<usize> {
+        self.st().max_headers_count
+    }
+
+    /// `req.maxHeadersCount = n`: how many headers of the response go to
+    /// `res.headers` and `res.headersDistinct` (0: all); read when the
+    /// response head arrives.
+    pub fn set_max_headers_count(&self, n: Option<usize>) {
+        self.st().max_headers_count = n;
     }
 
     /// `req.reusedSocket`.
@@ -983,6 +1330,16 @@ impl ClientRequest {
     /// `req.getHeader(name)`.
     pub fn get_header(&self, name: &str) -> Option<OutValue> {
         self.st().out.get_header(name).cloned()
+    }
+
+    /// `req.appendHeader(name, value)`.
+    pub fn append_header(&self, name: &str, value: impl Into<OutValue>) -> Result<(), Error> {
+        self.st().out.append_header(name, value.into())
+    }
+
+    /// `req.setHeaders(headers)`.
+    pub fn set_headers(&self, headers: &[(String, OutValue)]) -> Result<(), Error> {
+        self.st().out.set_headers(headers)
     }
 
     /// `req.removeHeader(name)`.
@@ -1027,19 +1384,67 @@ impl ClientRequest {
     /// `end()` returns false and emits `ERR_STREAM_WRITE_AFTER_END` as an
     /// `'error'` event; after `destroy()` it returns false.
     pub fn write(&self, data: &[u8]) -> Result<bool, Error> {
+        self.write_inner(data, None)
+    }
+
+    /// `req.write(chunk, callback)`: as [`write`](Self::write); the
+    /// request later emits [`ClientEvent::Callback`] with the returned id:
+    /// with `null` once the chunk went to the socket, or with the error
+    /// (`ERR_STREAM_WRITE_AFTER_END`, just before the `'error'`).
+    pub fn write_with_callback(&self, data: &[u8]) -> Result<(bool, u64), Error> {
+        let id = self.next_callback_id();
+        self.write_inner(data, Some(id)).map(|ok| (ok, id))
+    }
+
+    fn next_callback_id(&self) -> u64 {
+        let mut st = self.st();
+        st.next_callback += 1;
+        st.next_callback
+    }
+
+    fn write_inner(&self, data: &[u8], cb: Option<u64>) -> Result<bool, Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
+                // process.nextTick(callback, ERR_STREAM_DESTROYED)
+                if let Some(id) = cb {
+                    let err = ClientError::from(&Error::stream_destroyed("write"));
+                    let e = ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(err),
+                    };
+                    if st.closed {
+                        drop(st);
+                        self.inner.emit_after_close(e);
+                    } else {
+                        st.after_close.push(e);
+                    }
+                }
                 return Ok(false);
             }
-            st.out.write(data)
+            let r = st.out.write(data);
+            if let Ok(false) = r {
+                st.need_drain = true;
+            }
+            if let (Ok(_), Some(id)) = (&r, cb) {
+                let offset = st.taken + st.out.pending_len() as u64;
+                st.write_callbacks.push((offset, id));
+            }
+            r
         };
         self.inner.wake.notify_one();
         match r {
             Ok(ok) => Ok(ok),
             Err(e) if e.code() == "ERR_STREAM_WRITE_AFTER_END" => {
-                self.inner
-                    .emit_next_tick(ClientEvent::Error(ClientError::from(&e)));
+                // writeAfterEndNT: the callback, then 'error'.
+                let err = ClientError::from(&e);
+                if let Some(id) = cb {
+                    self.inner.emit_next_tick(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(err.clone()),
+                    });
+                }
+                self.inner.emit_next_tick(ClientEvent::Error(err));
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -1065,12 +1470,42 @@ impl ClientRequest {
 
     /// `req.end([data])`.
     pub fn end(&self, data: Option<&[u8]>) -> Result<(), Error> {
+        self.end_inner(data, None)
+    }
+
+    /// `req.end([data], callback)`: as [`end`](Self::end); the request
+    /// emits [`ClientEvent::Callback`] with the returned id (and
+    /// `undefined`) right after `'finish'` (at once, with
+    /// `ERR_STREAM_ALREADY_FINISHED`, if `'finish'` was already emitted).
+    pub fn end_with_callback(&self, data: Option<&[u8]>) -> Result<u64, Error> {
+        let id = self.next_callback_id();
+        self.end_inner(data, Some(id)).map(|()| id)
+    }
+
+    fn end_inner(&self, data: Option<&[u8]>, cb: Option<u64>) -> Result<(), Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
                 return Ok(());
             }
-            st.out.end(data)
+            let already = st.out.finished();
+            let r = st.out.end(data);
+            if let (Ok(()), Some(id)) = (&r, cb) {
+                if already && st.finish_emitted {
+                    drop(st);
+                    self.inner.emit(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Error(ClientError {
+                            code: Some("ERR_STREAM_ALREADY_FINISHED".into()),
+                            name: "Error".into(),
+                            message: "Cannot call end after a stream was finished".into(),
+                        }),
+                    });
+                    return Ok(());
+                }
+                st.finish_callbacks.push(id);
+            }
+            r
         };
         self.inner.wake.notify_one();
         match r {
@@ -1102,6 +1537,7 @@ impl ClientRequest {
     /// `http.request` list them.
     pub fn destroy(&self, err: Option<ClientError>) {
         let mut st = self.st();
+        st.user_destroyed = true;
         if st.destroyed {
             return;
         }
@@ -1147,6 +1583,8 @@ pub(crate) struct ResInner {
     st: Mutex<ResSt>,
     events: Queue<MessageEvent>,
     unread: AtomicUsize,
+    /// `'end'` was read by the consumer (`readableEnded`).
+    end_read: AtomicBool,
     req: Weak<ReqInner>,
 }
 
@@ -1170,9 +1608,17 @@ impl fmt::Debug for IncomingMessage {
 
 impl IncomingMessage {
     pub(crate) fn new(head: &ResponseHead, join: bool, req: &Arc<ReqInner>) -> IncomingMessage {
+        // parser.maxHeaderPairs: maxHeadersCount * 2 entries (0: no
+        // limit), by default 2000 entries, that is 1000 headers. It
+        // limits `headers` and `headersDistinct`, not `rawHeaders`.
+        let limit = match lock(&req.st).parser_max_headers {
+            None => Some(1000),
+            Some(0) => None,
+            Some(n) => Some(n),
+        };
         let opts = HeaderOptions {
             join_duplicate_headers: join,
-            max_headers_count: None,
+            max_headers_count: limit,
         };
         IncomingMessage {
             inner: Arc::new(ResInner {
@@ -1190,6 +1636,7 @@ impl IncomingMessage {
                 }),
                 events: Queue::new(),
                 unread: AtomicUsize::new(0),
+                end_read: AtomicBool::new(false),
                 req: Arc::downgrade(req),
             }),
         }
@@ -1235,6 +1682,27 @@ impl IncomingMessage {
         format!("{}.{}", self.inner.version.0, self.inner.version.1)
     }
 
+    /// `res.setTimeout(msecs)`: `socket.setTimeout(msecs)` on the
+    /// request's socket; the request relays its `'timeout'` only if it
+    /// listens for it (a `timeout` option, an agent with one, or
+    /// `req.setTimeout()`).
+    pub fn set_timeout(&self, ms: Duration) {
+        if let Some(req) = self.inner.req.upgrade() {
+            lock(&req.st).pending_timeout = Some(ms);
+            req.wake.notify_one();
+        }
+    }
+
+    /// `res.method`: `null` on a client response.
+    pub fn method(&self) -> Option<&str> {
+        None
+    }
+
+    /// `res.url`: `""` on a client response.
+    pub fn url(&self) -> &str {
+        ""
+    }
+
     /// `res.httpVersionMajor`.
     pub fn http_version_major(&self) -> u8 {
         self.inner.version.0
@@ -1258,6 +1726,12 @@ impl IncomingMessage {
     /// `res.rawHeaders` as pairs.
     pub fn raw_headers(&self) -> &[(String, String)] {
         &self.inner.raw_headers
+    }
+
+    /// `res.readableEnded`: `'end'` was read (from
+    /// [`next_event`](Self::next_event) or [`read`](Self::read)).
+    pub fn end_read(&self) -> bool {
+        self.inner.end_read.load(Ordering::SeqCst)
     }
 
     /// `res.complete`.
@@ -1294,11 +1768,20 @@ impl IncomingMessage {
     /// Poll for the next event (with its place in the process-wide order).
     pub fn poll_next_event(&self, cx: &mut Context<'_>) -> Poll<Option<(u64, MessageEvent)>> {
         let r = self.inner.events.poll_next(cx);
-        if let Poll::Ready(Some((_, MessageEvent::Data(d)))) = &r {
-            self.inner.unread.fetch_sub(d.len(), Ordering::SeqCst);
-            if let Some(req) = self.inner.req.upgrade() {
-                req.wake.notify_one();
+        match &r {
+            Poll::Ready(Some((_, MessageEvent::Data(d)))) => {
+                self.inner.unread.fetch_sub(d.len(), Ordering::SeqCst);
+                if let Some(req) = self.inner.req.upgrade() {
+                    req.wake.notify_one();
+                }
             }
+            Poll::Ready(Some((_, MessageEvent::End))) => {
+                self.inner.end_read.store(true, Ordering::SeqCst);
+                if let Some(req) = self.inner.req.upgrade() {
+                    req.wake.notify_one();
+                }
+            }
+            _ => {}
         }
         r
     }
@@ -1320,6 +1803,122 @@ impl IncomingMessage {
                 MessageEvent::End | MessageEvent::Close => return None,
                 _ => {}
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- socket
+
+/// A socket method a request calls once it has its socket.
+pub(crate) enum SocketCall {
+    NoDelay(Option<bool>),
+    KeepAlive(Option<bool>, Option<Duration>),
+}
+
+impl SocketCall {
+    fn apply(self, sock: &agent::Sock) {
+        match self {
+            SocketCall::NoDelay(v) => sock.set_no_delay(v),
+            SocketCall::KeepAlive(e, d) => sock.set_keep_alive(e, d),
+        }
+    }
+}
+
+/// `req.socket`: what can be read of a client socket, and the events a
+/// caller may emit on it.
+#[derive(Clone)]
+pub struct ClientSocket {
+    sock: Arc<agent::Sock>,
+    agent: Option<Agent>,
+}
+
+impl fmt::Debug for ClientSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSocket")
+            .field("name", &self.sock.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSocket {
+    /// `socket.setNoDelay = fn`: `fn` is called instead of the socket's
+    /// own `setNoDelay`, with its argument.
+    pub fn replace_set_no_delay(&self, f: agent::NoDelayHook) {
+        lock(&self.sock.hooks).no_delay = Some(f);
+    }
+
+    /// `socket.setTimeout = fn`: `fn` is called instead of the socket's
+    /// own `setTimeout` (by `req.setTimeout()` once connected, at the end
+    /// of a kept-alive response, by the agent when it pools the socket),
+    /// and the socket's timeout is left as it was.
+    pub fn replace_set_timeout(&self, f: agent::TimeoutHook) {
+        lock(&self.sock.hooks).set_timeout = Some(f);
+    }
+
+    /// `socket.setKeepAlive = fn`: `fn` is called instead of the
+    /// socket's own `setKeepAlive` (by `req.setSocketKeepAlive()` and by
+    /// the agent when it keeps the socket).
+    pub fn replace_set_keep_alive(&self, f: agent::KeepAliveHook) {
+        lock(&self.sock.hooks).keep_alive = Some(f);
+    }
+
+    /// `socket.setNoDelay(noDelay)`.
+    pub fn set_no_delay(&self, no_delay: Option<bool>) {
+        self.sock.set_no_delay(no_delay);
+    }
+
+    /// `socket.setKeepAlive(enable, initialDelay)`.
+    pub fn set_keep_alive(&self, enable: Option<bool>, delay: Option<Duration>) {
+        self.sock.set_keep_alive(enable, delay);
+    }
+
+    /// `socket.timeout`: the last `setTimeout()` value (`None`: never
+    /// set, `undefined` in Node). The agent sets it when it pools the
+    /// socket (`keepSocketAlive`).
+    pub fn timeout(&self) -> Option<Duration> {
+        *lock(&self.sock.timeout)
+    }
+
+    /// `socket.localAddress` (a TCP socket once connected).
+    pub fn local_address(&self) -> Option<IpAddr> {
+        lock(&self.sock.local).map(|a| a.ip())
+    }
+
+    /// `socket.localPort`.
+    pub fn local_port(&self) -> Option<u16> {
+        lock(&self.sock.local).map(|a| a.port())
+    }
+
+    /// `socket.remoteAddress` (a TCP socket once connected).
+    pub fn remote_address(&self) -> Option<IpAddr> {
+        lock(&self.sock.peer).map(|a| a.ip())
+    }
+
+    /// `socket.remotePort`.
+    pub fn remote_port(&self) -> Option<u16> {
+        lock(&self.sock.peer).map(|a| a.port())
+    }
+
+    /// `socket.connecting`: true until the connection is made.
+    pub fn connecting(&self) -> bool {
+        self.sock.connecting.load(Ordering::SeqCst)
+    }
+
+    /// `socket.destroyed`.
+    pub fn destroyed(&self) -> bool {
+        self.sock.destroyed.load(Ordering::SeqCst)
+    }
+
+    /// `socket.destroy()`.
+    pub fn destroy(&self) {
+        self.sock.destroy();
+    }
+
+    /// `socket.emit('agentRemove')`: the agent forgets the socket (it
+    /// leaves `agent.sockets` and is never pooled) without closing it.
+    pub fn emit_agent_remove(&self) {
+        if let Some(a) = &self.agent {
+            a.agent_remove(&self.sock);
         }
     }
 }

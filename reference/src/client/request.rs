@@ -98,6 +98,21 @@ pub struct RequestState {
     finished: bool,
     destroyed: bool,
     output: Vec<u8>,
+    /// `kCorked`: `cork()` minus `uncork()` calls (it may go negative).
+    corked: i64,
+    /// The request has its socket (the `socket` setter ran).
+    has_socket: bool,
+    /// The socket's own cork count: while above 0 nothing leaves.
+    socket_corked: u32,
+    /// `kChunkedBuffer`: chunks written while corked after the head,
+    /// sent as one chunk by the `uncork()` that brings `corked` to 0.
+    chunk_buffer: Vec<u8>,
+    /// `strictContentLength`.
+    strict_content_length: bool,
+    /// `kBytesWritten`: body bytes counted while `strictContentLength`.
+    bytes_written: u64,
+    /// A `Transfer-Encoding` header was written.
+    te_header: bool,
 }
 
 impl RequestState {
@@ -122,12 +137,25 @@ impl RequestState {
             finished: false,
             destroyed: false,
             output: Vec::new(),
+            corked: 0,
+            has_socket: false,
+            socket_corked: 0,
+            chunk_buffer: Vec::new(),
+            strict_content_length: false,
+            bytes_written: 0,
+            te_header: false,
         }
     }
 
     /// The context the request was created with.
     pub fn context(&self) -> &RequestContext {
         &self.ctx
+    }
+
+    /// `req.path = path`: the request line uses it if the head is not
+    /// rendered yet.
+    pub fn set_path(&mut self, path: String) {
+        self.ctx.path = path;
     }
 
     /// Set `uniqueHeaders` (Node sets them after the constructor may have
@@ -171,8 +199,101 @@ impl RequestState {
 
     /// Take the bytes produced so far (the head once sent, framed body
     /// data, the last chunk), in wire order.
+    ///
+    /// Nothing while the socket is corked: the bytes stay
+    /// [`pending`](Self::pending_len).
     pub fn take_output(&mut self) -> Vec<u8> {
+        if self.has_socket && self.socket_corked > 0 {
+            return Vec::new();
+        }
         std::mem::take(&mut self.output)
+    }
+
+    /// The request got its socket (the `socket` setter): the socket is
+    /// corked as many times as the request is.
+    pub fn attach_socket(&mut self) {
+        if self.has_socket {
+            return;
+        }
+        self.has_socket = true;
+        self.socket_corked = self.corked.max(0) as u32;
+    }
+
+    /// Node equivalent: `req.cork()` (Node 21 and later): the count goes
+    /// up, and the socket, if any, is corked.
+    pub fn cork(&mut self) {
+        self.corked += 1;
+        if self.has_socket {
+            self.socket_corked += 1;
+        }
+    }
+
+    /// Node equivalent: `req.uncork()` (Node 21 and later): the count
+    /// goes down (below 0 too), the socket is uncorked once, and when the
+    /// count reaches 0 the chunks written while corked go as one chunk.
+    pub fn uncork(&mut self) {
+        self.corked -= 1;
+        if self.has_socket {
+            self.socket_corked = self.socket_corked.saturating_sub(1);
+        }
+        if self.corked != 0 || self.chunk_buffer.is_empty() {
+            return;
+        }
+        let buf = std::mem::take(&mut self.chunk_buffer);
+        self.send(format!("{:x}\r\n", buf.len()).as_bytes());
+        self.send(&buf);
+        self.send(b"\r\n");
+    }
+
+    /// `req.strictContentLength`.
+    pub fn strict_content_length(&self) -> bool {
+        self.strict_content_length
+    }
+
+    /// `req.strictContentLength = on`: body bytes past the
+    /// `Content-Length` (or short of it at `end()`) throw
+    /// `ERR_HTTP_CONTENT_LENGTH_MISMATCH`, once the head declares it.
+    pub fn set_strict_content_length(&mut self, on: bool) {
+        self.strict_content_length = on;
+    }
+
+    /// Node's `strictContentLength(msg)`: whether the check applies now.
+    fn strict_applies(&self) -> bool {
+        self.strict_content_length
+            && self.content_length.is_some()
+            && !self.removed_content_length
+            && !self.chunked
+            && !self.te_header
+            && !self.has_header("transfer-encoding")
+    }
+
+    /// The `kBytesWritten` check of `write_()`.
+    fn check_length(&mut self, len: u64, from_end: bool) -> Result<(), Error> {
+        if !self.strict_content_length {
+            return Ok(());
+        }
+        if self.strict_applies() {
+            let declared = self.content_length.unwrap_or(0);
+            let total = self.bytes_written + len;
+            let bad = if from_end {
+                total != declared
+            } else {
+                total > declared
+            };
+            if bad {
+                return Err(Error::content_length_mismatch(
+                    &total.to_string(),
+                    &declared.to_string(),
+                ));
+            }
+        }
+        self.bytes_written += len;
+        Ok(())
+    }
+
+    /// `req.writableCorked`: the request's own count.
+    pub fn writable_corked(&self) -> i64 {
+        self.corked
     }
 
     // ------------------------------------------------------------ headers
@@ -227,6 +348,53 @@ impl RequestState {
     /// Node equivalent: `req.getRawHeaderNames()`.
     pub fn get_raw_header_names(&self) -> Vec<String> {
         self.headers.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Node equivalent: `req.appendHeader(name, value)`: the value is added
+    /// to those queued under the name (an array from then on), or set.
+    pub fn append_header(&mut self, name: &str, value: OutValue) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("append"));
+        }
+        validate_header_name(name)?;
+        check_value(name, &value)?;
+        let key = name.to_lowercase();
+        let Some(e) = self.headers.iter_mut().find(|e| e.key == key) else {
+            return self.set_header(name, value);
+        };
+        let mut values = match std::mem::replace(&mut e.value, OutValue::Many(Vec::new())) {
+            OutValue::Many(v) => v,
+            other => vec![other.to_js_string()],
+        };
+        match value {
+            OutValue::Many(v) => values.extend(v),
+            other => values.push(other.to_js_string()),
+        }
+        e.value = OutValue::Many(values);
+        Ok(())
+    }
+
+    /// Node equivalent: `req.setHeaders(headers)` (a `Map` or `Headers`):
+    /// each entry as `setHeader`, `set-cookie` entries together last.
+    pub fn set_headers(&mut self, headers: &[(String, OutValue)]) -> Result<(), Error> {
+        if self.header.is_some() {
+            return Err(Error::headers_sent("set"));
+        }
+        let mut cookies = Vec::new();
+        for (name, value) in headers {
+            if name == "set-cookie" {
+                match value {
+                    OutValue::Many(v) => cookies.extend(v.iter().cloned()),
+                    other => cookies.push(other.to_js_string()),
+                }
+                continue;
+            }
+            self.set_header(name, value.clone())?;
+        }
+        if !cookies.is_empty() {
+            self.set_header("set-cookie", OutValue::Many(cookies))?;
+        }
+        Ok(())
     }
 
     /// Node equivalent: `req.removeHeader(name)`; removing `Connection`,
@@ -371,6 +539,7 @@ impl RequestState {
             }
             "transfer-encoding" => {
                 seen.transfer_encoding = true;
+                self.te_header = true;
                 self.removed_transfer_encoding = false;
                 if has_token(value, "chunked") {
                     self.chunked = true;
@@ -414,7 +583,7 @@ impl RequestState {
     /// after `destroy()`.
     pub fn write(&mut self, data: &[u8]) -> Result<bool, Error> {
         self.write_inner(data, false)?;
-        Ok(self.output.len() < HIGH_WATER_MARK)
+        Ok(self.output.len() + self.chunk_buffer.len() < HIGH_WATER_MARK)
     }
 
     fn write_inner(&mut self, data: &[u8], from_end: bool) -> Result<(), Error> {
@@ -424,13 +593,17 @@ impl RequestState {
         if self.destroyed {
             return Err(Error::stream_destroyed("write"));
         }
+        self.check_length(data.len() as u64, from_end)?;
         if self.header.is_none() {
             if from_end {
                 self.content_length = Some(data.len() as u64);
             }
             self.implicit_header()?;
         }
-        if self.chunked && !data.is_empty() {
+        if self.chunked && !data.is_empty() && self.corked != 0 && self.header_sent {
+            // Corked after the head: held for uncork().
+            self.chunk_buffer.extend_from_slice(data);
+        } else if self.chunked && !data.is_empty() {
             self.send(format!("{:x}\r\n", data.len()).as_bytes());
             self.send(data);
             self.send(b"\r\n");
@@ -461,12 +634,24 @@ impl RequestState {
                 }
             }
         }
+        if self.strict_applies() && Some(self.bytes_written) != self.content_length {
+            return Err(Error::content_length_mismatch(
+                &self.bytes_written.to_string(),
+                &self.content_length.unwrap_or(0).to_string(),
+            ));
+        }
         if self.chunked {
             let last = format!("0\r\n{}\r\n", self.trailer);
             self.send(&crate::encode::latin1_bytes(&last));
         } else {
             self.send(&[]);
         }
+        // The socket is fully uncorked; the request's count is set to 1
+        // and uncorked, so chunks held by cork() go now, after the last
+        // chunk (Node 21 and later).
+        self.socket_corked = 0;
+        self.corked = 1;
+        self.uncork();
         self.finished = true;
         Ok(())
     }

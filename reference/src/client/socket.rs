@@ -18,10 +18,22 @@ use tokio::time::Instant;
 use super::agent::{lock, Agent, Free, Sock};
 use super::conn::{ClientConn, ResponseEvent};
 use super::{
-    BoxStream, ClientError, ClientEvent, ConnectFuture, CreateConnection, IncomingMessage,
-    Information, Lookup, MessageEvent, ReqInner, UpgradedSocket,
+    BoxStream, CallbackArg, ClientError, ClientEvent, ConnectFuture, CreateConnection,
+    IncomingMessage, Information, Lookup, MessageEvent, ReqInner, UpgradedSocket,
 };
 use crate::headers::{HeaderMap, HeaderOptions};
+
+impl Target {
+    /// The host and port `createConnection` gets.
+    pub(crate) fn host_port(&self) -> (String, u16) {
+        match &self.kind {
+            TargetKind::Tcp { host, port, .. } | TargetKind::Custom(_, host, port) => {
+                (host.clone(), *port)
+            }
+            TargetKind::Unix(_) | TargetKind::Failed(_) => (String::new(), 0),
+        }
+    }
+}
 
 /// Where a socket connects.
 #[derive(Clone)]
@@ -35,6 +47,8 @@ pub(crate) enum TargetKind {
     },
     Unix(PathBuf),
     Custom(CreateConnection, String, u16),
+    /// `createConnection` failed: the request gets this error.
+    Failed(ClientError),
 }
 
 /// A socket to open for a request: its pool name, where, and the socket
@@ -46,14 +60,64 @@ pub(crate) struct Target {
     pub(crate) timeout: Option<Duration>,
 }
 
+/// The local and remote addresses of a TCP connection.
+type Ends = (SocketAddr, SocketAddr);
+
 /// A connection being made.
-type Connecting =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<BoxStream, ClientError>> + Send>>;
+type Connecting = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(BoxStream, Option<Ends>), ClientError>> + Send>,
+>;
 
 /// Start the task of a new socket whose first request is `first`.
 pub(crate) fn spawn(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
-    lock(&first.st).socket_pending = true;
-    tokio::spawn(run(sock, agent, target, first));
+    {
+        let mut st = lock(&first.st);
+        st.socket_pending = true;
+        if !matches!(target.kind, TargetKind::Failed(_)) {
+            st.handed = Some((sock.clone(), false));
+        }
+    }
+    let pre = prebind(&target.kind);
+    if let Some((s, _)) = &pre {
+        *lock(&sock.local) = s.local_addr().ok();
+    }
+    tokio::spawn(run(sock, agent, target, first, pre));
+}
+
+/// A TCP socket to an address given as an IP, bound (to `localAddress`
+/// or any address, port 0) before it connects, as `connect()` binds it
+/// in Node: `socket.localPort` is known while it is connecting.
+fn prebind(kind: &TargetKind) -> Option<(tokio::net::TcpSocket, SocketAddr)> {
+    let TargetKind::Tcp {
+        host,
+        port,
+        local,
+        family,
+        lookup: None,
+    } = kind
+    else {
+        return None;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = bare.parse().ok()?;
+    match family {
+        Some(4) if !ip.is_ipv4() => return None,
+        Some(6) if !ip.is_ipv6() => return None,
+        _ => {}
+    }
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .ok()?;
+    let any: IpAddr = if ip.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    socket.bind(SocketAddr::new(local.unwrap_or(any), 0)).ok()?;
+    Some((socket, SocketAddr::new(ip, *port)))
 }
 
 async fn resolve(
@@ -89,8 +153,18 @@ async fn resolve(
     Ok(addrs)
 }
 
-fn connect(kind: TargetKind) -> Connecting {
+fn connect(kind: TargetKind, pre: Option<(tokio::net::TcpSocket, SocketAddr)>) -> Connecting {
     Box::pin(async move {
+        if let Some((socket, addr)) = pre {
+            return match socket.connect(addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let ends = s.local_addr().ok().zip(s.peer_addr().ok());
+                    Ok((Box::new(s) as BoxStream, ends))
+                }
+                Err(e) => Err(ClientError::io(&e, "connect", Some(&addr.to_string()))),
+            };
+        }
         match kind {
             TargetKind::Tcp {
                 host,
@@ -117,7 +191,8 @@ fn connect(kind: TargetKind) -> Connecting {
                     match attempt.await {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
-                            return Ok(Box::new(s) as BoxStream);
+                            let ends = s.local_addr().ok().zip(s.peer_addr().ok());
+                            return Ok((Box::new(s) as BoxStream, ends));
                         }
                         Err(e) => {
                             last = Some(ClientError::io(&e, "connect", Some(&addr.to_string())))
@@ -128,7 +203,7 @@ fn connect(kind: TargetKind) -> Connecting {
             }
             #[cfg(unix)]
             TargetKind::Unix(path) => match tokio::net::UnixStream::connect(&path).await {
-                Ok(s) => Ok(Box::new(s) as BoxStream),
+                Ok(s) => Ok((Box::new(s) as BoxStream, None)),
                 Err(e) => Err(ClientError::io(
                     &e,
                     "connect",
@@ -137,9 +212,12 @@ fn connect(kind: TargetKind) -> Connecting {
             },
             #[cfg(not(unix))]
             TargetKind::Unix(_) => Err(ClientError::other("Unix sockets are not supported here")),
+            TargetKind::Failed(e) => Err(e),
             TargetKind::Custom(hook, host, port) => {
                 let fut: ConnectFuture = hook(&host, port);
-                fut.await.map_err(|e| ClientError::io(&e, "connect", None))
+                fut.await
+                    .map(|s| (s, None))
+                    .map_err(|e| ClientError::io(&e, "connect", None))
             }
         }
     })
@@ -150,10 +228,15 @@ fn connect(kind: TargetKind) -> Connecting {
 struct Timer {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// Where `socket.timeout` is published.
+    sock: Arc<Sock>,
 }
 
 impl Timer {
     fn set(&mut self, t: Option<Duration>) {
+        if t.is_some() {
+            *lock(&self.sock.timeout) = t;
+        }
         self.timeout = t.filter(|d| !d.is_zero());
         self.touch();
     }
@@ -197,15 +280,38 @@ enum Outcome {
     KeepAlive(Option<IncomingMessage>),
     /// The socket is closed.
     Closed,
+    /// The socket is closed; the request's `'close'` is still due.
+    ClosedLater,
+    /// As `KeepAlive`, but the request's `'close'` is still due: it comes
+    /// once the consumer read the response's end.
+    KeepAliveAfterRead(IncomingMessage),
     /// The socket left for an upgrade or a CONNECT tunnel.
     Detached,
 }
 
-async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<ReqInner>) {
+async fn run(
+    sock: Arc<Sock>,
+    agent: Option<Agent>,
+    target: Target,
+    first: Arc<ReqInner>,
+    pre: Option<(tokio::net::TcpSocket, SocketAddr)>,
+) {
+    if let TargetKind::Failed(e) = &target.kind {
+        // onSocketNT with the error of createConnection: no 'socket'.
+        lock(&first.st).destroyed = true;
+        first.emit(ClientEvent::Error(e.clone()));
+        first.emit(ClientEvent::Close);
+        flush_deferred(&first);
+        sock.destroyed.store(true, Ordering::SeqCst);
+        if let Some(a) = &agent {
+            a.remove_socket(&sock);
+        }
+        return;
+    }
     let mut io = Io {
         rd: None,
         wr: None,
-        connecting: Some(connect(target.kind.clone())),
+        connecting: Some(connect(target.kind.clone(), pre)),
         leftover: Vec::new(),
         eof: false,
     };
@@ -213,28 +319,46 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
     let mut timer = Timer {
         timeout: None,
         deadline: None,
+        sock: sock.clone(),
     };
     timer.set(target.timeout);
     let mut next = Some((first, false));
     let mut res_close: Option<IncomingMessage> = None;
+    // The request the socket served last (`socket._httpMessage`).
+    let mut prev: Option<Arc<ReqInner>> = None;
     let close_res = |r: &mut Option<IncomingMessage>| {
         if let Some(res) = r.take() {
             res.push(MessageEvent::Close);
         }
     };
     while let Some((req, reused)) = next.take() {
-        // onSocketNT
-        let destroyed = {
+        // onSocketNT (unless the request's next tick already ran it)
+        let (destroyed, ticked) = {
             let mut st = lock(&req.st);
-            st.socket_pending = true;
-            st.destroyed
+            st.handed = None;
+            let ticked = std::mem::take(&mut st.socket_ticked);
+            st.socket_pending = !ticked;
+            (st.destroyed, ticked)
         };
-        if destroyed || sock.destroyed.load(Ordering::SeqCst) {
+        if !ticked && (destroyed || sock.destroyed.load(Ordering::SeqCst)) {
             destroyed_before_socket(&req);
             close_res(&mut res_close);
             if let Some(a) = &agent {
-                if let Free::Serve(r) = a.free(&sock, false, io.connecting.is_some() || io.open()) {
-                    next = Some((r, false));
+                // socket.emit('free'): the agent decides on the request the
+                // socket served last (`socket._httpMessage`), if any.
+                let writable = !sock.destroyed.load(Ordering::SeqCst)
+                    && (io.connecting.is_some() || (io.open() && !io.eof));
+                let keep = prev
+                    .as_ref()
+                    .is_some_and(|p| lock(&p.st).out.should_keep_alive());
+                let hint = prev.as_ref().and_then(keep_alive_hint);
+                match a.free(&sock, keep, writable, hint.as_deref()) {
+                    Free::Serve(r) => next = Some((r, false)),
+                    Free::Pooled(timeout) => {
+                        timer.set(Some(timeout));
+                        next = idle(&mut io, &mut timer, &sock, a).await;
+                    }
+                    Free::Destroy => {}
                 }
             }
             continue;
@@ -243,46 +367,210 @@ async fn run(sock: Arc<Sock>, agent: Option<Agent>, target: Target, first: Arc<R
             let mut st = lock(&req.st);
             st.has_socket = true;
             st.reused = reused;
+            st.sock = Some(sock.clone());
+            st.out.attach_socket();
+            if !ticked {
+                st.parser_max_headers = st.max_headers_count;
+            }
             // setRequestSocket: a request timeout other than the agent's.
             if st.timeout.is_some() && st.timeout != agent_timeout {
                 timer.set(st.timeout);
             }
         }
-        req.emit(ClientEvent::Socket { reused });
-        flush_deferred(&req);
+        if !ticked {
+            req.emit(ClientEvent::Socket { reused });
+            flush_deferred(&req);
+            apply_socket_calls(&req, &sock);
+        }
         close_res(&mut res_close);
-        match exchange(&mut io, &mut timer, &req, &sock).await {
+        let mut outcome = exchange(&mut io, &mut timer, &req, &sock).await;
+        if let Outcome::KeepAliveAfterRead(res) = outcome {
+            // responseOnEnd runs on the response's 'end'.
+            wait_end_read(&req).await;
+            lock(&req.st).destroyed = true;
+            req.emit(ClientEvent::Close);
+            outcome = Outcome::KeepAlive(Some(res));
+        }
+        match outcome {
             Outcome::KeepAlive(res) => {
                 res_close = res;
+                prev = Some(req.clone());
+                if sock.removed.load(Ordering::SeqCst) {
+                    // 'free' with nobody listening: the socket stays open,
+                    // the agent's no more.
+                    close_res(&mut res_close);
+                    detached_idle(&mut io, &sock).await;
+                    break;
+                }
                 let Some(a) = &agent else { break };
-                match a.free(&sock, true, io.open() && !io.eof) {
+                let hint = keep_alive_hint(&req);
+                match a.free(&sock, true, io.open() && !io.eof, hint.as_deref()) {
                     Free::Serve(r) => next = Some((r, false)),
-                    Free::Pooled => {
+                    Free::Pooled(timeout) => {
+                        // keepSocketAlive: setKeepAlive(true,
+                        // keepAliveMsecs), then the agent's timeout (or
+                        // the server's hint) on free sockets.
+                        sock.set_keep_alive(Some(true), Some(a.keep_alive_msecs()));
                         close_res(&mut res_close);
-                        // keepSocketAlive: the agent's timeout on free sockets.
-                        timer.set(agent_timeout);
+                        match sock.timeout_hook() {
+                            Some(h) => {
+                                if *lock(&sock.timeout) != Some(timeout) {
+                                    h(timeout);
+                                }
+                            }
+                            None => timer.set(Some(timeout)),
+                        }
                         next = idle(&mut io, &mut timer, &sock, a).await;
                     }
                     Free::Destroy => {}
                 }
             }
+            Outcome::ClosedLater => {
+                if lock(&req.st).read_by_consumer {
+                    wait_end_read(&req).await;
+                }
+                next_turn().await;
+                req.emit(ClientEvent::Close);
+            }
+            Outcome::KeepAliveAfterRead(_) => {}
             Outcome::Closed | Outcome::Detached => {}
         }
     }
     close_res(&mut res_close);
     io.close();
     sock.destroyed.store(true, Ordering::SeqCst);
-    if let Some(a) = &agent {
+    if let Some(a) = agent
+        .as_ref()
+        .filter(|_| !sock.removed.load(Ordering::SeqCst))
+    {
         a.remove_socket(&sock);
     }
     // Requests handed over while the socket was closing: it is gone.
     while let Some((req, reused)) = sock.take_assigned() {
-        lock(&req.st).has_socket = true;
-        req.emit(ClientEvent::Socket { reused });
+        let ticked = {
+            let mut st = lock(&req.st);
+            st.handed = None;
+            st.has_socket = true;
+            std::mem::take(&mut st.socket_ticked)
+        };
+        if !ticked {
+            req.emit(ClientEvent::Socket { reused });
+        }
         lock(&req.st).destroyed = true;
         req.emit(ClientEvent::Error(ClientError::hang_up()));
         req.emit(ClientEvent::Close);
     }
+}
+
+/// A socket opened by `agent.createConnection()` outside any request: it
+/// connects, then stays open, read by nobody, until the server closes it
+/// or it is destroyed. A failed connection just closes it.
+pub(crate) fn spawn_bare(sock: Arc<Sock>, kind: TargetKind) {
+    tokio::spawn(async move {
+        let mut io = Io {
+            rd: None,
+            wr: None,
+            connecting: None,
+            leftover: Vec::new(),
+            eof: false,
+        };
+        let connected = tokio::select! {
+            c = connect(kind, None) => c.ok(),
+            _ = async {
+                while !sock.destroyed.load(Ordering::SeqCst) {
+                    sock.wake.notified().await;
+                }
+            } => None,
+        };
+        if let Some((stream, ends)) = connected {
+            record_ends(&sock, ends);
+            let (r, w) = tokio::io::split(stream);
+            io.rd = Some(r);
+            io.wr = Some(w);
+            detached_idle(&mut io, &sock).await;
+        }
+        io.close();
+        sock.destroyed.store(true, Ordering::SeqCst);
+    });
+}
+
+/// The socket calls a request deferred until it had its socket
+/// (`_deferToConnect`), made now, after its `'socket'`.
+pub(crate) fn apply_socket_calls(req: &Arc<ReqInner>, sock: &Sock) {
+    let calls = std::mem::take(&mut lock(&req.st).socket_calls);
+    for call in calls {
+        call.apply(sock);
+    }
+}
+
+/// The connection is made: `socket.connecting` is false, the addresses
+/// are known.
+fn record_ends(sock: &Sock, ends: Option<Ends>) {
+    if let Some((local, peer)) = ends {
+        *lock(&sock.local) = Some(local);
+        *lock(&sock.peer) = Some(peer);
+    }
+    sock.connecting.store(false, Ordering::SeqCst);
+}
+
+/// The `Keep-Alive` header of the request's response (`keepSocketAlive`
+/// reads `socket._httpMessage.res.headers['keep-alive']`).
+fn keep_alive_hint(req: &Arc<ReqInner>) -> Option<String> {
+    let st = lock(&req.st);
+    let res = st.res.as_ref()?;
+    match res.headers().get("keep-alive")? {
+        crate::headers::HeaderValue::Single(v) => Some(v.clone()),
+        crate::headers::HeaderValue::Multi(v) => v.first().cloned(),
+    }
+}
+
+/// A socket its agent forgot (`'agentRemove'`): open, read by nobody,
+/// until the server closes it or it is destroyed.
+async fn detached_idle(io: &mut Io, sock: &Arc<Sock>) {
+    let mut buf = vec![0u8; 4096];
+    while !sock.destroyed.load(Ordering::SeqCst) && io.open() && !io.eof {
+        let Some(rd) = io.rd.as_mut() else { return };
+        tokio::select! {
+            _ = sock.wake.notified() => {}
+            r = rd.read(&mut buf) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    io.eof = true;
+                }
+            }
+        }
+    }
+}
+
+/// Until the consumer read the response's `'end'`, or the request is
+/// destroyed.
+async fn wait_end_read(req: &Arc<ReqInner>) {
+    loop {
+        let n = req.wake.notified();
+        tokio::pin!(n);
+        n.as_mut().enable();
+        {
+            let st = lock(&req.st);
+            if st.user_destroyed || st.res.as_ref().is_none_or(IncomingMessage::end_read) {
+                return;
+            }
+        }
+        n.await;
+    }
+}
+
+/// Let the tasks already woken run first (the consumers of the events
+/// just emitted), without waiting for I/O as `yield_now` may.
+async fn next_turn() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 /// `onSocketNT` for a request destroyed before it had its socket.
@@ -303,7 +591,7 @@ fn destroyed_before_socket(req: &Arc<ReqInner>) {
 
 /// Events of the request's own calls (`'abort'`, a write after end) that
 /// Node emits on the next tick, after the `onSocketNT` already queued.
-fn flush_deferred(req: &Arc<ReqInner>) {
+pub(crate) fn flush_deferred(req: &Arc<ReqInner>) {
     let events = {
         let mut st = lock(&req.st);
         st.socket_pending = false;
@@ -458,20 +746,31 @@ impl Exchange<'_> {
                         continue;
                     };
                     res.finish(trailers);
+                    let (finished, listens, sock) = {
+                        let st = lock(&self.req.st);
+                        (st.out.finished(), st.listens_timeout, st.sock.clone())
+                    };
+                    if self.keep && finished && listens {
+                        // responseKeepAlive (on 'end', before the
+                        // consumer's listener): socket.setTimeout(0).
+                        if let Some(h) = sock.and_then(|s| s.timeout_hook()) {
+                            h(Duration::ZERO);
+                        }
+                    }
                     res.push(MessageEvent::End);
                     self.res_ended = true;
-                    let finished = {
-                        let mut st = lock(&self.req.st);
-                        st.ended = true;
-                        st.out.finished()
-                    };
+                    lock(&self.req.st).ended = true;
                     if !self.keep {
-                        // destroySoon: the response closes, then the socket.
+                        // destroySoon: the response closes, then the
+                        // socket, whose 'close' (the request's) comes on
+                        // a later turn of the loop.
                         res.push(MessageEvent::Close);
                         io.close();
                         lock(&self.req.st).destroyed = true;
-                        self.req.emit(ClientEvent::Close);
-                        return Some(Outcome::Closed);
+                        return Some(Outcome::ClosedLater);
+                    }
+                    if finished && lock(&self.req.st).read_by_consumer {
+                        return Some(Outcome::KeepAliveAfterRead(res));
                     }
                     if finished {
                         // responseKeepAlive: 'close' (emitFreeNT) before
@@ -557,13 +856,30 @@ async fn exchange(
     }
     loop {
         // What the request did since the last turn.
-        let (destroyed, error, finished, listens) = {
+        let (destroyed, error, finished, listens, held) = {
             let mut st = lock(&req.st);
             if let Some(t) = st.pending_timeout.take() {
                 pending_timeout = Some(t);
             }
             if io.open() {
-                wbuf.extend(st.out.take_output());
+                let out = st.out.take_output();
+                st.taken += out.len() as u64;
+                wbuf.extend(out);
+                // write() callbacks of the bytes that went to the socket.
+                let sent = st.taken - wbuf.len() as u64;
+                let done: Vec<u64> = st
+                    .write_callbacks
+                    .iter()
+                    .filter(|(offset, _)| *offset <= sent)
+                    .map(|(_, id)| *id)
+                    .collect();
+                st.write_callbacks.retain(|(offset, _)| *offset > sent);
+                for id in done {
+                    req.emit(ClientEvent::Callback {
+                        id,
+                        arg: CallbackArg::Null,
+                    });
+                }
             }
             x.keep = x.keep && st.out.should_keep_alive();
             (
@@ -571,6 +887,7 @@ async fn exchange(
                 st.error.clone(),
                 st.out.finished(),
                 st.listens_timeout,
+                st.out.pending_len() > 0,
             )
         };
         if destroyed || sock.destroyed.load(Ordering::SeqCst) {
@@ -584,13 +901,28 @@ async fn exchange(
         }
         if io.open() {
             if let Some(t) = pending_timeout.take() {
-                timer.set(Some(t));
+                // setSocketTimeout, once connected.
+                match sock.timeout_hook() {
+                    Some(h) => h(t),
+                    None => timer.set(Some(t)),
+                }
             }
         }
-        if io.open() && finished && wbuf.is_empty() && !finish_sent && !x.had_error {
+        if io.open() && finished && wbuf.is_empty() && !held && !finish_sent && !x.had_error {
             finish_sent = true;
-            lock(&req.st).finish_emitted = true;
+            let callbacks = {
+                let mut st = lock(&req.st);
+                st.finish_emitted = true;
+                std::mem::take(&mut st.finish_callbacks)
+            };
+            req.emit(ClientEvent::Prefinish);
             req.emit(ClientEvent::Finish);
+            for id in callbacks {
+                req.emit(ClientEvent::Callback {
+                    id,
+                    arg: CallbackArg::Undefined,
+                });
+            }
         }
         if x.res_ended && finish_sent {
             // requestOnPrefinish: the response ended before the request.
@@ -618,7 +950,8 @@ async fn exchange(
             }, if connecting.is_some() => {
                 *connecting = None;
                 match c {
-                    Ok(stream) => {
+                    Ok((stream, ends)) => {
+                        record_ends(sock, ends);
                         let (r, w) = tokio::io::split(stream);
                         *rd = Some(r);
                         *wr = Some(w);
@@ -675,6 +1008,17 @@ async fn exchange(
                         timer.touch();
                         if wbuf.is_empty() {
                             req.drain.notify_waiters();
+                            let drained = {
+                                let mut st = lock(&req.st);
+                                let need = st.need_drain && st.out.pending_len() == 0;
+                                if need {
+                                    st.need_drain = false;
+                                }
+                                need
+                            };
+                            if drained {
+                                req.emit(ClientEvent::Drain);
+                            }
                         }
                     }
                     Err(e) => {

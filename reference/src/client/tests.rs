@@ -411,9 +411,65 @@ fn url_options_merge_as_node() {
         .with_url("http://[::1]/x")
         .unwrap();
     assert_eq!((o.hostname.as_deref(), o.port), (Some("::1"), None));
-    assert!(super::RequestOptions::default()
+    // An https: URL parses; request() refuses its protocol.
+    let o = super::RequestOptions::default()
         .with_url("https://a/")
-        .is_err());
+        .unwrap();
+    assert_eq!(o.protocol.as_deref(), Some("https:"));
+    assert!(super::RequestOptions::default().with_url("a/b").is_err());
+    // As new URL(): no fragment, percent-encoding, user alone.
+    let o = super::RequestOptions::default()
+        .with_url("http://u@h/a b/\u{e9}?q=x y#frag")
+        .unwrap();
+    assert_eq!(o.path.as_deref(), Some("/a%20b/%C3%A9?q=x%20y"));
+    assert_eq!(o.auth.as_deref(), Some("u:"));
+}
+
+#[tokio::test]
+async fn https_protocol_refused() {
+    let o = super::RequestOptions::default()
+        .with_url("https://127.0.0.1:1/")
+        .unwrap();
+    let e = super::request(o).unwrap_err();
+    assert_eq!(e.code(), Some("ERR_INVALID_PROTOCOL"));
+    assert_eq!(
+        e.message(),
+        "Protocol \"https:\" not supported. Expected \"http:\""
+    );
+}
+
+#[test]
+fn keep_alive_hint_lowers_the_agent_timeout() {
+    use std::time::Duration;
+    let agent = |timeout: Option<u64>| {
+        super::Agent::new(super::AgentOptions {
+            keep_alive: true,
+            timeout: timeout.map(Duration::from_millis),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("timeout=2")),
+        (true, ms(1000))
+    );
+    assert_eq!(
+        agent(Some(300)).keep_socket_alive(Some("timeout=10")),
+        (true, ms(300))
+    );
+    assert_eq!(
+        agent(None).keep_socket_alive(Some("timeout=10")),
+        (true, ms(0))
+    );
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("timeout=1")),
+        (false, ms(5000))
+    );
+    assert_eq!(
+        agent(Some(5000)).keep_socket_alive(Some("max=5")),
+        (true, ms(5000))
+    );
 }
 
 #[rstest]
@@ -423,4 +479,53 @@ fn url_options_merge_as_node() {
 #[case("user:pass", "dXNlcjpwYXNz")]
 fn base64_is_standard(#[case] input: &str, #[case] expected: &str) {
     assert_eq!(super::base64(input.as_bytes()), expected);
+}
+
+#[test]
+fn cork_holds_chunks_until_uncork() {
+    let mut r = RequestState::new(RequestContext::new("POST", "/c"));
+    r.set_header("Host", "h".into()).unwrap();
+    r.attach_socket();
+    r.flush_headers().unwrap();
+    r.take_output();
+    r.cork();
+    r.cork();
+    r.write(b"abc").unwrap();
+    r.uncork();
+    assert_eq!(r.writable_corked(), 1);
+    assert!(r.take_output().is_empty());
+    r.uncork();
+    assert_eq!(text(r.take_output()), "3\r\nabc\r\n");
+    // Uncorked below 0 (Node 21+): what end() is given goes after the
+    // last chunk.
+    r.uncork();
+    r.end(Some(b"c")).unwrap();
+    assert_eq!(text(r.take_output()), "0\r\n\r\n1\r\nc\r\n");
+}
+
+#[test]
+fn strict_content_length_checks_once_the_head_declares_it() {
+    let mut r = RequestState::new(RequestContext::new("POST", "/s"));
+    r.set_header("Content-Length", OutValue::Number(2.0))
+        .unwrap();
+    r.set_strict_content_length(true);
+    // The write that renders the head is counted, not checked.
+    r.write(b"a").unwrap();
+    let e = r.write(b"bcd").unwrap_err();
+    assert_eq!(e.code(), "ERR_HTTP_CONTENT_LENGTH_MISMATCH");
+    r.end(Some(b"b")).unwrap();
+    assert!(text(r.take_output()).ends_with("\r\n\r\nab"));
+}
+
+#[test]
+fn append_header_makes_an_array() {
+    let mut r = RequestState::new(RequestContext::new("GET", "/"));
+    r.set_header("X-A", "a".into()).unwrap();
+    r.append_header("x-a", "b".into()).unwrap();
+    assert_eq!(
+        r.get_header("X-A"),
+        Some(&OutValue::Many(vec!["a".into(), "b".into()]))
+    );
+    r.set_headers(&[("X-M".into(), "1".into())]).unwrap();
+    assert_eq!(r.get_header_names(), ["x-a", "x-m"]);
 }
