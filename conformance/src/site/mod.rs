@@ -454,9 +454,25 @@ mod tests {
             .unwrap();
         let text = file(&files, &page(s.section()));
         assert!(text.contains("<div class=\"deviation\"><b>Where Node contradicts its docs.</b>"));
-        let (anchor, _) = suite.untestable.iter().next().unwrap();
-        assert!(file(&files, &page(anchor))
-            .contains("nothing here can be observed from outside a process"));
+        // Every section has scenarios today: a section whose scenarios are
+        // taken out and that untestable.toml lists shows the manifest's
+        // reason instead.
+        let mut suite = suite;
+        suite.scenarios.retain(|s| s.section() != "agentdestroy");
+        suite.untestable.insert(
+            "agentdestroy".into(),
+            "A reason given in untestable.toml.".into(),
+        );
+        let files = build(&SiteInput {
+            suite: &suite,
+            sections: &sections,
+            spec: crate::bundle::spec(),
+            outcomes: None,
+        });
+        let text = file(&files, &page("agentdestroy"));
+        assert!(text.contains(
+            "nothing here can be observed from outside a process. A reason given in untestable.toml."
+        ));
     }
 
     #[test]
