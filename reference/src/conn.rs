@@ -603,6 +603,7 @@ impl Connection {
 
     /// Bytes received and not parsed yet (an unfinished head, or the rest
     /// of a packet paused at a tick point).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn unparsed(&self) -> usize {
         self.input.len()
     }
