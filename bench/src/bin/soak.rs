@@ -309,11 +309,14 @@ impl Report {
 }
 
 /// Memory counts as back when what remains above the baseline is at most
-/// 4 MiB, or a quarter of the test's growth: memory the allocator keeps
-/// for reuse in pages it cannot give back (what remains after the resets
-/// test is the same after 3 s and after 20 s of it: kept, not leaked).
+/// 6 MiB, or a quarter of the test's growth: memory the allocator keeps
+/// for reuse in pages it cannot give back. What remains after the resets
+/// test does not grow with it (2.4 to 4.4 MiB after 3 s and 3,400 reset
+/// connections, 4.7 MiB after 20 s and 21,300: a leak of even 200 bytes a
+/// connection would show), and varies from run to run between 2.4 and
+/// 4.4 MiB on the same build, so a 4 MiB bound failed one run in two.
 fn returned(base: f64, peak: f64, after: f64) -> bool {
-    after - base <= 4096.0_f64.max((peak - base) * 0.25)
+    after - base <= 6144.0_f64.max((peak - base) * 0.25)
 }
 
 /// The descriptors and the memory before and after a test, as figures.
