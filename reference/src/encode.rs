@@ -73,11 +73,46 @@ impl OutValue {
     /// The field values `processHeader` writes one line each for: an array
     /// gives its elements, a string or number one value.
     fn line_values(&self) -> Vec<String> {
+        self.clone().into_line_values()
+    }
+
+    /// [`OutValue::line_values`], taking the value.
+    fn into_line_values(self) -> Vec<String> {
         match self {
-            OutValue::Many(v) => v.clone(),
+            OutValue::Many(v) => v,
             other => vec![other.to_js_string()],
         }
     }
+
+    /// The value `appendHeader()` leaves queued: an array of this value's
+    /// elements then `more`'s (a number becomes its string).
+    pub fn appended(self, more: OutValue) -> OutValue {
+        let mut values = self.into_line_values();
+        values.extend(more.into_line_values());
+        OutValue::Many(values)
+    }
+}
+
+/// `setHeaders(headers)` on either side, through that side's `setHeader`:
+/// each entry in order, except the entries named exactly `set-cookie` (as
+/// a `Headers` yields them), collected and set together last as one array.
+/// A failing entry stops it with the earlier ones set.
+pub fn set_headers_with(
+    headers: &[(String, OutValue)],
+    mut set_header: impl FnMut(&str, OutValue) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut cookies = Vec::new();
+    for (name, value) in headers {
+        if name == "set-cookie" {
+            cookies.extend(value.clone().into_line_values());
+            continue;
+        }
+        set_header(name, value.clone())?;
+    }
+    if !cookies.is_empty() {
+        set_header("set-cookie", OutValue::Many(cookies))?;
+    }
+    Ok(())
 }
 
 impl From<&str> for OutValue {

@@ -34,7 +34,9 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use crate::encode::{encode_head, js_number_to_string, latin1_bytes, OutValue, ResponseHeadInput};
+use crate::encode::{
+    encode_head, js_number_to_string, latin1_bytes, set_headers_with, OutValue, ResponseHeadInput,
+};
 use crate::error::Error;
 use crate::validate::{
     has_invalid_header_char, validate_header_name, validate_header_value, validate_token,
@@ -750,15 +752,8 @@ impl ResponseState {
             return self.set_header(name, value);
         };
         let entry = &mut self.headers[i];
-        let mut values = match std::mem::replace(&mut entry.value, OutValue::Many(Vec::new())) {
-            OutValue::Many(v) => v,
-            other => vec![other.to_js_string()],
-        };
-        match value {
-            OutValue::Many(v) => values.extend(v),
-            other => values.push(other.to_js_string()),
-        }
-        entry.value = OutValue::Many(values);
+        let queued = std::mem::replace(&mut entry.value, OutValue::Many(Vec::new()));
+        entry.value = queued.appended(value);
         Ok(())
     }
 
@@ -775,21 +770,7 @@ impl ResponseState {
         if self.header.is_some() {
             return Err(Error::headers_sent("set"));
         }
-        let mut cookies = Vec::new();
-        for (name, value) in headers {
-            if name == "set-cookie" {
-                match value {
-                    OutValue::Many(v) => cookies.extend(v.iter().cloned()),
-                    other => cookies.push(other.to_js_string()),
-                }
-                continue;
-            }
-            self.set_header(name, value.clone())?;
-        }
-        if !cookies.is_empty() {
-            self.set_header("set-cookie", OutValue::Many(cookies))?;
-        }
-        Ok(())
+        set_headers_with(headers, |name, value| self.set_header(name, value))
     }
 
     /// A queued header's value, as it was set (string, number or array);

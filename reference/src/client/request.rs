@@ -10,7 +10,7 @@
 //! produces is appended to an output buffer (Node's `outputData`), which
 //! the connection takes with [`RequestState::take_output`].
 
-use crate::encode::{js_number_to_string, OutValue};
+use crate::encode::{js_number_to_string, set_headers_with, OutValue};
 use crate::error::Error;
 use crate::validate::{validate_header_name, validate_header_value};
 
@@ -362,15 +362,8 @@ impl RequestState {
         let Some(e) = self.headers.iter_mut().find(|e| e.key == key) else {
             return self.set_header(name, value);
         };
-        let mut values = match std::mem::replace(&mut e.value, OutValue::Many(Vec::new())) {
-            OutValue::Many(v) => v,
-            other => vec![other.to_js_string()],
-        };
-        match value {
-            OutValue::Many(v) => values.extend(v),
-            other => values.push(other.to_js_string()),
-        }
-        e.value = OutValue::Many(values);
+        let queued = std::mem::replace(&mut e.value, OutValue::Many(Vec::new()));
+        e.value = queued.appended(value);
         Ok(())
     }
 
@@ -380,21 +373,7 @@ impl RequestState {
         if self.header.is_some() {
             return Err(Error::headers_sent("set"));
         }
-        let mut cookies = Vec::new();
-        for (name, value) in headers {
-            if name == "set-cookie" {
-                match value {
-                    OutValue::Many(v) => cookies.extend(v.iter().cloned()),
-                    other => cookies.push(other.to_js_string()),
-                }
-                continue;
-            }
-            self.set_header(name, value.clone())?;
-        }
-        if !cookies.is_empty() {
-            self.set_header("set-cookie", OutValue::Many(cookies))?;
-        }
-        Ok(())
+        set_headers_with(headers, |name, value| self.set_header(name, value))
     }
 
     /// Node equivalent: `req.removeHeader(name)`; removing `Connection`,
