@@ -174,25 +174,6 @@ pub struct ResponseHead {
     pub head_len: usize,
 }
 
-/// The methods llhttp takes with the protocol `RTSP/` (`METHODS_RTSP`:
-/// the RTSP methods, and GET and POST for AirPlay).
-const RTSP_PROTOCOL_METHODS: &[&str] = &[
-    "OPTIONS",
-    "DESCRIBE",
-    "ANNOUNCE",
-    "SETUP",
-    "PLAY",
-    "PAUSE",
-    "TEARDOWN",
-    "GET_PARAMETER",
-    "SET_PARAMETER",
-    "REDIRECT",
-    "RECORD",
-    "FLUSH",
-    "GET",
-    "POST",
-];
-
 /// The HTTP/2 connection preface, which llhttp reports as
 /// `HPE_PAUSED_H2_UPGRADE` once complete.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -231,7 +212,8 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
     }
     let method = &buf[start..s.pos];
     // llhttp matches the method against one trie holding the HTTP methods and
-    // the RTSP ones; an RTSP method passes here and fails at the version.
+    // the RTSP ones; an RTSP method passes here and fails at the version
+    // unless the protocol is `RTSP/`.
     let trie = || {
         crate::status::METHODS
             .iter()
@@ -302,7 +284,9 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
                 b"HTTP/"
             };
             let allowed = match protocol {
-                b"RTSP/" => RTSP_PROTOCOL_METHODS.contains(&method),
+                // llhttp's METHODS_RTSP: the RTSP methods, OPTIONS, and GET
+                // and POST for AirPlay.
+                b"RTSP/" => rtsp_only || matches!(method, "OPTIONS" | "GET" | "POST"),
                 b"ICE/" => method == "SOURCE",
                 _ => !rtsp_only,
             };

@@ -121,8 +121,9 @@ pub const METHODS: &[&str] = &[
 ];
 
 /// The RTSP methods of llhttp's method table. They are not in
-/// [`METHODS`], but llhttp's request parser recognises them as methods
-/// before refusing the request at its `HTTP/` version (probed on Node 23.5:
+/// [`METHODS`], but llhttp's request parser recognises them as methods,
+/// takes them with the protocol `RTSP/` and refuses them with `HTTP/`
+/// (probed on Node 23.5:
 /// `FLUSH / HTTP/1.1` → `HPE_INVALID_CONSTANT` at byte 13; `FOO` →
 /// `HPE_INVALID_METHOD` at byte 1, since `F` starts `FLUSH`).
 pub const RTSP_METHODS: &[&str] = &[
