@@ -348,7 +348,13 @@ async function runScript(sc, script, ctx, where) {
       continue;
     }
     if (control) await result;
-    else if (report || name === 'get') emitReturn(sc, call, result, target);
+    else {
+      // A socket a script made itself (agent.createConnection()) is the
+      // scenario's too: `stop` destroys it, and a reset after that cannot
+      // reach the next scenario as an uncaught error.
+      if (result instanceof net.Socket) track(sc, result);
+      if (report || name === 'get') emitReturn(sc, call, result, target);
+    }
   }
 }
 
