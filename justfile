@@ -101,7 +101,7 @@ fuzz TARGET SECONDS="60":
     #!/usr/bin/env bash
     set -euo pipefail
     command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz
-    cargo run --release -q -p nodehttp-conformance -- corpus --out target/fuzz-seeds > /dev/null
+    cargo run --release -q -p nodehttp-fuzz-seeds -- --out target/fuzz-seeds > /dev/null
     case "{{TARGET}}" in
       parse_response) seeds=target/fuzz-seeds/responses ;;
       connection) seeds=target/fuzz-seeds/seeds/connection ;;

@@ -49,6 +49,7 @@ enum Sink {
     /// An adapter process's stdin.
     Pipe(ChildStdin),
     /// The embedded adapter running in this process.
+    #[cfg(feature = "reference")]
     InProcess(mpsc::UnboundedSender<String>),
 }
 
@@ -123,14 +124,15 @@ impl Adapter {
         adapter.handshake(cmd).await
     }
 
-    /// Runs the embedded adapter (the reference server) inside this
-    /// process, on the current tokio runtime: no process, no pipes. Tests
-    /// use it under tokio's paused time.
+    /// Runs the embedded adapter (the reference, crate `nodehttp-adapter`)
+    /// inside this process, on the current tokio runtime: no process, no
+    /// pipes. Tests use it under tokio's paused time.
+    #[cfg(feature = "reference")]
     pub async fn in_process() -> Result<Adapter, String> {
         let (to_tx, to_rx) = mpsc::unbounded_channel::<String>();
         let (from_tx, mut from_rx) = mpsc::unbounded_channel::<String>();
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(crate::embedded::serve_in_process(to_rx, from_tx));
+        tokio::spawn(nodehttp_adapter::serve_in_process(to_rx, from_tx));
         tokio::spawn(async move {
             while let Some(line) = from_rx.recv().await {
                 let item = match FromAdapter::decode(&line) {
@@ -209,6 +211,7 @@ impl Adapter {
                     .await
                     .map_err(|e| format!("cannot write to the adapter: {e}"))
             }
+            #[cfg(feature = "reference")]
             Sink::InProcess(tx) => tx
                 .send(msg.encode().trim_end().to_owned())
                 .map_err(|_| "the embedded adapter stopped".to_owned()),

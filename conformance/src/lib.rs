@@ -5,8 +5,9 @@
 //! against an implementation through an adapter process ([`adapter`],
 //! [`protocol`], specified in `conformance/PROTOCOL.md`) by [`exec`] and
 //! [`run`], compared by [`matching`], and reported by [`report`].
-//! [`embedded`] is the default target: the protocol on the reference
-//! server, crate `nodehttp`. [`matrix`] runs the suite against several
+//! The default target is the reference, through its adapter (crate
+//! `nodehttp-adapter`, feature `reference`, on by default); nothing else
+//! here depends on the reference. [`matrix`] runs the suite against several
 //! targets, for a JSON and an HTML compatibility report. [`bundle`] is
 //! what the binary carries (the fixtures, the spec, the Node adapter);
 //! [`compare`] diffs two reports read back by [`outcomes`]; [`site`]
@@ -16,8 +17,6 @@
 pub mod adapter;
 pub mod bundle;
 pub mod compare;
-pub mod corpus;
-pub mod embedded;
 pub mod escape;
 pub mod exec;
 pub mod fixture;

@@ -149,16 +149,6 @@ enum Command {
         #[arg(long, value_enum, value_name = "RUNTIME")]
         print: Option<Runtime>,
     },
-    /// Export the fixtures' raw requests and responses, and the fuzzing
-    /// finds, as a corpus for fuzzers (layout: see the corpus module)
-    Corpus {
-        /// The directory to write into (created if missing)
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// The fixture directory
-        #[arg(long, value_name = "DIR")]
-        fixtures: Option<PathBuf>,
-    },
     /// What changed between two reports (`run --format json` or `matrix
     /// --json`): newly failing, newly passing, appeared, vanished; exit 1 on
     /// a new failure
@@ -221,6 +211,19 @@ enum Command {
 const EMBEDDED_JOBS: usize = 8;
 
 /// The command that runs this binary as the embedded adapter.
+#[cfg(not(feature = "reference"))]
+fn embedded_command() -> Result<String, Usage> {
+    Err(Usage(NO_REFERENCE.into()))
+}
+
+/// What a build without the embedded reference says when it is asked for.
+#[cfg(not(feature = "reference"))]
+const NO_REFERENCE: &str =
+    "error: this build has no embedded reference (cargo feature `reference`): \
+     give --adapter CMD or --target RUNTIME";
+
+/// The command that runs this binary as the embedded adapter.
+#[cfg(feature = "reference")]
 fn embedded_command() -> Result<String, Usage> {
     let exe = std::env::current_exe().map_err(|e| {
         Usage(format!(
@@ -234,15 +237,6 @@ fn embedded_command() -> Result<String, Usage> {
 
 /// A usage or fixture error: printed, exit 2.
 struct Usage(String);
-
-/// Where `corpus` finds the fuzzing finds: beside the given fixtures, else
-/// in the repository this binary was built from.
-fn fixture_dir(given: Option<&Path>) -> PathBuf {
-    if let Some(p) = given {
-        return p.to_owned();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
 
 /// The fixtures of `--fixtures DIR`, else the embedded ones.
 fn load(dir: Option<&Path>, sections: &Sections) -> Result<Suite, Usage> {
@@ -335,7 +329,10 @@ fn main() -> ExitCode {
             &sections,
         ),
         Command::List { selection, format } => cmd_list(&selection, format, &sections),
-        Command::Adapter { print: None } => return nodehttp_conformance::embedded::main(),
+        #[cfg(feature = "reference")]
+        Command::Adapter { print: None } => return nodehttp_adapter::main(),
+        #[cfg(not(feature = "reference"))]
+        Command::Adapter { print: None } => Err(Usage(NO_REFERENCE.into())),
         Command::Adapter {
             print: Some(runtime),
         } => {
@@ -343,7 +340,6 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { id, fixtures } => cmd_show(&id, fixtures.as_deref(), &sections),
-        Command::Corpus { out, fixtures } => cmd_corpus(&out, fixtures.as_deref(), &sections),
         Command::Coverage {
             fixtures,
             format,
@@ -537,7 +533,11 @@ fn cmd_matrix(
     let scenarios = select(suite, selection, sections)?;
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let config = MatrixConfig {
-        embedded_command: embedded_command()?,
+        embedded_command: if targets.iter().any(Target::is_embedded) {
+            embedded_command()?
+        } else {
+            String::new()
+        },
         jobs: jobs.map_or(cpus, usize::from),
         embedded_jobs: jobs.map_or(EMBEDDED_JOBS.max(cpus), usize::from),
         strict,
@@ -578,15 +578,6 @@ fn cmd_matrix(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn cmd_corpus(out: &Path, dir: Option<&Path>, sections: &Sections) -> Result<ExitCode, Usage> {
-    let suite = load(dir, sections)?;
-    let regressions = nodehttp_conformance::corpus::regressions_dir(&fixture_dir(dir));
-    let n = nodehttp_conformance::corpus::export(&suite, &regressions, out)
-        .map_err(|e| Usage(format!("error: cannot write {}: {e}", out.display())))?;
-    println!("{n} files in {}", out.display());
-    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_list(

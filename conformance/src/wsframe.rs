@@ -488,8 +488,18 @@ pub fn handshake_problem(head: &[u8]) -> Option<String> {
 /// `key` (RFC 6455, section 4.2.2: base64 of the SHA-1 of the key and the
 /// GUID).
 pub fn fill_accept(bytes: &[u8], key: &str) -> Vec<u8> {
-    let accept = nodehttp::websocket::handshake::accept_for(key);
-    replace(bytes, WS_ACCEPT.as_bytes(), accept.as_bytes())
+    replace(bytes, WS_ACCEPT.as_bytes(), accept_for(key).as_bytes())
+}
+
+/// The `Sec-WebSocket-Accept` answering `key`, computed here rather than
+/// taken from the implementation under test.
+pub fn accept_for(key: &str) -> String {
+    use base64::Engine as _;
+    const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut h = sha1_smol::Sha1::new();
+    h.update(key.as_bytes());
+    h.update(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(h.digest().bytes())
 }
 
 /// Whether `bytes` hold `{{ws-accept}}`.
@@ -518,6 +528,15 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn accept_is_rfc_6455s_example() {
+        // RFC 6455, section 1.3.
+        assert_eq!(
+            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
 
     #[rstest]
     #[case::text("frame text \"hello\"", &[0x81, 5, b'h', b'e', b'l', b'l', b'o'])]

@@ -1,10 +1,12 @@
-//! The embedded target: the adapter protocol (conformance/PROTOCOL.md)
-//! implemented on the reference server, `nodehttp::server`.
+//! The reference's adapter: the adapter protocol (conformance/PROTOCOL.md)
+//! implemented on the reference server and client, crate `nodehttp`.
 //!
+//! The runner embeds it as its default target (its `reference` feature):
 //! `nodehttp-conformance adapter` runs it on stdin/stdout, and `run`
 //! without `--adapter` starts the runner's own binary that way, so the
-//! suite needs nothing else installed. It is the Rust twin of
-//! adapters/node/adapter.mjs: same messages, same scripts, same events.
+//! suite needs nothing else installed. The `nodehttp-adapter` binary runs
+//! it alone. It is the Rust twin of adapters/node/adapter.mjs: same
+//! messages, same scripts, same events.
 //!
 //! Everything runs on one current-thread runtime, as Node runs on one
 //! event loop: a listener's steps run in order until a control step
@@ -25,14 +27,14 @@ use nodehttp::Error;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
-use crate::protocol::PROTOCOL_VERSION;
+/// The version of the adapter protocol this adapter speaks
+/// (conformance/PROTOCOL.md), announced in its `ready` message.
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// The client half (scenarios with `"side":"client"`).
-#[path = "embedded_client.rs"]
 mod client;
 
 /// The WebSockets of client scenarios.
-#[path = "embedded_ws.rs"]
 mod ws;
 
 /// Run the embedded adapter on stdin/stdout until stdin closes.

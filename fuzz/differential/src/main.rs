@@ -2,7 +2,7 @@
 //!
 //! Starts the reference's echo example and its `node:http` twin
 //! (`bench/echo.mjs`), generates request streams by mutating the fixtures'
-//! requests (the `requests/` of `nodehttp-conformance corpus`), sends each
+//! requests (the `requests/` of `nodehttp-fuzz-seeds`, crate fuzz/seeds), sends each
 //! stream to both servers on fresh connections, and compares what comes
 //! back: the bytes (with `Date` masked: the echo JSON carries method, url,
 //! headers, rawHeaders, body and trailers, so equal bytes mean an equal
@@ -17,7 +17,7 @@
 //! answer has been quiet for `--quiet-ms`.
 //!
 //! ```sh
-//! cargo run --release -p nodehttp-conformance -- corpus --out target/fuzz-seeds
+//! cargo run --release -p nodehttp-fuzz-seeds -- --out target/fuzz-seeds
 //! cargo build --release -p nodehttp --example echo
 //! cd fuzz/differential && cargo run --release -- --inputs 1000000
 //! ```
@@ -540,7 +540,7 @@ fn load_seeds(dir: &Path) -> Vec<Vec<u8>> {
     let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| {
             usage(&format!(
-                "{}: {e} (run `nodehttp-conformance corpus` first)",
+                "{}: {e} (run `cargo run -p nodehttp-fuzz-seeds -- --out DIR` first)",
                 dir.display()
             ))
         })

@@ -1,4 +1,6 @@
-//! `nodehttp-conformance corpus`: the fixtures as a fuzzing corpus.
+//! `nodehttp-fuzz-seeds`: the fixtures as a fuzzing corpus (`just fuzz`
+//! seeds its targets with it; the runner itself does not depend on the
+//! reference, this crate joins them).
 //!
 //! Every scenario gives the raw bytes the client sends and those the
 //! server sends, on its first connection: for a server scenario the `>`
@@ -37,8 +39,8 @@ use std::path::{Path, PathBuf};
 use nodehttp::chunked::ChunkedDecoder;
 use nodehttp::parse::{parse_request, BodyKind, ParseOptions, Status};
 
-use crate::fixture::{Expected, Scenario, SendPiece, Side, Step, Suite};
-use crate::wsframe;
+use nodehttp_conformance::fixture::{Expected, Scenario, SendPiece, Side, Step, Suite};
+use nodehttp_conformance::wsframe;
 
 /// The date that stands for `{{date}}` in exported responses.
 pub const FIXED_DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";

@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use nodehttp::fuzzing::{self, TARGETS};
-use nodehttp_conformance::corpus;
 use nodehttp_conformance::fixture::Suite;
 use nodehttp_conformance::sections::Sections;
+use nodehttp_fuzz_seeds as corpus;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
 fn exchanges() -> Vec<corpus::Exchange> {
@@ -95,8 +95,8 @@ fn every_kept_find_passes_its_target() {
 #[test]
 fn the_corpus_command_writes_requests_responses_and_seeds() {
     let out = std::env::temp_dir().join(format!("nodehttp-corpus-{}", std::process::id()));
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nodehttp-conformance"))
-        .args(["corpus", "--out"])
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nodehttp-fuzz-seeds"))
+        .arg("--out")
         .arg(&out)
         .arg("--fixtures")
         .arg(fixtures())

@@ -82,7 +82,7 @@ fn first_send(s: &Scenario) -> Option<&[u8]> {
 
 #[test]
 fn the_reference_parser_agrees_with_node_on_every_fixture_request() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let suite = Suite::load(&dir, &Sections::embedded()).expect("fixtures load");
     let (mut checked, mut failures) = (0, Vec::new());
     for s in &suite.scenarios {
