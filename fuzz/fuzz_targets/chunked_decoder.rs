@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::chunked_decoder` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::chunked_decoder` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::chunked_decoder(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::chunked_decoder(data));

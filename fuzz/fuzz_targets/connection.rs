@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::connection` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::connection` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::connection(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::connection(data));

@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::headers` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::headers` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::headers(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::headers(data));

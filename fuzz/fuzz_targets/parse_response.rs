@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::parse_response` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::parse_response` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::parse_response(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::parse_response(data));

@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::validators` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::validators` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::validators(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::validators(data));

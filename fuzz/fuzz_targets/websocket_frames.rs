@@ -1,4 +1,4 @@
-//! `nodehttp::fuzzing::websocket_frames` under libFuzzer (the invariants are documented there).
+//! `nodehttp_fuzzing::websocket_frames` under libFuzzer (the invariants are documented there).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp::fuzzing::websocket_frames(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nodehttp_fuzzing::websocket_frames(data));

@@ -3,10 +3,10 @@
 //!
 //! The crate is the reference implementation the conformance suite
 //! (`nodehttp-conformance`) is checked against. Its protocol logic is
-//! *sans-IO* (like `quinn-proto` or hyper's `proto::h1`): plain bytes in,
-//! values and bytes out, no sockets, no clock reads except where a caller
-//! passes a time in. [`server`] is the thin tokio layer on top, and the API
-//! an application uses.
+//! *sans-IO*, in its own crate `nodehttp-proto` (like `quinn-proto` under
+//! `quinn`): plain bytes in, values and bytes out, no runtime, no sockets,
+//! no clock reads. This crate is the tokio driver on top, and the API an
+//! application uses; the core's modules are re-exported under their names.
 //!
 //! - [`client`]: `http.request()`, `http.get()`, `http.Agent`,
 //!   `ClientRequest` and the response `IncomingMessage`, on tokio.
@@ -29,23 +29,13 @@
 //! - [`error`]: the [`Error`] type, exposing Node's codes.
 #![deny(missing_docs)]
 
-pub mod chunked;
 pub mod client;
-pub mod conn;
-pub mod encode;
-pub mod error;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
-pub mod headers;
-pub mod http;
-pub mod parse;
-pub mod response;
 pub mod server;
-pub mod status;
-#[cfg(test)]
-mod testutil;
-pub mod validate;
 pub mod websocket;
+
+pub use nodehttp_proto::{
+    chunked, conn, encode, error, headers, http, parse, response, status, validate,
+};
 
 pub use error::Error;
 pub use parse::DEFAULT_MAX_HEADER_SIZE as MAX_HEADER_SIZE;

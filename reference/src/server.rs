@@ -1017,11 +1017,7 @@ impl ServerResponse {
 
 // ---------------------------------------------------------------- server
 
-/// `server.maxHeadersCount` left `null`: Node's parser then keeps its
-/// default of 2000 entries of the raw name/value list, that is 1000
-/// headers (the documented default of 2000 headers applies only when the
-/// property is set to 2000).
-pub const DEFAULT_MAX_HEADERS_COUNT: usize = 1000;
+pub use nodehttp_proto::conn::DEFAULT_MAX_HEADERS_COUNT;
 
 /// [`Props::max_headers_count`] never set (Node's `null`).
 const MAX_HEADERS_COUNT_UNSET: u64 = u64::MAX;
@@ -1698,6 +1694,7 @@ impl<H: Handler> Server<H> {
                 let mut c = shared.lock();
                 if !c.publish_bodies() {
                     // Quiet: the ticks ran; the parser goes on.
+                    c.set_date(SystemTime::now());
                     if c.continue_packet(now()) {
                         continue;
                     }
@@ -1882,6 +1879,7 @@ impl<H: Handler> Server<H> {
                     // Draining after our FIN: discard.
                 } else {
                     self.refresh(&mut c);
+                    c.set_date(SystemTime::now());
                     c.recv(&buf[..n], now());
                 }
             }

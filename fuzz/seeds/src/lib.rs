@@ -36,8 +36,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use nodehttp::chunked::ChunkedDecoder;
-use nodehttp::parse::{parse_request, BodyKind, ParseOptions, Status};
+use nodehttp_proto::chunked::ChunkedDecoder;
+use nodehttp_proto::parse::{parse_request, BodyKind, ParseOptions, Status};
 
 use nodehttp_conformance::fixture::{Expected, Scenario, SendPiece, Side, Step, Suite};
 use nodehttp_conformance::wsframe;
@@ -130,7 +130,7 @@ pub fn exchange(s: &Scenario) -> Exchange {
 /// `! ws-request`: the handshake request the reference sends for the
 /// WebSocket last constructed, with [`FIXED_PORT`] and [`FIXED_WS_KEY`].
 fn ws_request(s: &Scenario, name: Option<&str>) -> Vec<u8> {
-    use nodehttp::websocket::handshake;
+    use nodehttp_proto::websocket::handshake;
     let spec = name.and_then(|n| s.websockets.get(n));
     let url = spec
         .and_then(|w| w.get("url"))
@@ -268,14 +268,14 @@ pub fn export(suite: &Suite, regressions_from: &Path, out: &Path) -> io::Result<
         write(
             "seeds/connection",
             &e.name,
-            &nodehttp::fuzzing::connection_input(&e.request),
+            &nodehttp_fuzzing::connection_input(&e.request),
         )?;
         if !e.response.is_empty() {
             let methods: Vec<&str> = e.methods.iter().map(String::as_str).collect();
             write(
                 "seeds/client_connection",
                 &e.name,
-                &nodehttp::fuzzing::client_connection_input(&e.response, &methods),
+                &nodehttp_fuzzing::client_connection_input(&e.response, &methods),
             )?;
         }
         if !e.frames.is_empty() {

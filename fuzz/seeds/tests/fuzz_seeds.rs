@@ -1,14 +1,14 @@
-//! The fuzz targets (`nodehttp::fuzzing`, run by libFuzzer from `fuzz/`) on
+//! The fuzz targets (`nodehttp_fuzzing`, crate fuzz/harness, run by libFuzzer from `fuzz/`) on
 //! their seed corpus: every fixture's request and response bytes, and the
 //! minimised finds kept in `fuzz/regressions/<target>/`. A find that
 //! panicked once must pass here for good.
 
 use std::path::{Path, PathBuf};
 
-use nodehttp::fuzzing::{self, TARGETS};
 use nodehttp_conformance::fixture::Suite;
 use nodehttp_conformance::sections::Sections;
 use nodehttp_fuzz_seeds as corpus;
+use nodehttp_fuzzing::{self as fuzzing, TARGETS};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

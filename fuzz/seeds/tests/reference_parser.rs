@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use nodehttp::chunked::ChunkedDecoder;
-use nodehttp::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
 use nodehttp_conformance::fixture::{Scenario, Step, Suite};
 use nodehttp_conformance::sections::Sections;
+use nodehttp_proto::chunked::ChunkedDecoder;
+use nodehttp_proto::parse::{parse_request, BodyKind, ParseOptions, RequestHead, Status};
 use serde_json::Value;
 
 /// What the reference makes of one message's bytes.

@@ -177,7 +177,7 @@ impl From<usize> for OutValue {
 /// (`key + ': ' + value`).
 ///
 /// ```
-/// use nodehttp::encode::js_number_to_string as s;
+/// use nodehttp_proto::encode::js_number_to_string as s;
 /// assert_eq!(s(42.0), "42");
 /// assert_eq!(s(-0.0), "0");
 /// assert_eq!(s(0.1), "0.1");
@@ -345,7 +345,7 @@ fn has_word(value: &str, word: &str) -> bool {
 /// header on a non-chunked response.
 ///
 /// ```
-/// use nodehttp::encode::{encode_response_head, ResponseHeadInput};
+/// use nodehttp_proto::encode::{encode_response_head, ResponseHeadInput};
 /// let mut input = ResponseHeadInput::new(200, std::time::UNIX_EPOCH);
 /// input.content_length = Some(5);
 /// let head = encode_response_head(&input).unwrap();
@@ -673,7 +673,7 @@ fn latin1_then_utf8(value: &str) -> String {
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
-/// assert_eq!(nodehttp::encode::imf_fixdate(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert_eq!(nodehttp_proto::encode::imf_fixdate(t), "Sun, 06 Nov 1994 08:49:37 GMT");
 /// ```
 pub fn imf_fixdate(t: SystemTime) -> String {
     let secs = t

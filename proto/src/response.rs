@@ -322,7 +322,7 @@ pub struct Recycled {
 /// ([`ResponseContext`]); its methods are the response's methods.
 ///
 /// ```
-/// use nodehttp::response::{ResponseContext, ResponseState};
+/// use nodehttp_proto::response::{ResponseContext, ResponseState};
 /// let mut res = ResponseState::new(ResponseContext::default());
 /// let mut out = Vec::new();
 /// res.set_header("Content-Type", "text/plain".into()).unwrap();

@@ -187,20 +187,23 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_http_token(label: &str, name: &str) -> Error {
+    /// `ERR_INVALID_HTTP_TOKEN`: `label` ("Header name", "Method"...) and the value.
+    pub fn invalid_http_token(label: &str, name: &str) -> Error {
         Error::new(
             Kind::InvalidHttpToken,
             format!("{label} must be a valid HTTP token [\"{name}\"]"),
         )
     }
 
-    pub(crate) fn invalid_header_value(name: &str, value: Option<&str>) -> Error {
+    /// `ERR_HTTP_INVALID_HEADER_VALUE` for header `name` and its value.
+    pub fn invalid_header_value(name: &str, value: Option<&str>) -> Error {
         let mut e = Error::new(Kind::InvalidHeaderValue, name.to_owned());
         e.inner.value = value.map(str::to_owned);
         e
     }
 
-    pub(crate) fn invalid_char(what: &str, name: &str) -> Error {
+    /// `ERR_INVALID_CHAR`: an invalid character in `what` (a header's content...).
+    pub fn invalid_char(what: &str, name: &str) -> Error {
         Error::new(
             Kind::InvalidChar,
             if name.is_empty() {
@@ -211,21 +214,24 @@ impl Error {
         )
     }
 
-    pub(crate) fn trailer_invalid() -> Error {
+    /// `ERR_HTTP_TRAILER_INVALID`: trailers on a message that cannot carry them.
+    pub fn trailer_invalid() -> Error {
         Error::new(Kind::TrailerInvalid, String::new())
     }
 
-    pub(crate) fn request_timeout() -> Error {
+    /// `ERR_HTTP_REQUEST_TIMEOUT`.
+    pub fn request_timeout() -> Error {
         Error::new(Kind::RequestTimeout, String::new())
     }
 
-    pub(crate) fn connection_reset() -> Error {
+    /// `ECONNRESET`: the connection went away under a message.
+    pub fn connection_reset() -> Error {
         Error::new(Kind::ConnectionReset, String::new())
     }
 
     /// `ERR_HTTP_HEADERS_SENT`; `verb` is Node's argument (`"set"`,
     /// `"append"`, `"remove"`, `"write"`, `"render"`).
-    pub(crate) fn headers_sent(verb: &str) -> Error {
+    pub fn headers_sent(verb: &str) -> Error {
         Error::new(
             Kind::HeadersSent,
             format!("Cannot {verb} headers after they are sent to the client"),
@@ -234,7 +240,7 @@ impl Error {
 
     /// `ERR_HTTP_CONTENT_LENGTH_MISMATCH(actual, expected)`, both already
     /// rendered as JavaScript would.
-    pub(crate) fn content_length_mismatch(actual: &str, expected: &str) -> Error {
+    pub fn content_length_mismatch(actual: &str, expected: &str) -> Error {
         Error::new(
             Kind::ContentLengthMismatch,
             format!(
@@ -243,26 +249,29 @@ impl Error {
         )
     }
 
-    pub(crate) fn body_not_allowed() -> Error {
+    /// `ERR_HTTP_BODY_NOT_ALLOWED`.
+    pub fn body_not_allowed() -> Error {
         Error::new(
             Kind::BodyNotAllowed,
             "Adding content for this request method or response status is not allowed.".to_owned(),
         )
     }
 
-    pub(crate) fn invalid_status_code(code: &str) -> Error {
+    /// `ERR_HTTP_INVALID_STATUS_CODE`, `code` rendered as JavaScript would.
+    pub fn invalid_status_code(code: &str) -> Error {
         Error::new(
             Kind::InvalidStatusCode,
             format!("Invalid status code: {code}"),
         )
     }
 
-    pub(crate) fn write_after_end() -> Error {
+    /// `ERR_STREAM_WRITE_AFTER_END`.
+    pub fn write_after_end() -> Error {
         Error::new(Kind::StreamWriteAfterEnd, "write after end".to_owned())
     }
 
     /// `ERR_STREAM_DESTROYED(method)`.
-    pub(crate) fn stream_destroyed(method: &str) -> Error {
+    pub fn stream_destroyed(method: &str) -> Error {
         Error::new(
             Kind::StreamDestroyed,
             format!("Cannot call {method} after a stream was destroyed"),
@@ -270,17 +279,15 @@ impl Error {
     }
 
     /// `ERR_STREAM_ALREADY_FINISHED(method)`.
-    pub(crate) fn already_finished(method: &str) -> Error {
+    pub fn already_finished(method: &str) -> Error {
         Error::new(
             Kind::StreamAlreadyFinished,
             format!("Cannot call {method} after a stream was finished"),
         )
     }
 
-    /// `ERR_INVALID_ARG_VALUE(name, value[, reason])`; `received` is
-    /// `util.inspect(value)`.
     /// `ERR_OUT_OF_RANGE` with Node's message.
-    pub(crate) fn out_of_range(name: &str, range: &str, received: &str) -> Error {
+    pub fn out_of_range(name: &str, range: &str, received: &str) -> Error {
         Error::new(
             Kind::OutOfRange,
             format!(
@@ -295,11 +302,14 @@ impl Error {
         Error::new(Kind::Application, message.into())
     }
 
-    pub(crate) fn server_already_listen() -> Error {
+    /// `ERR_SERVER_ALREADY_LISTEN`.
+    pub fn server_already_listen() -> Error {
         Error::new(Kind::ServerAlreadyListen, String::new())
     }
 
-    pub(crate) fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
+    /// `ERR_INVALID_ARG_VALUE(name, value[, reason])`; `received` is
+    /// `util.inspect(value)`.
+    pub fn invalid_arg_value(name: &str, received: &str, reason: Option<&str>) -> Error {
         Error::new(
             Kind::InvalidArgValue,
             format!(
@@ -310,17 +320,17 @@ impl Error {
     }
 
     /// `ERR_UNKNOWN_ENCODING(encoding)`.
-    pub(crate) fn unknown_encoding(encoding: &str) -> Error {
+    pub fn unknown_encoding(encoding: &str) -> Error {
         Error::new(Kind::UnknownEncoding, encoding.to_owned())
     }
 
     /// `ERR_INVALID_ARG_TYPE` with Node's full message.
-    pub(crate) fn invalid_arg_type(message: String) -> Error {
+    pub fn invalid_arg_type(message: String) -> Error {
         Error::new(Kind::InvalidArgType, message)
     }
 
     /// The `ERR_INVALID_ARG_TYPE` of `Buffer.from(number, 'latin1')`.
-    pub(crate) fn buffer_from_number(n: &str) -> Error {
+    pub fn buffer_from_number(n: &str) -> Error {
         Error::invalid_arg_type(format!(
             "The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. Received type number ({n})"
         ))
@@ -328,20 +338,20 @@ impl Error {
 
     /// A parse error: `reason` is llhttp's reason string, `at` the number of
     /// bytes consumed before the error.
-    pub(crate) fn parse(kind: Parse, reason: &'static str, at: usize) -> Error {
+    pub fn parse(kind: Parse, reason: &'static str, at: usize) -> Error {
         let mut e = Error::new(Kind::Parse(kind), reason.to_owned());
         e.inner.bytes_parsed = Some(at);
         e
     }
 
     /// Replace `bytes_parsed` (when a sub-parser worked on another buffer).
-    pub(crate) fn with_bytes_parsed(mut self, at: usize) -> Error {
+    pub fn with_bytes_parsed(mut self, at: usize) -> Error {
         self.inner.bytes_parsed = Some(at);
         self
     }
 
     /// Attach the chunk that was being parsed (Node's `err.rawPacket`).
-    pub(crate) fn with_raw_packet(mut self, packet: Vec<u8>) -> Error {
+    pub fn with_raw_packet(mut self, packet: Vec<u8>) -> Error {
         self.inner.raw_packet = Some(packet);
         self
     }

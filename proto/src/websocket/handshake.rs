@@ -123,7 +123,7 @@ pub fn host_header(url: &Url) -> String {
 /// [`key_from_bytes`]).
 ///
 /// ```
-/// use nodehttp::websocket::handshake::{parse_url, request};
+/// use nodehttp_proto::websocket::handshake::{parse_url, request};
 /// let url = parse_url("ws://127.0.0.1:8000/chat").unwrap();
 /// let req = request(&url, &["p1"], "dGhlIHNhbXBsZSBub25jZQ==");
 /// assert!(req.starts_with(b"GET /chat HTTP/1.1\r\nhost: 127.0.0.1:8000\r\nconnection: upgrade\r\n"));
@@ -160,7 +160,7 @@ pub fn key_from_bytes(bytes: &[u8; 16]) -> String {
 /// ```
 /// // RFC 6455 section 1.3's example.
 /// assert_eq!(
-///     nodehttp::websocket::handshake::accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+///     nodehttp_proto::websocket::handshake::accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
 ///     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 /// );
 /// ```

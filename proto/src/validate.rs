@@ -66,7 +66,7 @@ pub fn has_invalid_header_char(s: &str) -> bool {
 /// Fails with `ERR_INVALID_HTTP_TOKEN` when `name` is empty or not a token.
 ///
 /// ```
-/// use nodehttp::validate::validate_header_name;
+/// use nodehttp_proto::validate::validate_header_name;
 /// assert!(validate_header_name("X-Foo").is_ok());
 /// assert_eq!(validate_header_name("X Foo").unwrap_err().code(), "ERR_INVALID_HTTP_TOKEN");
 /// ```
@@ -93,7 +93,7 @@ pub fn validate_token(name: &str, label: &str) -> Result<(), Error> {
 /// `[\t\x20-\x7e\x80-\xff]` fails with `ERR_INVALID_CHAR`.
 ///
 /// ```
-/// use nodehttp::validate::validate_header_value;
+/// use nodehttp_proto::validate::validate_header_value;
 /// assert!(validate_header_value("a", Some("caf\u{e9}")).is_ok());
 /// assert_eq!(validate_header_value("a", None).unwrap_err().code(), "ERR_HTTP_INVALID_HEADER_VALUE");
 /// assert_eq!(validate_header_value("a", Some("x\ny")).unwrap_err().code(), "ERR_INVALID_CHAR");

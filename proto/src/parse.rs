@@ -184,7 +184,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// `on_headers_complete`, as configured by `http.Server`.
 ///
 /// ```
-/// use nodehttp::parse::{parse_request, ParseOptions, Status, BodyKind};
+/// use nodehttp_proto::parse::{parse_request, ParseOptions, Status, BodyKind};
 /// let Status::Complete(h) = parse_request(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &ParseOptions::default()).unwrap()
 /// else { panic!() };
 /// assert_eq!((h.method, h.url.as_str(), h.version), ("GET", "/x", (1, 1)));
@@ -374,7 +374,7 @@ pub fn parse_request(buf: &[u8], opts: &ParseOptions) -> Result<Status<RequestHe
 /// drives it (`parserOnIncomingClient` returns "skip body" for HEAD).
 ///
 /// ```
-/// use nodehttp::parse::{parse_response, ParseOptions, Status, BodyKind};
+/// use nodehttp_proto::parse::{parse_response, ParseOptions, Status, BodyKind};
 /// let Status::Complete(h) = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", "GET", &ParseOptions::default()).unwrap()
 /// else { panic!() };
 /// assert_eq!((h.status, h.reason.as_str(), h.body), (200, "OK", BodyKind::ContentLength(2)));

@@ -70,7 +70,7 @@ pub(crate) fn latin1_cow(bytes: &[u8]) -> Cow<'_, str> {
 /// pairs was two allocations per field and one for the list.
 ///
 /// ```
-/// use nodehttp::headers::RawHeaders;
+/// use nodehttp_proto::headers::RawHeaders;
 /// let raw: RawHeaders = [("Host", "a"), ("X-Y", "1, 2")].into_iter().collect();
 /// assert_eq!(raw.len(), 2);
 /// assert_eq!(raw.iter().collect::<Vec<_>>(), [("Host", "a"), ("X-Y", "1, 2")]);
@@ -261,7 +261,7 @@ pub struct HeaderOptions {
 /// `req.trailers`, `req.trailersDistinct`.
 ///
 /// ```
-/// use nodehttp::headers::{HeaderMap, HeaderOptions, HeaderValue};
+/// use nodehttp_proto::headers::{HeaderMap, HeaderOptions, HeaderValue};
 /// let raw = [("Host", "a"), ("host", "b"), ("X-A", "1"), ("x-a", "2")];
 /// let h = HeaderMap::from_raw(raw, HeaderOptions::default());
 /// assert_eq!(h.get("host"), Some(&HeaderValue::Single("a".into())));

@@ -15,7 +15,7 @@
 //! announces 256 bytes, as it does in Node.
 //!
 //! ```
-//! use nodehttp::websocket::frame::{encode, FrameEvent, FrameParser, OP_TEXT};
+//! use nodehttp_proto::websocket::frame::{encode, FrameEvent, FrameParser, OP_TEXT};
 //! let bytes = encode(true, OP_TEXT, b"hi", None);
 //! let mut p = FrameParser::new();
 //! let mut input = &bytes[..];

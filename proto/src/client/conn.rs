@@ -61,8 +61,8 @@ enum Body {
 /// The response reader of one exchange on a client connection.
 ///
 /// ```
-/// use nodehttp::client::conn::{ClientConn, ResponseEvent};
-/// use nodehttp::parse::ParseOptions;
+/// use nodehttp_proto::client::conn::{ClientConn, ResponseEvent};
+/// use nodehttp_proto::parse::ParseOptions;
 /// let mut c = ClientConn::new("GET", ParseOptions::default());
 /// let mut ev = Vec::new();
 /// c.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &mut ev);

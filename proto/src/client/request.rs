@@ -71,7 +71,7 @@ struct Entry {
 /// The state of one `ClientRequest` as an outgoing message.
 ///
 /// ```
-/// use nodehttp::client::request::{RequestContext, RequestState};
+/// use nodehttp_proto::client::request::{RequestContext, RequestState};
 /// let mut req = RequestState::new(RequestContext::new("POST", "/x"));
 /// req.set_header("Host", "a".into()).unwrap();
 /// req.write(b"abc").unwrap();

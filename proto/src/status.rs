@@ -145,8 +145,8 @@ pub const RTSP_METHODS: &[&str] = &[
 /// Node equivalent: `http.STATUS_CODES[code]`.
 ///
 /// ```
-/// assert_eq!(nodehttp::status::reason_phrase(418), Some("I'm a Teapot"));
-/// assert_eq!(nodehttp::status::reason_phrase(299), None);
+/// assert_eq!(nodehttp_proto::status::reason_phrase(418), Some("I'm a Teapot"));
+/// assert_eq!(nodehttp_proto::status::reason_phrase(299), None);
 /// ```
 pub fn reason_phrase(code: u16) -> Option<&'static str> {
     STATUS_CODES

@@ -74,8 +74,8 @@ pub struct Progress {
 /// `parserOnMessageComplete` (trailers go to `req.rawTrailers`).
 ///
 /// ```
-/// use nodehttp::chunked::ChunkedDecoder;
-/// use nodehttp::parse::ParseOptions;
+/// use nodehttp_proto::chunked::ChunkedDecoder;
+/// use nodehttp_proto::parse::ParseOptions;
 /// let mut d = ChunkedDecoder::new(ParseOptions::default());
 /// let mut body = Vec::new();
 /// let p = d.decode(b"3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\nNEXT", &mut body).unwrap();
@@ -559,7 +559,7 @@ fn hex(b: u8) -> Option<u8> {
 /// (`len.toString(16)`, CRLF, data, CRLF).
 ///
 /// ```
-/// assert_eq!(nodehttp::chunked::encode_chunk(b"hello world!"), b"c\r\nhello world!\r\n");
+/// assert_eq!(nodehttp_proto::chunked::encode_chunk(b"hello world!"), b"c\r\nhello world!\r\n");
 /// ```
 pub fn encode_chunk(data: &[u8]) -> Vec<u8> {
     if data.is_empty() {
@@ -601,8 +601,8 @@ pub fn render_trailers<N: AsRef<str>, V: AsRef<str>>(trailers: &[(N, V)]) -> Res
 /// `OutgoingMessage.prototype.end`.
 ///
 /// ```
-/// assert_eq!(nodehttp::chunked::encode_last_chunk(""), b"0\r\n\r\n");
-/// assert_eq!(nodehttp::chunked::encode_last_chunk("X: y\r\n"), b"0\r\nX: y\r\n\r\n");
+/// assert_eq!(nodehttp_proto::chunked::encode_last_chunk(""), b"0\r\n\r\n");
+/// assert_eq!(nodehttp_proto::chunked::encode_last_chunk("X: y\r\n"), b"0\r\nX: y\r\n\r\n");
 /// ```
 pub fn encode_last_chunk(rendered_trailers: &str) -> Vec<u8> {
     let mut out = b"0\r\n".to_vec();

@@ -1,9 +1,9 @@
-//! Fuzz targets as plain functions, with the invariants they check.
+//! `nodehttp-fuzzing`: the fuzz targets on the protocol core
+//! (`nodehttp-proto`) as plain functions, with the invariants they check.
 //!
-//! Compiled with the `fuzzing` feature (which brings in `arbitrary`). The
-//! libFuzzer binaries in `fuzz/` call these functions, and so do the
-//! seed-corpus tests of `cargo test`, so a find reproduces without the fuzz
-//! toolchain. Every function panics when an invariant breaks; a panic is a
+//! The libFuzzer binaries in `fuzz/` call these functions, and so do the
+//! seed-corpus tests of `cargo test` (`fuzz/seeds`), so a find reproduces
+//! without the fuzz toolchain. Every function panics when an invariant breaks; a panic is a
 //! finding.
 //!
 //! The byte-oriented targets ([`parse_request`], [`parse_response`],
@@ -19,13 +19,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use crate::chunked::ChunkedDecoder;
-use crate::client::conn::{ClientConn, ResponseEvent};
-use crate::conn::{Closing, ConnConfig, Connection, Event, ReqId, MAX_PIPELINED};
-use crate::headers::{HeaderMap, HeaderOptions, HeaderValue, DISCARD_DUPLICATES};
-use crate::parse::{self, BodyKind, ParseOptions, ResponseHead, Status};
-use crate::validate;
-use crate::websocket::receiver as ws_receiver;
+use nodehttp_proto::chunked::ChunkedDecoder;
+use nodehttp_proto::client::conn::{ClientConn, ResponseEvent};
+use nodehttp_proto::conn::{Closing, ConnConfig, Connection, Event, ReqId, MAX_PIPELINED};
+use nodehttp_proto::headers::{HeaderMap, HeaderOptions, HeaderValue, DISCARD_DUPLICATES};
+use nodehttp_proto::parse::{self, BodyKind, ParseOptions, ResponseHead, Status};
+use nodehttp_proto::validate;
+use nodehttp_proto::websocket::receiver as ws_receiver;
 
 /// FNV-1a: the knobs of the byte-oriented targets, from their input.
 fn hash(data: &[u8]) -> u64 {
@@ -55,7 +55,7 @@ fn option_sets(h: u64) -> [ParseOptions; 3] {
 fn check_prefixes<T: PartialEq + std::fmt::Debug>(
     data: &[u8],
     h: u64,
-    parse: impl Fn(&[u8]) -> Result<Status<T>, crate::Error>,
+    parse: impl Fn(&[u8]) -> Result<Status<T>, nodehttp_proto::Error>,
     head_len: impl Fn(&T) -> usize,
 ) {
     let whole = parse(data);
@@ -1195,7 +1195,7 @@ impl<'a> ClientRun<'a> {
     }
 
     /// A parse error: the stream, parsed in one go, has one there too.
-    fn check_error(&self, e: &crate::Error) {
+    fn check_error(&self, e: &nodehttp_proto::Error) {
         let overflow =
             |c: &str| matches!(c, "HPE_HEADER_OVERFLOW" | "HPE_CHUNK_EXTENSIONS_OVERFLOW");
         match self.phase {
@@ -1369,9 +1369,9 @@ pub fn client_connection_input(stream: &[u8], methods: &[&str]) -> Vec<u8> {
 /// with permessage-deflate on or off; checks the bound on held bytes as it
 /// goes and returns what came out.
 fn receive_in_pieces(data: &[u8], cuts: &[usize], deflate: bool) -> Vec<ws_receiver::Incoming> {
-    use crate::websocket::frame::MAX_HELD;
+    use nodehttp_proto::websocket::frame::MAX_HELD;
     use ws_receiver::Incoming;
-    let ext = crate::websocket::handshake::Extensions::parse("permessage-deflate");
+    let ext = nodehttp_proto::websocket::handshake::Extensions::parse("permessage-deflate");
     let mut r = ws_receiver::Receiver::new(deflate.then_some(&ext));
     let mut out = Vec::new();
     let mut start = 0;
@@ -1405,7 +1405,7 @@ fn receive_in_pieces(data: &[u8], cuts: &[usize], deflate: bool) -> Vec<ws_recei
 /// the whole connection (handshake answer and these bytes) runs without
 /// panic, with at most one `close` event, last.
 pub fn websocket_frames(data: &[u8]) {
-    use crate::websocket::frame::{FrameEvent, FrameParser, MAX_HELD, OP_BINARY, OP_TEXT};
+    use nodehttp_proto::websocket::frame::{FrameEvent, FrameParser, MAX_HELD, OP_BINARY, OP_TEXT};
     use ws_receiver::Incoming;
 
     // The frame parser alone: the same steps whole and byte by byte.
@@ -1481,14 +1481,14 @@ pub fn websocket_frames(data: &[u8]) {
     // The connection, through a handshake answered with permessage-deflate
     // or not.
     for extensions in ["", "Sec-WebSocket-Extensions: permessage-deflate\r\n"] {
-        use crate::websocket::conn::{Output, WebSocketConn};
-        use crate::websocket::Event;
+        use nodehttp_proto::websocket::conn::{Output, WebSocketConn};
+        use nodehttp_proto::websocket::Event;
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let mut c = WebSocketConn::new("ws://h/", &[], key, Box::new(|| [1, 2, 3, 4]))
             .expect("a valid URL");
         let answer = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extensions}\r\n",
-            crate::websocket::handshake::accept_for(key)
+            nodehttp_proto::websocket::handshake::accept_for(key)
         );
         c.receive(answer.as_bytes());
         let mut start = 0;

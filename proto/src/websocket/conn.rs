@@ -2,7 +2,7 @@
 //! close handshake, `send()`, `close()`, `readyState`, `bufferedAmount`
 //! and the events, with no socket.
 //!
-//! The tokio driver ([`super::WebSocket`]) writes what [`Output::Write`]
+//! The tokio driver (`nodehttp::websocket::WebSocket`) writes what [`Output::Write`]
 //! gives, reports each write done ([`WebSocketConn::written`]), feeds what
 //! it reads ([`WebSocketConn::receive`], one call per read: undici reads on
 //! through the rest of a chunk after some failures), and tells when the

@@ -58,6 +58,12 @@ pub const MAX_PIPELINED: usize = 64;
 /// `stream.getDefaultHighWaterMark()`, 64 KiB since Node 22.
 pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
 
+/// `server.maxHeadersCount` left `null`: Node's parser then keeps its
+/// default of 2000 entries of the raw name/value list, that is 1000
+/// headers (the documented default of 2000 headers applies only when the
+/// property is set to 2000).
+pub const DEFAULT_MAX_HEADERS_COUNT: usize = 1000;
+
 /// The number of header fields at which llhttp's binding in Node flushes
 /// the fields parsed so far to JavaScript (`kMaxHeaderFieldsCount`): a head
 /// with this many fields has a tick point (see
@@ -134,7 +140,7 @@ impl Default for ConnConfig {
             parse: ParseOptions::default(),
             headers: HeaderOptions {
                 join_duplicate_headers: false,
-                max_headers_count: Some(crate::server::DEFAULT_MAX_HEADERS_COUNT),
+                max_headers_count: Some(DEFAULT_MAX_HEADERS_COUNT),
             },
             require_host_header: true,
             keep_alive_timeout: Duration::from_millis(5000),
@@ -474,6 +480,10 @@ pub struct Connection {
     head_filter: HeadFilter,
     /// How many bytes at the start of `input` went through `head_filter`.
     head_filtered: usize,
+    /// The wall-clock time the driver last gave ([`Connection::set_date`]):
+    /// the `Date` of the answers the connection writes itself (the
+    /// automatic 400 and 503).
+    date: SystemTime,
 }
 
 impl Connection {
@@ -482,6 +492,7 @@ impl Connection {
         let timeout = cfg.timeout;
         Connection {
             cfg,
+            date: SystemTime::UNIX_EPOCH,
             bytes_read: 0,
             abort_after_listeners: false,
             need_drain: Vec::new(),
@@ -596,15 +607,24 @@ impl Connection {
         self.parse(0, chunk_start, now);
     }
 
+    /// The wall-clock time, for the `Date` header of the answers the
+    /// connection writes itself (the automatic 400 and 503): the core reads
+    /// no clock, so the driver gives it before it passes bytes in. Until
+    /// then it is the Unix epoch.
+    pub fn set_date(&mut self, date: SystemTime) {
+        self.date = date;
+    }
+
     /// How many bytes the peer sent so far (`socket.bytesRead`).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 
     /// Bytes received and not parsed yet (an unfinished head, or the rest
-    /// of a packet paused at a tick point).
+    /// of a packet paused at a tick point): the fuzz harness's bound on
+    /// what a connection holds.
     #[cfg(feature = "fuzzing")]
-    pub(crate) fn unparsed(&self) -> usize {
+    pub fn unparsed(&self) -> usize {
         self.input.len()
     }
 
@@ -1146,7 +1166,7 @@ impl Connection {
             }
             (None, Some(AutoResponse::MissingHost)) => {
                 // res.writeHead(400, ['Connection', 'close']); res.end();
-                let now_sys = SystemTime::now();
+                let now_sys = self.date;
                 let _ = self.with_response(id, |r, _| {
                     r.write_head(
                         400,
@@ -1165,7 +1185,7 @@ impl Connection {
                 if !self.assign_pending && self.outgoing.front().map(|o| o.id) == Some(id.0) {
                     self.drop_reply_at = Some(self.out.len());
                 }
-                let now_sys = SystemTime::now();
+                let now_sys = self.date;
                 let _ = self.with_response(id, |r, _| r.write_head(503, None, None, now_sys));
                 let _ = self.end(id, None, now_sys);
             }
