@@ -595,7 +595,8 @@ pub fn render_trailers<N: AsRef<str>, V: AsRef<str>>(trailers: &[(N, V)]) -> Res
 }
 
 /// The end of a chunked body: `0\r\n`, the rendered trailers (see
-/// [`render_trailers`]), `\r\n`. Trailers are latin-1 encoded.
+/// [`render_trailers`]), `\r\n`. Trailers are latin-1 encoded as Node
+/// encodes a string (one byte per UTF-16 unit).
 ///
 /// Node equivalent: `'0\r\n' + this._trailer + '\r\n'` in
 /// `OutgoingMessage.prototype.end`.
@@ -606,7 +607,7 @@ pub fn render_trailers<N: AsRef<str>, V: AsRef<str>>(trailers: &[(N, V)]) -> Res
 /// ```
 pub fn encode_last_chunk(rendered_trailers: &str) -> Vec<u8> {
     let mut out = b"0\r\n".to_vec();
-    out.extend(rendered_trailers.chars().map(|c| c as u32 as u8));
+    out.extend(crate::encode::latin1_bytes(rendered_trailers));
     out.extend_from_slice(b"\r\n");
     out
 }

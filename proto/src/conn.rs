@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::chunked::ChunkedDecoder;
+use crate::body::Decoder;
 use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::{parse_request, BodyKind, HeadFilter, ParseOptions, RequestHead, Status};
@@ -307,7 +307,7 @@ enum Reading {
     /// Waiting for a request head.
     Head,
     /// Reading the body of `id`.
-    Body { id: ReqId, body: BodyDecoder },
+    Body { id: ReqId, body: Decoder },
     /// The last message said the connection closes after it: only empty
     /// lines may follow (llhttp's `closed` state).
     Closed,
@@ -324,13 +324,6 @@ enum Reading {
     Discard,
     /// A parse error happened, or the connection is done: input is dropped.
     Stopped,
-}
-
-#[derive(Debug)]
-enum BodyDecoder {
-    Length(u64),
-    Chunked(Box<ChunkedDecoder>),
-    UntilEof,
 }
 
 /// A request's body as received, waiting to be read.
@@ -787,7 +780,7 @@ impl Connection {
             }
             Reading::Body { id, body } => {
                 let id = *id;
-                if matches!(body, BodyDecoder::UntilEof) {
+                if matches!(body, Decoder::UntilEof) {
                     self.complete_body(id, Vec::new());
                 } else {
                     // socketOnEnd: parser.finish() fails first; the request
@@ -944,62 +937,35 @@ impl Connection {
             }
             Reading::Body { id, body } => {
                 let id = *id;
-                match body {
-                    BodyDecoder::Length(left) => {
-                        let n = (*left).min(rest.len() as u64) as usize;
-                        *left -= n as u64;
-                        let done = *left == 0;
-                        let data = rest[..n].to_vec();
-                        self.push_body(id, data);
-                        if done {
-                            self.complete(id, Vec::new(), pos + n);
-                        }
-                        Ok(if n == 0 { None } else { Some(n) })
+                let mut data = Vec::new();
+                // One span of data per step in driver mode: each is a
+                // tick point.
+                let progress = body.decode(rest, &mut data, self.cfg.defer_body_delivery)?;
+                let trailers = match body.chunked() {
+                    Some(dec) if progress.done => {
+                        self.message_keep_alive = dec.connection_after_trailers(
+                            self.message_keep_alive,
+                            self.message_http11,
+                        );
+                        dec.trailers().to_vec()
                     }
-                    BodyDecoder::UntilEof => {
-                        let data = rest.to_vec();
-                        let n = data.len();
-                        self.push_body(id, data);
-                        Ok(if n == 0 { None } else { Some(n) })
+                    _ => Vec::new(),
+                };
+                self.push_body(id, data);
+                if progress.done {
+                    if !trailers.is_empty() && self.cfg.defer_body_delivery {
+                        // The trailer fields are flushed to JavaScript
+                        // before the completion.
+                        self.tick_point = true;
+                        self.have_flushed = true;
                     }
-                    BodyDecoder::Chunked(dec) => {
-                        let mut data = Vec::new();
-                        // One span of data per step in driver mode: each
-                        // is a tick point.
-                        let progress = if self.cfg.defer_body_delivery {
-                            dec.decode_span(rest, &mut data)?
-                        } else {
-                            dec.decode(rest, &mut data)?
-                        };
-                        let trailers = if progress.done {
-                            let t = dec.connection_after_trailers(
-                                self.message_keep_alive,
-                                self.message_http11,
-                            );
-                            self.message_keep_alive = t;
-                            dec.trailers().to_vec()
-                        } else {
-                            Vec::new()
-                        };
-                        if !data.is_empty() {
-                            self.push_body(id, data);
-                        }
-                        if progress.done {
-                            if !trailers.is_empty() && self.cfg.defer_body_delivery {
-                                // The trailer fields are flushed to
-                                // JavaScript before the completion.
-                                self.tick_point = true;
-                                self.have_flushed = true;
-                            }
-                            self.complete(id, trailers, pos + progress.consumed);
-                        }
-                        Ok(if progress.consumed == 0 && !progress.done {
-                            None
-                        } else {
-                            Some(progress.consumed)
-                        })
-                    }
+                    self.complete(id, trailers, pos + progress.consumed);
                 }
+                Ok(if progress.consumed == 0 && !progress.done {
+                    None
+                } else {
+                    Some(progress.consumed)
+                })
             }
             Reading::Closed => match rest.iter().position(|&b| b != b'\r' && b != b'\n') {
                 None => Ok(if rest.is_empty() {
@@ -1083,15 +1049,7 @@ impl Connection {
         }
 
         // The body reader.
-        let decoder = match head.body {
-            BodyKind::None => None,
-            BodyKind::ContentLength(0) => None,
-            BodyKind::ContentLength(n) => Some(BodyDecoder::Length(n)),
-            BodyKind::Chunked => Some(BodyDecoder::Chunked(Box::new(ChunkedDecoder::new(
-                self.cfg.parse,
-            )))),
-            BodyKind::UntilEof => Some(BodyDecoder::UntilEof),
-        };
+        let decoder = Decoder::new(head.body, self.cfg.parse);
         self.bodies.push_back(BodyState {
             id: id.0,
             ..BodyState::default()

@@ -6,6 +6,7 @@
 //! `nodehttp` drives these machines with tokio and is the API programs use.
 //!
 //! - [`parse`]: request and response heads, with llhttp's strictness.
+//! - [`body`]: a message's body as its head frames it, for both roles.
 //! - [`chunked`]: chunked body decoder and encoder.
 //! - [`headers`]: `IncomingMessage.headers` and friends from raw pairs.
 //! - [`validate`]: `http.validateHeaderName` / `validateHeaderValue`, the
@@ -24,6 +25,7 @@
 //! - [`error`]: the [`Error`] type, exposing Node's codes.
 #![deny(missing_docs)]
 
+pub mod body;
 pub mod chunked;
 pub mod client;
 pub mod conn;

@@ -1145,7 +1145,7 @@ impl<'a> Scanner<'a> {
                         at,
                     )));
                 }
-                chunked = is_token(&latin1_cow(item), "chunked");
+                chunked = list_item_is(&latin1_cow(item), "chunked");
                 offset += item.len() + 1;
             }
         }
@@ -1199,14 +1199,14 @@ impl<'a> Scanner<'a> {
             f.chunked = raw
                 .rsplit(',')
                 .next()
-                .is_some_and(|last| is_token(last, "chunked"));
+                .is_some_and(|last| list_item_is(last, "chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
             for token in raw.split(',') {
-                if is_token(token, "close") {
+                if list_item_is(token, "close") {
                     f.connection.close = true;
-                } else if is_token(token, "keep-alive") {
+                } else if list_item_is(token, "keep-alive") {
                     f.connection.keep_alive = true;
-                } else if is_token(token, "upgrade") {
+                } else if list_item_is(token, "upgrade") {
                     f.connection.upgrade = true;
                 }
             }
@@ -1269,7 +1269,7 @@ fn is_server_char(b: u8) -> bool {
 /// `token` as llhttp matches it (case-insensitive): blanks before it,
 /// spaces only after it (Node 23.5.0: `chunked\t` is not chunked, and
 /// `close\t` does not close).
-fn is_token(item: &str, token: &str) -> bool {
+fn list_item_is(item: &str, token: &str) -> bool {
     let item = item.trim_start_matches([' ', '\t']).trim_end_matches(' ');
     item.eq_ignore_ascii_case(token)
 }

@@ -34,6 +34,7 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
+use crate::chunked::{encode_chunk, encode_last_chunk};
 use crate::encode::{
     encode_head, js_number_to_string, latin1_bytes, set_headers_with, OutValue, ResponseHeadInput,
 };
@@ -1178,10 +1179,7 @@ impl ResponseState {
             if self.corked != 0 && self.header_sent {
                 self.chunked_buffer.extend_from_slice(data);
             } else {
-                let mut framed = format!("{len:x}\r\n").into_bytes();
-                framed.extend_from_slice(data);
-                framed.extend_from_slice(b"\r\n");
-                self.send(&framed, out);
+                self.send(&encode_chunk(data), out);
             }
         } else {
             self.send(data, out);
@@ -1289,10 +1287,7 @@ impl ResponseState {
         }
 
         if self.has_body && self.chunked {
-            let mut last = b"0\r\n".to_vec();
-            last.extend(latin1_bytes(&self.trailer));
-            last.extend_from_slice(b"\r\n");
-            self.send(&last, out);
+            self.send(&encode_last_chunk(&self.trailer), out);
         } else {
             // `_send('')`: the head if it was not sent, nothing else.
             self.send(b"", out);
@@ -1399,10 +1394,7 @@ impl ResponseState {
             return;
         }
         let data = std::mem::take(&mut self.chunked_buffer);
-        let mut framed = format!("{:x}\r\n", data.len()).into_bytes();
-        framed.extend_from_slice(&data);
-        framed.extend_from_slice(b"\r\n");
-        self.send(&framed, out);
+        self.send(&encode_chunk(&data), out);
     }
 
     // ------------------------------------------------------------ interim

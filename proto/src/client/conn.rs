@@ -9,10 +9,10 @@
 //! `head` of `'upgrade'` / `'connect'`; a 101 without them, HEAD and 304
 //! answers have no body; a body without length runs until EOF.
 
-use crate::chunked::ChunkedDecoder;
+use crate::body::Decoder;
 use crate::error::{Error, Parse};
 use crate::parse::{
-    max_buffered_head, parse_response, BodyKind, HeadFilter, ParseOptions, ResponseHead, Status,
+    max_buffered_head, parse_response, HeadFilter, ParseOptions, ResponseHead, Status,
 };
 
 /// What the bytes of the connection produced.
@@ -46,16 +46,9 @@ pub enum ResponseEvent {
 #[derive(Debug)]
 enum Read {
     Head,
-    Body(Body),
+    Body(Decoder),
     Done,
     Stopped,
-}
-
-#[derive(Debug)]
-enum Body {
-    Length(u64),
-    Chunked(Box<ChunkedDecoder>),
-    UntilEof,
 }
 
 /// The response reader of one exchange on a client connection.
@@ -123,7 +116,7 @@ impl ClientConn {
     /// (see [`take_rest`](Self::take_rest)).
     pub fn buffered(&self) -> usize {
         match &self.read {
-            Read::Body(Body::Chunked(d)) => d.buffered(),
+            Read::Body(Decoder::Chunked(d)) => d.buffered(),
             _ => self.buf.len(),
         }
     }
@@ -193,15 +186,7 @@ impl ClientConn {
                                 continue;
                             }
                             self.keep_alive = head.should_keep_alive;
-                            let body = match head.body {
-                                BodyKind::None => None,
-                                BodyKind::ContentLength(0) => None,
-                                BodyKind::ContentLength(n) => Some(Body::Length(n)),
-                                BodyKind::Chunked => {
-                                    Some(Body::Chunked(Box::new(ChunkedDecoder::new(self.opts))))
-                                }
-                                BodyKind::UntilEof => Some(Body::UntilEof),
-                            };
+                            let body = Decoder::new(head.body, self.opts);
                             out.push(ResponseEvent::Head(head));
                             match body {
                                 None => {
@@ -223,46 +208,25 @@ impl ClientConn {
                     if input.is_empty() {
                         return;
                     }
-                    match body {
-                        Body::UntilEof => {
-                            out.push(ResponseEvent::Data(input.to_vec()));
-                            return;
-                        }
-                        Body::Length(left) => {
-                            let n = (*left).min(input.len() as u64) as usize;
-                            *left -= n as u64;
-                            out.push(ResponseEvent::Data(input[..n].to_vec()));
-                            if *left == 0 {
-                                self.read = Read::Done;
-                                self.buf = input[n..].to_vec();
-                                out.push(ResponseEvent::End {
-                                    trailers: Vec::new(),
-                                });
-                            }
-                            return;
-                        }
-                        Body::Chunked(dec) => {
-                            let mut data = Vec::new();
-                            let result = dec.decode(input, &mut data);
-                            if !data.is_empty() {
-                                out.push(ResponseEvent::Data(data));
-                            }
-                            match result {
-                                Err(e) => {
-                                    self.read = Read::Stopped;
-                                    out.push(ResponseEvent::Error(e));
-                                }
-                                Ok(p) if p.done => {
-                                    let trailers = dec.trailers().to_vec();
-                                    self.buf = input[p.consumed..].to_vec();
-                                    self.read = Read::Done;
-                                    out.push(ResponseEvent::End { trailers });
-                                }
-                                Ok(_) => {}
-                            }
-                            return;
-                        }
+                    let mut data = Vec::new();
+                    let result = body.decode(input, &mut data, false);
+                    if !data.is_empty() {
+                        out.push(ResponseEvent::Data(data));
                     }
+                    match result {
+                        Err(e) => {
+                            self.read = Read::Stopped;
+                            out.push(ResponseEvent::Error(e));
+                        }
+                        Ok(p) if p.done => {
+                            let trailers = body.trailers().to_vec();
+                            self.buf = input[p.consumed..].to_vec();
+                            self.read = Read::Done;
+                            out.push(ResponseEvent::End { trailers });
+                        }
+                        Ok(_) => {}
+                    }
+                    return;
                 }
             }
         }
@@ -272,7 +236,7 @@ impl ClientConn {
     /// until EOF ends here; anything else is left incomplete (the caller
     /// reports "socket hang up" or "aborted").
     pub fn feed_eof(&mut self, out: &mut Vec<ResponseEvent>) {
-        if let Read::Body(Body::UntilEof) = self.read {
+        if let Read::Body(Decoder::UntilEof) = self.read {
             self.read = Read::Done;
             out.push(ResponseEvent::End {
                 trailers: Vec::new(),

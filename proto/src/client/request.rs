@@ -10,6 +10,7 @@
 //! produces is appended to an output buffer (Node's `outputData`), which
 //! the connection takes with [`RequestState::take_output`].
 
+use crate::chunked::{encode_chunk, encode_last_chunk};
 use crate::encode::{js_number_to_string, set_headers_with, OutValue};
 use crate::error::Error;
 use crate::validate::{validate_header_name, validate_header_value};
@@ -240,9 +241,7 @@ impl RequestState {
             return;
         }
         let buf = std::mem::take(&mut self.chunk_buffer);
-        self.send(format!("{:x}\r\n", buf.len()).as_bytes());
-        self.send(&buf);
-        self.send(b"\r\n");
+        self.send(&encode_chunk(&buf));
     }
 
     /// `req.strictContentLength`.
@@ -583,9 +582,7 @@ impl RequestState {
             // Corked after the head: held for uncork().
             self.chunk_buffer.extend_from_slice(data);
         } else if self.chunked && !data.is_empty() {
-            self.send(format!("{:x}\r\n", data.len()).as_bytes());
-            self.send(data);
-            self.send(b"\r\n");
+            self.send(&encode_chunk(data));
         } else {
             self.send(data);
         }
@@ -620,8 +617,7 @@ impl RequestState {
             ));
         }
         if self.chunked {
-            let last = format!("0\r\n{}\r\n", self.trailer);
-            self.send(&crate::encode::latin1_bytes(&last));
+            self.send(&encode_last_chunk(&self.trailer));
         } else {
             self.send(&[]);
         }
