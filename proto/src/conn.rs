@@ -44,25 +44,18 @@ use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::{parse_request, BodyKind, HeadFilter, ParseOptions, RequestHead, Status};
 use crate::response::{HeadHeaders, Recycled, ResponseContext, ResponseState};
 
-/// Node adds this to `keepAliveTimeout` before it arms the socket timer
-/// (`HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER` in lib/_http_server.js), so that
-/// a client that honours `Keep-Alive: timeout=N` never races the close.
-pub const KEEP_ALIVE_TIMEOUT_BUFFER: Duration = Duration::from_millis(1000);
+pub use crate::defaults::KEEP_ALIVE_TIMEOUT_BUFFER;
 
 /// How many requests of one connection may wait for their response before
 /// the reference stops parsing the next ones (Node has no limit; 64 is far
 /// deeper than any client pipelines).
 pub const MAX_PIPELINED: usize = 64;
 
-/// The default `highWaterMark` of sockets and messages:
-/// `stream.getDefaultHighWaterMark()`, 64 KiB since Node 22.
-pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+/// [`defaults::HIGH_WATER_MARK`](crate::defaults::HIGH_WATER_MARK).
+pub const DEFAULT_HIGH_WATER_MARK: usize = crate::defaults::HIGH_WATER_MARK;
 
-/// `server.maxHeadersCount` left `null`: Node's parser then keeps its
-/// default of 2000 entries of the raw name/value list, that is 1000
-/// headers (the documented default of 2000 headers applies only when the
-/// property is set to 2000).
-pub const DEFAULT_MAX_HEADERS_COUNT: usize = 1000;
+/// [`defaults::MAX_HEADERS_COUNT`](crate::defaults::MAX_HEADERS_COUNT).
+pub const DEFAULT_MAX_HEADERS_COUNT: usize = crate::defaults::MAX_HEADERS_COUNT;
 
 /// The number of header fields at which llhttp's binding in Node flushes
 /// the fields parsed so far to JavaScript (`kMaxHeaderFieldsCount`): a head
@@ -143,7 +136,7 @@ impl Default for ConnConfig {
                 max_headers_count: Some(DEFAULT_MAX_HEADERS_COUNT),
             },
             require_host_header: true,
-            keep_alive_timeout: Duration::from_millis(5000),
+            keep_alive_timeout: crate::defaults::KEEP_ALIVE_TIMEOUT,
             max_requests_per_socket: 0,
             reject_non_standard_body_writes: false,
             unique_headers: Vec::new(),

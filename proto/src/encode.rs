@@ -225,13 +225,16 @@ pub fn js_number_to_string(n: f64) -> String {
     }
 }
 
-/// Everything `writeHead`/`_storeHeader` depend on.
+/// Everything `writeHead`/`_storeHeader` depend on. `_storeHeader` is
+/// `OutgoingMessage`'s, shared by `ServerResponse` and `ClientRequest`: a
+/// request renders its head through the same code with the server-only
+/// fields left inert (no status, no `Date`, no `Keep-Alive`).
 ///
-/// Node equivalent: the fields of a `ServerResponse` at the moment its head
-/// is rendered (`statusCode`, `statusMessage`, `sendDate`,
-/// `shouldKeepAlive`, `_keepAliveTimeout`, `_contentLength`, `_removed*`...).
-/// [`ResponseHeadInput::new`] gives Node's defaults for a fresh response to
-/// an HTTP/1.1 GET on a default `http.Server`.
+/// Node equivalent: the fields of an `OutgoingMessage` at the moment its
+/// head is rendered (`statusCode`, `statusMessage`, `sendDate`,
+/// `shouldKeepAlive`, `_keepAliveTimeout`, `_contentLength`, `_removed*`,
+/// `agent`...). [`ResponseHeadInput::new`] gives Node's defaults for a
+/// fresh response to an HTTP/1.1 GET on a default `http.Server`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHeadInput {
     /// `statusCode` (100..=999).
@@ -278,6 +281,12 @@ pub struct ResponseHeadInput {
     /// these names are joined with `"; "` on one line instead of one line
     /// each (Node's `kUniqueHeaders`).
     pub unique_headers: Vec<String>,
+    /// `_last` before the head is rendered (a client request without a
+    /// keep-alive agent starts with it set).
+    pub last: bool,
+    /// A client request's `agent` is set: `_storeHeader` then announces
+    /// keep-alive whatever the framing (`|| this.agent`).
+    pub has_agent: bool,
 }
 
 impl ResponseHeadInput {
@@ -303,6 +312,8 @@ impl ResponseHeadInput {
             removed_transfer_encoding: false,
             expect_continue_unanswered: false,
             unique_headers: Vec::new(),
+            last: false,
+            has_agent: false,
         }
     }
 }
@@ -322,6 +333,12 @@ pub struct ResponseHead {
     /// `_contentLength` after `_storeHeader` (a string or a number, as the
     /// header value was given; `matchHeader` does not convert it).
     pub content_length_header: Option<OutValue>,
+    /// `_contentLength` as a number once the head is rendered: the input's,
+    /// or that of the last `Content-Length` line (`+value`).
+    pub content_length: Option<u64>,
+    /// `shouldKeepAlive` once the head is rendered (a `Connection` line
+    /// without `close` sets it).
+    pub should_keep_alive: bool,
 }
 
 /// `/(?:^|\W)close(?:$|\W)/i`.
@@ -361,7 +378,8 @@ pub fn encode_response_head(input: &ResponseHeadInput) -> Result<ResponseHead, E
         None => crate::status::reason_phrase_or_unknown(input.status),
     };
     let headers = input.headers.iter().map(|(n, v)| (n.as_str(), v));
-    encode_head(input, message, headers, &input.unique_headers, Vec::new()).map(|(head, _)| head)
+    let start = StartLine::Status(message);
+    encode_head(input, start, headers, &input.unique_headers, Vec::new()).map(|(head, _)| head)
 }
 
 /// Which headers a rendered head had a line for, as `writeHead` reads them
@@ -374,32 +392,59 @@ pub(crate) struct HeadLines {
     pub(crate) expect: bool,
 }
 
-/// [`encode_response_head`] over borrowed parts: `message`, `headers` and
-/// `unique_headers` (in any case) stand for the fields of `input` of those
-/// names, which are not read. A response renders its queued headers with
+/// The first line of a head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartLine<'a> {
+    /// A response's: `HTTP/1.1 {input.status} {message}`.
+    Status(&'a str),
+    /// A request's: `{method} {path} HTTP/1.1`.
+    Request {
+        /// The method.
+        method: &'a str,
+        /// The path.
+        path: &'a str,
+    },
+}
+
+/// `_storeHeader` (and, for a response, what `writeHead` checks first),
+/// over borrowed parts: `start` (the status message or the request line),
+/// `headers` and `unique_headers` (in any case) stand for the fields of
+/// `input` of those names, which are not read. A response renders its queued headers with
 /// this without copying them (the copies were five allocations per
 /// response). The head is written into `buf` (its contents dropped, its
 /// room reused: the head buffer of the connection's previous response).
 pub(crate) fn encode_head<'a>(
     input: &ResponseHeadInput,
-    message: &str,
+    start: StartLine<'_>,
     headers: impl Iterator<Item = (&'a str, &'a OutValue)>,
     unique_headers: &[String],
     mut buf: Vec<u8>,
 ) -> Result<(ResponseHead, HeadLines), Error> {
     // writeHead
-    if has_invalid_header_char(message) {
-        return Err(Error::invalid_char("statusMessage", ""));
+    if let StartLine::Status(message) = start {
+        if has_invalid_header_char(message) {
+            return Err(Error::invalid_char("statusMessage", ""));
+        }
     }
     // At most one allocation, of the usual size of a head (formatting into
     // a growing String cost several reallocations per response).
     buf.clear();
     buf.reserve(256);
     let mut header = String::from_utf8(buf).unwrap_or_default();
-    header.push_str("HTTP/1.1 ");
-    push_decimal(&mut header, u64::from(input.status));
-    header.push(' ');
-    header.push_str(message);
+    match start {
+        StartLine::Status(message) => {
+            header.push_str("HTTP/1.1 ");
+            push_decimal(&mut header, u64::from(input.status));
+            header.push(' ');
+            header.push_str(message);
+        }
+        StartLine::Request { method, path } => {
+            header.push_str(method);
+            header.push(' ');
+            header.push_str(path);
+            header.push_str(" HTTP/1.1");
+        }
+    }
     header.push_str("\r\n");
     let mut has_body = !input.request_is_head;
     if input.status == 204 || input.status == 304 || (100..=199).contains(&input.status) {
@@ -408,7 +453,7 @@ pub(crate) fn encode_head<'a>(
     let mut should_keep_alive = input.should_keep_alive && !input.expect_continue_unanswered;
 
     // _storeHeader: processHeader / storeHeader / matchHeader
-    let mut last = false;
+    let mut last = input.last;
     let mut chunked = false;
     let mut content_length = input.content_length;
     let (mut removed_connection, mut removed_cl, mut removed_te) = (
@@ -538,7 +583,8 @@ pub(crate) fn encode_head<'a>(
     if removed_connection {
         last = !should_keep_alive;
     } else if !st_connection {
-        let send_keep_alive = should_keep_alive && (st_cl || input.use_chunked_encoding_by_default);
+        let send_keep_alive = should_keep_alive
+            && (st_cl || input.use_chunked_encoding_by_default || input.has_agent);
         if send_keep_alive && input.max_requests_reached {
             header.push_str("Connection: close\r\n");
         } else if send_keep_alive {
@@ -585,6 +631,8 @@ pub(crate) fn encode_head<'a>(
         chunked,
         has_body,
         content_length_header,
+        content_length,
+        should_keep_alive,
     };
     Ok((head, lines))
 }

@@ -105,7 +105,7 @@ pub fn validate_header_value(name: &str, value: JsArg<'_>) -> Result<(), Error> 
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// The idle parser pool's size, as last set.
-static MAX_IDLE_HTTP_PARSERS: AtomicU64 = AtomicU64::new(1000);
+static MAX_IDLE_HTTP_PARSERS: AtomicU64 = AtomicU64::new(crate::defaults::MAX_IDLE_HTTP_PARSERS);
 
 /// `http.setMaxIdleHTTPParsers(max)`: `max` must be a number
 /// (`ERR_INVALID_ARG_TYPE`), an integer of at least 1 (`ERR_OUT_OF_RANGE`).

@@ -19,6 +19,7 @@
 //! - [`client`]: the client socket's response parser and the request's
 //!   outgoing state.
 //! - [`websocket`]: `http.WebSocket`'s handshake, frames and connection.
+//! - [`defaults`]: Node's defaults, in one place.
 //! - [`status`]: `http.STATUS_CODES`, `http.METHODS`.
 //! - [`http`]: the module's own functions and properties
 //!   (`http.maxHeaderSize`, `http.setMaxIdleHTTPParsers()`...).
@@ -29,6 +30,7 @@ pub mod body;
 pub mod chunked;
 pub mod client;
 pub mod conn;
+pub mod defaults;
 pub mod encode;
 pub mod error;
 pub mod headers;

@@ -33,7 +33,7 @@ use crate::error::{Error, Parse};
 use crate::headers::{latin1, latin1_cow, RawHeaders};
 
 /// The default of `http.maxHeaderSize` / `--max-http-header-size`: 16 KiB.
-pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 * 1024;
+pub const DEFAULT_MAX_HEADER_SIZE: usize = crate::defaults::MAX_HEADER_SIZE;
 
 /// The outcome of parsing a possibly incomplete head, as httparse's
 /// `Status`.

@@ -37,6 +37,7 @@ use std::time::SystemTime;
 use crate::chunked::{encode_chunk, encode_last_chunk};
 use crate::encode::{
     encode_head, js_number_to_string, latin1_bytes, set_headers_with, OutValue, ResponseHeadInput,
+    StartLine,
 };
 use crate::error::Error;
 use crate::validate::{
@@ -1020,9 +1021,11 @@ impl ResponseState {
             removed_transfer_encoding: self.removed_transfer_encoding,
             expect_continue_unanswered: false,
             unique_headers: Vec::new(),
+            last: false,
+            has_agent: false,
         };
         let buf = std::mem::take(&mut self.spare_head);
-        let message = self.status_message.as_deref().unwrap_or_default();
+        let message = StartLine::Status(self.status_message.as_deref().unwrap_or_default());
         let unique = &self.ctx.unique_headers;
         let (head, lines) = match &given {
             Some(list) => {

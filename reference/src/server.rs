@@ -36,6 +36,7 @@ use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::ParseOptions;
 use crate::response::{HeadHeaders, ResponseState, WriteOutcome};
+use nodehttp_proto::defaults;
 
 // ---------------------------------------------------------------- options
 
@@ -83,10 +84,10 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            connections_checking_interval: Duration::from_millis(30_000),
+            connections_checking_interval: defaults::CONNECTIONS_CHECKING_INTERVAL,
             headers_timeout: None,
-            request_timeout: Duration::from_millis(300_000),
-            keep_alive_timeout: Duration::from_millis(5000),
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            keep_alive_timeout: defaults::KEEP_ALIVE_TIMEOUT,
             max_header_size: crate::parse::DEFAULT_MAX_HEADER_SIZE,
             require_host_header: true,
             join_duplicate_headers: false,
@@ -1098,7 +1099,7 @@ impl<H: Handler> Server<H> {
         let request_timeout = ms(options.request_timeout);
         let headers_timeout = options
             .headers_timeout
-            .map_or(request_timeout.min(60_000), ms);
+            .map_or(request_timeout.min(ms(defaults::HEADERS_TIMEOUT)), ms);
         if request_timeout > 0 && headers_timeout > 0 && headers_timeout > request_timeout {
             return Err(Error::out_of_range(
                 "headersTimeout",

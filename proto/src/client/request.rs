@@ -10,14 +10,14 @@
 //! produces is appended to an output buffer (Node's `outputData`), which
 //! the connection takes with [`RequestState::take_output`].
 
+use std::time::SystemTime;
+
 use crate::chunked::{encode_chunk, encode_last_chunk};
-use crate::encode::{js_number_to_string, set_headers_with, OutValue};
+use crate::encode::{encode_head, set_headers_with, OutValue, ResponseHeadInput, StartLine};
 use crate::error::Error;
 use crate::validate::{validate_header_name, validate_header_value};
 
-/// Node's default `highWaterMark` of an `OutgoingMessage` (64 KiB since
-/// Node 22): `write()` returns false once this much waits unsent.
-pub const HIGH_WATER_MARK: usize = 64 * 1024;
+pub use crate::defaults::HIGH_WATER_MARK;
 
 /// What the head rendering needs to know of the request.
 ///
@@ -426,112 +426,53 @@ impl RequestState {
         self.implicit_header()
     }
 
-    /// `_storeHeader(firstLine, headers)`.
+    /// `_storeHeader(firstLine, headers)`: the one `OutgoingMessage`
+    /// rendering of [`encode`](crate::encode), with the request line.
     fn store_header(
         &mut self,
         entries: &[(String, OutValue)],
         validate: bool,
     ) -> Result<(), Error> {
-        let mut head = format!("{} {} HTTP/1.1\r\n", self.ctx.method, self.ctx.path);
-        let mut seen = Seen::default();
-        for (name, value) in entries {
-            if validate {
-                validate_header_name(name)?;
-            }
-            let lower = name.to_lowercase();
-            let unique = self
-                .ctx
-                .unique_headers
-                .iter()
-                .any(|u| u.to_lowercase() == lower);
-            let lines = match value {
-                OutValue::Many(v) if (v.len() < 2 || lower != "cookie") && !unique => v.clone(),
-                OutValue::Many(v) => vec![v.join("; ")],
-                OutValue::One(s) => vec![s.clone()],
-                OutValue::Number(n) => vec![js_number_to_string(*n)],
-            };
-            for line in &lines {
-                if validate {
-                    validate_header_value(name, Some(line))?;
-                }
-                head.push_str(name);
-                head.push_str(": ");
-                head.push_str(line);
-                head.push_str("\r\n");
-                self.match_header(&lower, line, &mut seen);
-            }
+        let mut input = ResponseHeadInput::new(0, SystemTime::UNIX_EPOCH);
+        input.validate = validate;
+        input.send_date = false;
+        input.should_keep_alive = self.should_keep_alive;
+        input.use_chunked_encoding_by_default = self.ctx.use_chunked_encoding_by_default();
+        input.keep_alive_timeout_ms = 0;
+        input.content_length = self.content_length;
+        input.removed_connection = self.removed_connection;
+        input.removed_content_length = self.removed_content_length;
+        input.removed_transfer_encoding = self.removed_transfer_encoding;
+        input.last = self.last;
+        input.has_agent = self.ctx.has_agent;
+        let start = StartLine::Request {
+            method: &self.ctx.method,
+            path: &self.ctx.path,
+        };
+        let headers = entries.iter().map(|(n, v)| (n.as_str(), v));
+        let (head, lines) =
+            encode_head(&input, start, headers, &self.ctx.unique_headers, Vec::new())?;
+        // What matchHeader left on the request.
+        if lines.connection {
+            self.removed_connection = false;
         }
-        if self.removed_connection {
-            self.last = !self.should_keep_alive;
-        } else if !seen.connection {
-            let send_keep_alive = self.should_keep_alive
-                && (seen.content_length
-                    || self.ctx.use_chunked_encoding_by_default()
-                    || self.ctx.has_agent);
-            if send_keep_alive {
-                head.push_str("Connection: keep-alive\r\n");
-            } else {
-                self.last = true;
-                head.push_str("Connection: close\r\n");
-            }
+        if lines.transfer_encoding {
+            self.removed_transfer_encoding = false;
+            self.te_header = true;
         }
-        if !seen.content_length && !seen.transfer_encoding {
-            if !self.ctx.use_chunked_encoding_by_default() {
-                self.last = true;
-            } else if !seen.trailer && !self.removed_content_length && self.content_length.is_some()
-            {
-                head.push_str(&format!(
-                    "Content-Length: {}\r\n",
-                    self.content_length.unwrap_or(0)
-                ));
-            } else if !self.removed_transfer_encoding {
-                head.push_str("Transfer-Encoding: chunked\r\n");
-                self.chunked = true;
-            } else {
-                self.last = true;
-            }
+        if head.content_length_header.is_some() {
+            self.removed_content_length = false;
         }
-        if !self.chunked && seen.trailer {
-            return Err(Error::trailer_invalid());
-        }
-        head.push_str("\r\n");
-        self.header = Some(crate::encode::latin1_bytes(&head));
+        self.content_length = head.content_length;
+        self.should_keep_alive = head.should_keep_alive;
+        self.last = head.last;
+        self.chunked = head.chunked;
+        self.header = Some(head.bytes);
         self.header_sent = false;
-        if seen.expect {
+        if lines.expect {
             self.send(&[]);
         }
         Ok(())
-    }
-
-    /// `matchHeader`: what the header lines written tell Node.
-    fn match_header(&mut self, lower: &str, value: &str, seen: &mut Seen) {
-        match lower {
-            "connection" => {
-                seen.connection = true;
-                self.removed_connection = false;
-                if has_token(value, "close") {
-                    self.last = true;
-                } else {
-                    self.should_keep_alive = true;
-                }
-            }
-            "transfer-encoding" => {
-                seen.transfer_encoding = true;
-                self.te_header = true;
-                self.removed_transfer_encoding = false;
-                if has_token(value, "chunked") {
-                    self.chunked = true;
-                }
-            }
-            "content-length" => {
-                seen.content_length = true;
-                self.content_length = value.trim().parse().ok();
-                self.removed_content_length = false;
-            }
-            "expect" => seen.expect = true,
-            "trailer" => seen.trailer = true,
-            _ => {}
-        }
     }
 
     /// `_send(data)`: the head goes out with the first bytes.
@@ -655,16 +596,6 @@ impl RequestState {
     }
 }
 
-/// What `_storeHeader` saw among the header lines (its `state`).
-#[derive(Default)]
-struct Seen {
-    connection: bool,
-    content_length: bool,
-    transfer_encoding: bool,
-    expect: bool,
-    trailer: bool,
-}
-
 /// `validateHeaderValue(name, value)` for the value forms of `setHeader`.
 fn check_value(name: &str, value: &OutValue) -> Result<(), Error> {
     match value {
@@ -672,15 +603,4 @@ fn check_value(name: &str, value: &OutValue) -> Result<(), Error> {
         OutValue::Many(v) => validate_header_value(name, Some(&v.join(","))),
         OutValue::Number(_) => Ok(()),
     }
-}
-
-/// `/(?:^|\W)word(?:$|\W)/i`, Node's `RE_CONN_CLOSE` and `RE_TE_CHUNKED`.
-fn has_token(value: &str, word: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
-    let bytes = lower.as_bytes();
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    lower.match_indices(word).any(|(i, _)| {
-        let end = i + word.len();
-        (i == 0 || !is_word(bytes[i - 1])) && (end == bytes.len() || !is_word(bytes[end]))
-    })
 }

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use super::socket::{self, Target};
 use super::{ClientError, ReqInner};
 use crate::error::Error;
+use nodehttp_proto::defaults;
 
 /// Which free socket a request gets.
 ///
@@ -82,10 +83,10 @@ impl Default for AgentOptions {
     fn default() -> Self {
         AgentOptions {
             keep_alive: false,
-            keep_alive_msecs: Duration::from_millis(1000),
+            keep_alive_msecs: defaults::AGENT_KEEP_ALIVE_MSECS,
             max_sockets: None,
             max_total_sockets: None,
-            max_free_sockets: 256,
+            max_free_sockets: defaults::AGENT_MAX_FREE_SOCKETS,
             scheduling: Scheduling::Lifo,
             timeout: None,
             local_address: None,
@@ -744,7 +745,7 @@ pub fn global_agent() -> Agent {
             inner: Arc::new(AgentInner {
                 opts: AgentOptions {
                     keep_alive: true,
-                    timeout: Some(Duration::from_millis(5000)),
+                    timeout: Some(defaults::GLOBAL_AGENT_TIMEOUT),
                     ..AgentOptions::default()
                 },
                 state: Mutex::new(State::default()),

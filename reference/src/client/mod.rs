@@ -1594,7 +1594,7 @@ impl IncomingMessage {
         // limit), by default 2000 entries, that is 1000 headers. It
         // limits `headers` and `headersDistinct`, not `rawHeaders`.
         let limit = match lock(&req.st).parser_max_headers {
-            None => Some(1000),
+            None => Some(nodehttp_proto::defaults::MAX_HEADERS_COUNT),
             Some(0) => None,
             Some(n) => Some(n),
         };
