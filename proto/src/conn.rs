@@ -1562,7 +1562,18 @@ impl Connection {
         data: Option<&[u8]>,
         now: SystemTime,
     ) -> Option<Result<crate::response::WriteOutcome, Error>> {
-        let (r, _) = self.with_response(id, |res, out| res.end(data, now, out))?;
+        self.end_chunk(id, data.map(crate::encode::Chunk::Bytes), now)
+    }
+
+    /// [`end`](Self::end) with a chunk that may be a UTF-8 string (see
+    /// [`Chunk`](crate::encode::Chunk)).
+    pub fn end_chunk(
+        &mut self,
+        id: ReqId,
+        data: Option<crate::encode::Chunk<'_>>,
+        now: SystemTime,
+    ) -> Option<Result<crate::response::WriteOutcome, Error>> {
+        let (r, _) = self.with_response(id, |res, out| res.end_chunk(data, now, out))?;
         if r.is_ok() && self.response(id).is_some_and(ResponseState::writable_ended) {
             if let Some(o) = self.outgoing.iter_mut().find(|o| o.id == id.0) {
                 o.ended = true;

@@ -318,11 +318,58 @@ impl ResponseHeadInput {
     }
 }
 
+/// A chunk given to `write()` / `end()`.
+///
+/// Node's `_send()` writes a head still unsent together with the first
+/// chunk: with a string chunk in UTF-8 (the default encoding), as one
+/// string in UTF-8, so the head's own text (a latin-1 header value, the
+/// U+FFFD of a re-read `Content-Disposition`) goes out as UTF-8 too;
+/// otherwise (a `Buffer`, another encoding, a chunked body whose size line
+/// goes first) the head goes as latin-1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    /// A `Buffer`, or a string already encoded in an encoding other than
+    /// `'utf8'`.
+    Bytes(&'a [u8]),
+    /// A string in the default encoding, `'utf8'`.
+    Text(&'a str),
+}
+
+impl<'a> Chunk<'a> {
+    /// The chunk's bytes.
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Chunk::Bytes(b) => b,
+            Chunk::Text(t) => t.as_bytes(),
+        }
+    }
+
+    /// Whether it is a UTF-8 string (the head goes with it as UTF-8).
+    pub fn is_text(self) -> bool {
+        matches!(self, Chunk::Text(_))
+    }
+}
+
+impl<'a> From<&'a [u8]> for Chunk<'a> {
+    fn from(b: &'a [u8]) -> Chunk<'a> {
+        Chunk::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a str> for Chunk<'a> {
+    fn from(t: &'a str) -> Chunk<'a> {
+        Chunk::Text(t)
+    }
+}
+
 /// The rendered head and the state `_storeHeader` leaves behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
     /// The head bytes, latin-1 encoded, ending with the empty line.
     pub bytes: Vec<u8>,
+    /// The head in UTF-8 when that differs from `bytes` (a head with text
+    /// outside ASCII): what goes out with a [`Chunk::Text`].
+    pub utf8: Option<Vec<u8>>,
     /// `_last`: close the connection after this response.
     pub last: bool,
     /// `chunkedEncoding`: frame body writes as chunks.
@@ -625,7 +672,9 @@ pub(crate) fn encode_head<'a>(
         return Err(Error::trailer_invalid());
     }
     header.push_str("\r\n");
+    let utf8 = (!header.is_ascii()).then(|| header.as_bytes().to_vec());
     let head = ResponseHead {
+        utf8,
         bytes: latin1_into_bytes(header),
         last,
         chunked,

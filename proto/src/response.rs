@@ -36,8 +36,8 @@ use std::time::SystemTime;
 
 use crate::chunked::{encode_chunk, encode_last_chunk};
 use crate::encode::{
-    encode_head, js_number_to_string, latin1_bytes, set_headers_with, OutValue, ResponseHeadInput,
-    StartLine,
+    encode_head, js_number_to_string, latin1_bytes, set_headers_with, Chunk, OutValue,
+    ResponseHeadInput, StartLine,
 };
 use crate::error::Error;
 use crate::validate::{
@@ -349,6 +349,9 @@ pub struct ResponseState {
     out_headers: bool,
     /// `_header`: the rendered head.
     header: Option<Vec<u8>>,
+    /// The head in UTF-8, when it has text outside ASCII: sent instead of
+    /// `header` with a [`Chunk::Text`] (see [`Chunk`]).
+    header_utf8: Option<Vec<u8>>,
     /// Room for the head, from the connection's previous response.
     spare_head: Vec<u8>,
     /// `_headerSent`: the head went to the socket.
@@ -419,6 +422,7 @@ impl ResponseState {
             headers,
             out_headers: false,
             header: None,
+            header_utf8: None,
             header_sent: false,
             chunked: false,
             last: false,
@@ -1051,6 +1055,7 @@ impl ResponseState {
             });
         }
         self.header = Some(head.bytes);
+        self.header_utf8 = head.utf8;
         self.header_sent = false;
         self.chunked = head.chunked;
         self.last = head.last;
@@ -1109,6 +1114,17 @@ impl ResponseState {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
+        self.write_chunk(Chunk::Bytes(data), now, out)
+    }
+
+    /// [`write`](Self::write) with a chunk that may be a UTF-8 string
+    /// (see [`Chunk`]: the head then goes with it as UTF-8).
+    pub fn write_chunk(
+        &mut self,
+        chunk: Chunk<'_>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<WriteOutcome, Error> {
         self.take_pending(out);
         if self.finished {
             let delivery = if self.destroyed {
@@ -1121,7 +1137,7 @@ impl ResponseState {
         if self.destroyed {
             return Ok(WriteOutcome::destroyed());
         }
-        self.write_body(data, false, now, out)
+        self.write_body(chunk, false, now, out)
     }
 
     /// `strictContentLength(msg)`.
@@ -1137,11 +1153,12 @@ impl ResponseState {
     /// `write_()` past its finished/destroyed checks.
     fn write_body(
         &mut self,
-        data: &[u8],
+        chunk: Chunk<'_>,
         from_end: bool,
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
+        let data = chunk.bytes();
         let len = data.len() as u64;
         if self.strict_content_length {
             if self.strict_applies() {
@@ -1184,6 +1201,8 @@ impl ResponseState {
             } else {
                 self.send(&encode_chunk(data), out);
             }
+        } else if chunk.is_text() {
+            self.send_text(data, out);
         } else {
             self.send(data, out);
         }
@@ -1223,6 +1242,17 @@ impl ResponseState {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
+        self.end_chunk(data.map(Chunk::Bytes), now, out)
+    }
+
+    /// [`end`](Self::end) with a chunk that may be a UTF-8 string (see
+    /// [`Chunk`]).
+    pub fn end_chunk(
+        &mut self,
+        data: Option<Chunk<'_>>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<WriteOutcome, Error> {
         self.take_pending(out);
         // The cork `end()` puts on the socket keeps its bytes back only if
         // it throws; when nothing is held yet, the bytes go straight to
@@ -1242,7 +1272,7 @@ impl ResponseState {
     /// [`end`](Self::end) after the pending bytes.
     fn end_corked(
         &mut self,
-        data: Option<&[u8]>,
+        data: Option<Chunk<'_>>,
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<WriteOutcome, Error> {
@@ -1495,6 +1525,19 @@ impl ResponseState {
     // ------------------------------------------------------------ bytes
 
     /// `_send`: the head goes first if it was not sent.
+    /// `_send(string, 'utf8')`: a head still unsent goes with the string,
+    /// in UTF-8 (see [`Chunk`]).
+    fn send_text(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if !self.header_sent {
+            if let Some(utf8) = self.header_utf8.take() {
+                self.header_sent = true;
+                self.emit(&utf8, out);
+                self.header_utf8 = Some(utf8);
+            }
+        }
+        self.send(data, out);
+    }
+
     fn send(&mut self, data: &[u8], out: &mut Vec<u8>) {
         if !self.header_sent {
             if let Some(h) = self.header.take() {

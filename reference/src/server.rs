@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use crate::conn::{
     BodyStatus, Closing, ConnConfig, Connection, Dispatch, Event, Listeners, ReqId, RequestInfo,
 };
-use crate::encode::OutValue;
+use crate::encode::{Chunk, OutValue};
 use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions, RawHeaders};
 use crate::parse::ParseOptions;
@@ -926,8 +926,15 @@ impl ServerResponse {
     /// [`drained`](Self::drained)). Errors Node throws are `Err`; errors
     /// Node emits on `'error'` are in the [`WriteOutcome`].
     pub fn write(&self, data: &[u8]) -> Result<WriteOutcome, Error> {
+        self.write_chunk(Chunk::Bytes(data))
+    }
+
+    /// [`write`](Self::write) with a chunk that may be a string in UTF-8,
+    /// `response.write(string)`: a head still unsent then goes with it in
+    /// UTF-8, as Node's does (see [`Chunk`]).
+    pub fn write_chunk(&self, chunk: Chunk<'_>) -> Result<WriteOutcome, Error> {
         let now = SystemTime::now();
-        match self.produce(|r, out| r.write(data, now, out)) {
+        match self.produce(|r, out| r.write_chunk(chunk, now, out)) {
             Some((Ok(outcome), ok)) => {
                 if !ok {
                     self.shared.lock().set_need_drain(self.id);
@@ -941,8 +948,14 @@ impl ServerResponse {
 
     /// `response.end([data])`.
     pub fn end(&self, data: Option<&[u8]>) -> Result<WriteOutcome, Error> {
+        self.end_chunk(data.map(Chunk::Bytes))
+    }
+
+    /// [`end`](Self::end) with a chunk that may be a string in UTF-8,
+    /// `response.end(string)` (see [`Chunk`]).
+    pub fn end_chunk(&self, data: Option<Chunk<'_>>) -> Result<WriteOutcome, Error> {
         let now = SystemTime::now();
-        let r = self.shared.with(|c| c.end(self.id, data, now));
+        let r = self.shared.with(|c| c.end_chunk(self.id, data, now));
         self.shared.notify_changed();
         r.unwrap_or_else(|| Ok(WriteOutcome::destroyed()))
     }

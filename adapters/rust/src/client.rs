@@ -1142,8 +1142,9 @@ fn callback_name(v: &Value) -> Option<String> {
 }
 
 /// `write(chunk[, encoding][, callback])` / `end([chunk][, encoding][,
-/// callback])` arguments: the bytes (`None`: no chunk) and the callback.
-fn write_args(args: &[Value], end: bool) -> Result<(Option<Vec<u8>>, Option<String>), Thrown> {
+/// callback])` arguments: the bytes (`None`: no chunk), whether they are
+/// a UTF-8 string, and the callback.
+fn write_args(args: &[Value], end: bool) -> Result<WriteArgs, Thrown> {
     let mut rest = args;
     let mut chunk = None;
     if let Some(first) = rest.first() {
@@ -1158,13 +1159,18 @@ fn write_args(args: &[Value], end: bool) -> Result<(Option<Vec<u8>>, Option<Stri
         rest = &rest[1..];
     }
     let cb = rest.first().and_then(callback_name);
+    let text = chunk.is_some_and(|c| super::is_utf8_text(c, encoding));
     let data = match chunk {
         None | Some(Value::Null) if end => None,
         None => Some(chunk_arg(&Value::Null, None)?),
         Some(c) => Some(chunk_arg(c, encoding)?),
     };
-    Ok((data, cb))
+    Ok((data, text, cb))
 }
+
+/// What [`write_args`] gives: the bytes, whether they are a UTF-8 string,
+/// the callback's name.
+type WriteArgs = (Option<Vec<u8>>, bool, Option<String>);
 
 /// `new Error(message)` from `{"$error": message}`.
 fn error_arg(v: Option<&Value>) -> Option<ClientError> {
@@ -1546,28 +1552,30 @@ fn client_req_step(
             Ret::Undefined
         }
         "write" => {
-            let (data, cb) = write_args(args, false)?;
+            let (data, text, cb) = write_args(args, false)?;
             let data = data.unwrap_or_default();
+            let chunk = super::as_chunk(&data, text);
             match cb {
                 Some(name) => {
                     // The id is registered before any event can carry it.
                     let mut cbs = lock(&ctx.callbacks);
-                    let (ok, id) = req.write_with_callback(&data)?;
+                    let (ok, id) = req.write_chunk_with_callback(chunk)?;
                     cbs.insert(id, name);
                     Ret::Value(json!(ok))
                 }
-                None => Ret::Value(json!(req.write(&data)?)),
+                None => Ret::Value(json!(req.write_chunk(chunk)?)),
             }
         }
         "end" => {
-            let (data, cb) = write_args(args, true)?;
+            let (data, text, cb) = write_args(args, true)?;
+            let chunk = data.as_deref().map(|d| super::as_chunk(d, text));
             match cb {
                 Some(name) => {
                     let mut cbs = lock(&ctx.callbacks);
-                    let id = req.end_with_callback(data.as_deref())?;
+                    let id = req.end_chunk_with_callback(chunk)?;
                     cbs.insert(id, name);
                 }
-                None => req.end(data.as_deref())?,
+                None => req.end_chunk(chunk)?,
             }
             Ret::This
         }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nodehttp::encode::OutValue;
+use nodehttp::encode::{Chunk, OutValue};
 use nodehttp::headers::{HeaderMap, HeaderValue};
 use nodehttp::http::JsArg;
 use nodehttp::response::{AsyncError, Delivery, Effect, HeadHeaders, TrailersForm, WriteOutcome};
@@ -2036,6 +2036,27 @@ fn chunk_bytes(v: &Value, encoding: Option<&str>) -> Result<Vec<u8>, Thrown> {
     }
 }
 
+/// Whether a `write()` / `end()` chunk is a string in Node's `'utf8'`
+/// (the default; `_send()` compares the name exactly, so `'utf-8'` is
+/// not): the message's head then goes with it in UTF-8.
+pub(crate) fn is_utf8_text(v: &Value, encoding: Option<&str>) -> bool {
+    let string = match v {
+        Value::String(_) => true,
+        Value::Object(m) => m.len() == 1 && m.contains_key("$repeat"),
+        _ => false,
+    };
+    string && matches!(encoding, None | Some("utf8"))
+}
+
+/// The library's view of a chunk: its bytes, as a UTF-8 string when it
+/// was one (see [`is_utf8_text`]).
+pub(crate) fn as_chunk(data: &[u8], text: bool) -> Chunk<'_> {
+    match std::str::from_utf8(data) {
+        Ok(s) if text => Chunk::Text(s),
+        _ => Chunk::Bytes(data),
+    }
+}
+
 /// `(chunk, encoding, callback)` of `write(chunk[, encoding][, callback])`
 /// and `end([chunk][, encoding][, callback])`.
 fn chunk_args(args: &[Value]) -> (Option<&Value>, Option<String>, Option<String>) {
@@ -2214,6 +2235,7 @@ fn res_ext_step(
         }
         ("write", _) => {
             let (chunk, encoding, cb) = chunk_args(args);
+            let text = chunk.is_some_and(|v| is_utf8_text(v, encoding.as_deref()));
             let data = match chunk {
                 Some(v) => match chunk_bytes(v, encoding.as_deref()) {
                     Ok(d) => d,
@@ -2221,7 +2243,7 @@ fn res_ext_step(
                 },
                 None => Vec::new(),
             };
-            let outcome = match res.write(&data) {
+            let outcome = match res.write_chunk(as_chunk(&data, text)) {
                 Ok(o) => o,
                 Err(e) => return Some(Err(e.into())),
             };
@@ -2231,6 +2253,7 @@ fn res_ext_step(
         }
         ("end", _) => {
             let (chunk, encoding, cb) = chunk_args(args);
+            let text = chunk.is_some_and(|v| is_utf8_text(v, encoding.as_deref()));
             let data = match chunk {
                 // end('') is end(): Node tests the chunk for truthiness.
                 None | Some(Value::Null) => None,
@@ -2240,7 +2263,7 @@ fn res_ext_step(
                     Err(t) => return Some(Err(t)),
                 },
             };
-            let outcome = match res.end(data.as_deref()) {
+            let outcome = match res.end_chunk(data.as_deref().map(|d| as_chunk(d, text))) {
                 Ok(o) => o,
                 Err(e) => return Some(Err(e.into())),
             };

@@ -13,7 +13,7 @@
 use std::time::SystemTime;
 
 use crate::chunked::{encode_chunk, encode_last_chunk};
-use crate::encode::{encode_head, set_headers_with, OutValue, ResponseHeadInput, StartLine};
+use crate::encode::{encode_head, set_headers_with, Chunk, OutValue, ResponseHeadInput, StartLine};
 use crate::error::Error;
 use crate::validate::{validate_header_name, validate_header_value};
 
@@ -87,6 +87,9 @@ pub struct RequestState {
     ctx: RequestContext,
     headers: Vec<Entry>,
     header: Option<Vec<u8>>,
+    /// The head in UTF-8 when it has text outside ASCII: sent instead of
+    /// `header` with a [`Chunk::Text`].
+    header_utf8: Option<Vec<u8>>,
     header_sent: bool,
     should_keep_alive: bool,
     chunked: bool,
@@ -128,6 +131,7 @@ impl RequestState {
             ctx,
             headers: Vec::new(),
             header: None,
+            header_utf8: None,
             header_sent: false,
             chunked: false,
             removed_connection: false,
@@ -468,11 +472,24 @@ impl RequestState {
         self.last = head.last;
         self.chunked = head.chunked;
         self.header = Some(head.bytes);
+        self.header_utf8 = head.utf8;
         self.header_sent = false;
         if lines.expect {
             self.send(&[]);
         }
         Ok(())
+    }
+
+    /// `_send(string, 'utf8')`: a head still unsent goes with the string,
+    /// in UTF-8 (see [`Chunk`]).
+    fn send_text(&mut self, data: &[u8]) {
+        if !self.header_sent && !self.destroyed {
+            if let Some(utf8) = self.header_utf8.take() {
+                self.output.extend_from_slice(&utf8);
+                self.header_sent = true;
+            }
+        }
+        self.send(data);
     }
 
     /// `_send(data)`: the head goes out with the first bytes.
@@ -501,11 +518,18 @@ impl RequestState {
     /// `ERR_STREAM_WRITE_AFTER_END` after `end()`, `ERR_STREAM_DESTROYED`
     /// after `destroy()`.
     pub fn write(&mut self, data: &[u8]) -> Result<bool, Error> {
-        self.write_inner(data, false)?;
+        self.write_chunk(Chunk::Bytes(data))
+    }
+
+    /// [`write`](Self::write) with a chunk that may be a UTF-8 string (see
+    /// [`Chunk`]: a head still unsent then goes with it as UTF-8).
+    pub fn write_chunk(&mut self, chunk: Chunk<'_>) -> Result<bool, Error> {
+        self.write_inner(chunk, false)?;
         Ok(self.output.len() + self.chunk_buffer.len() < HIGH_WATER_MARK)
     }
 
-    fn write_inner(&mut self, data: &[u8], from_end: bool) -> Result<(), Error> {
+    fn write_inner(&mut self, chunk: Chunk<'_>, from_end: bool) -> Result<(), Error> {
+        let data = chunk.bytes();
         if self.finished {
             return Err(Error::write_after_end());
         }
@@ -524,6 +548,8 @@ impl RequestState {
             self.chunk_buffer.extend_from_slice(data);
         } else if self.chunked && !data.is_empty() {
             self.send(&encode_chunk(data));
+        } else if chunk.is_text() {
+            self.send_text(data);
         } else {
             self.send(data);
         }
@@ -536,8 +562,14 @@ impl RequestState {
     /// `end()` does nothing; `end(data)` after `end()` fails with
     /// `ERR_STREAM_WRITE_AFTER_END`.
     pub fn end(&mut self, data: Option<&[u8]>) -> Result<(), Error> {
+        self.end_chunk(data.map(Chunk::Bytes))
+    }
+
+    /// [`end`](Self::end) with a chunk that may be a UTF-8 string (see
+    /// [`Chunk`]).
+    pub fn end_chunk(&mut self, data: Option<Chunk<'_>>) -> Result<(), Error> {
         match data {
-            Some(d) if !d.is_empty() => {
+            Some(d) if !d.bytes().is_empty() => {
                 if self.finished {
                     return Err(Error::write_after_end());
                 }

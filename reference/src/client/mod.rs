@@ -61,7 +61,7 @@ pub use agent::{
 };
 use request::{RequestContext, RequestState};
 
-use crate::encode::OutValue;
+use crate::encode::{Chunk, OutValue};
 use crate::error::Error;
 use crate::headers::{HeaderMap, HeaderOptions};
 use crate::parse::{ParseOptions, ResponseHead};
@@ -1366,7 +1366,21 @@ impl ClientRequest {
     /// `end()` returns false and emits `ERR_STREAM_WRITE_AFTER_END` as an
     /// `'error'` event; after `destroy()` it returns false.
     pub fn write(&self, data: &[u8]) -> Result<bool, Error> {
-        self.write_inner(data, None)
+        self.write_inner(Chunk::Bytes(data), None)
+    }
+
+    /// [`write`](Self::write) with a chunk that may be a string in UTF-8,
+    /// `req.write(string)`: a head still unsent then goes with it in UTF-8,
+    /// as Node's does (see [`Chunk`]).
+    pub fn write_chunk(&self, chunk: Chunk<'_>) -> Result<bool, Error> {
+        self.write_inner(chunk, None)
+    }
+
+    /// [`write_with_callback`](Self::write_with_callback) with a chunk
+    /// that may be a string in UTF-8.
+    pub fn write_chunk_with_callback(&self, chunk: Chunk<'_>) -> Result<(bool, u64), Error> {
+        let id = self.next_callback_id();
+        self.write_inner(chunk, Some(id)).map(|ok| (ok, id))
     }
 
     /// `req.write(chunk, callback)`: as [`write`](Self::write); the
@@ -1374,8 +1388,7 @@ impl ClientRequest {
     /// with `null` once the chunk went to the socket, or with the error
     /// (`ERR_STREAM_WRITE_AFTER_END`, just before the `'error'`).
     pub fn write_with_callback(&self, data: &[u8]) -> Result<(bool, u64), Error> {
-        let id = self.next_callback_id();
-        self.write_inner(data, Some(id)).map(|ok| (ok, id))
+        self.write_chunk_with_callback(Chunk::Bytes(data))
     }
 
     fn next_callback_id(&self) -> u64 {
@@ -1384,7 +1397,7 @@ impl ClientRequest {
         st.next_callback
     }
 
-    fn write_inner(&self, data: &[u8], cb: Option<u64>) -> Result<bool, Error> {
+    fn write_inner(&self, chunk: Chunk<'_>, cb: Option<u64>) -> Result<bool, Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
@@ -1404,7 +1417,7 @@ impl ClientRequest {
                 }
                 return Ok(false);
             }
-            let r = st.out.write(data);
+            let r = st.out.write_chunk(chunk);
             if let Ok(false) = r {
                 st.need_drain = true;
             }
@@ -1452,7 +1465,20 @@ impl ClientRequest {
 
     /// `req.end([data])`.
     pub fn end(&self, data: Option<&[u8]>) -> Result<(), Error> {
+        self.end_inner(data.map(Chunk::Bytes), None)
+    }
+
+    /// [`end`](Self::end) with a chunk that may be a string in UTF-8,
+    /// `req.end(string)` (see [`Chunk`]).
+    pub fn end_chunk(&self, data: Option<Chunk<'_>>) -> Result<(), Error> {
         self.end_inner(data, None)
+    }
+
+    /// [`end_with_callback`](Self::end_with_callback) with a chunk that
+    /// may be a string in UTF-8.
+    pub fn end_chunk_with_callback(&self, data: Option<Chunk<'_>>) -> Result<u64, Error> {
+        let id = self.next_callback_id();
+        self.end_inner(data, Some(id)).map(|()| id)
     }
 
     /// `req.end([data], callback)`: as [`end`](Self::end); the request
@@ -1460,18 +1486,17 @@ impl ClientRequest {
     /// `undefined`) right after `'finish'` (at once, with
     /// `ERR_STREAM_ALREADY_FINISHED`, if `'finish'` was already emitted).
     pub fn end_with_callback(&self, data: Option<&[u8]>) -> Result<u64, Error> {
-        let id = self.next_callback_id();
-        self.end_inner(data, Some(id)).map(|()| id)
+        self.end_chunk_with_callback(data.map(Chunk::Bytes))
     }
 
-    fn end_inner(&self, data: Option<&[u8]>, cb: Option<u64>) -> Result<(), Error> {
+    fn end_inner(&self, data: Option<Chunk<'_>>, cb: Option<u64>) -> Result<(), Error> {
         let r = {
             let mut st = self.st();
             if st.destroyed {
                 return Ok(());
             }
             let already = st.out.finished();
-            let r = st.out.end(data);
+            let r = st.out.end_chunk(data);
             if let (Ok(()), Some(id)) = (&r, cb) {
                 if already && st.finish_emitted {
                     drop(st);
