@@ -672,10 +672,16 @@ pub(crate) fn encode_head<'a>(
         return Err(Error::trailer_invalid());
     }
     header.push_str("\r\n");
-    let utf8 = (!header.is_ascii()).then(|| header.as_bytes().to_vec());
+    // An ASCII head (the usual one) is its own latin-1 and UTF-8, kept
+    // without a copy; otherwise both encodings are kept (see `Chunk`).
+    let (bytes, utf8) = if header.is_ascii() {
+        (header.into_bytes(), None)
+    } else {
+        (latin1_bytes(&header), Some(header.into_bytes()))
+    };
     let head = ResponseHead {
+        bytes,
         utf8,
-        bytes: latin1_into_bytes(header),
         last,
         chunked,
         has_body,
@@ -702,15 +708,6 @@ fn push_decimal(out: &mut String, mut n: u64) {
     for &d in &digits[at..] {
         out.push(char::from(d));
     }
-}
-
-/// [`latin1_bytes`] of a string that is no longer needed: an ASCII string
-/// (the usual head) is its own encoding, kept without a copy.
-fn latin1_into_bytes(s: String) -> Vec<u8> {
-    if s.is_ascii() {
-        return s.into_bytes();
-    }
-    latin1_bytes(&s)
 }
 
 /// Encode a JavaScript string as Node's `'latin1'` encoding does: the low

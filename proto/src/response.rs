@@ -1528,27 +1528,37 @@ impl ResponseState {
     /// `_send(string, 'utf8')`: a head still unsent goes with the string,
     /// in UTF-8 (see [`Chunk`]).
     fn send_text(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if !self.header_sent {
-            if let Some(utf8) = self.header_utf8.take() {
-                self.header_sent = true;
-                self.emit(&utf8, out);
-                self.header_utf8 = Some(utf8);
-            }
-        }
-        self.send(data, out);
+        self.send_head(true, out);
+        self.emit(data, out);
     }
 
     fn send(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if !self.header_sent {
-            if let Some(h) = self.header.take() {
-                // The head, then the data: the same bytes as one write of
-                // both, without a copy of the head per response.
-                self.header_sent = true;
-                self.emit(&h, out);
+        self.send_head(false, out);
+        self.emit(data, out);
+    }
+
+    /// The head, if not sent yet, before the data of `_send()`: in UTF-8
+    /// with a string chunk when that differs from latin-1. The same bytes
+    /// as one write of both, without a copy of the head per response.
+    fn send_head(&mut self, text: bool, out: &mut Vec<u8>) {
+        if self.header_sent {
+            return;
+        }
+        let utf8 = text && self.header_utf8.is_some();
+        let slot = if utf8 {
+            &mut self.header_utf8
+        } else {
+            &mut self.header
+        };
+        if let Some(h) = slot.take() {
+            self.header_sent = true;
+            self.emit(&h, out);
+            if utf8 {
+                self.header_utf8 = Some(h);
+            } else {
                 self.header = Some(h);
             }
         }
-        self.emit(data, out);
     }
 
     /// `_writeRaw` / `socket.write`: dropped once destroyed, kept back

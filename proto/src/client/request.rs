@@ -483,22 +483,27 @@ impl RequestState {
     /// `_send(string, 'utf8')`: a head still unsent goes with the string,
     /// in UTF-8 (see [`Chunk`]).
     fn send_text(&mut self, data: &[u8]) {
-        if !self.header_sent && !self.destroyed {
-            if let Some(utf8) = self.header_utf8.take() {
-                self.output.extend_from_slice(&utf8);
-                self.header_sent = true;
-            }
-        }
-        self.send(data);
+        self.send_with_head(data, true);
     }
 
     /// `_send(data)`: the head goes out with the first bytes.
     fn send(&mut self, data: &[u8]) {
+        self.send_with_head(data, false);
+    }
+
+    /// The head if not sent yet (in UTF-8 with a string chunk, when that
+    /// differs from latin-1), then `data`.
+    fn send_with_head(&mut self, data: &[u8], text: bool) {
         if self.destroyed {
             return;
         }
         if !self.header_sent {
-            if let Some(h) = &self.header {
+            let utf8 = if text {
+                self.header_utf8.as_ref()
+            } else {
+                None
+            };
+            if let Some(h) = utf8.or(self.header.as_ref()) {
                 self.output.extend_from_slice(h);
                 self.header_sent = true;
             }
